@@ -1,0 +1,244 @@
+package abi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+)
+
+// ErrInvalidPlan is wrapped by every error of DecodePlan.
+var ErrInvalidPlan = errors.New("abi: invalid plan")
+
+// Plan limits.
+const (
+	MaxPlanBytes       = 1 << 20
+	MaxPlanNodes       = 1024
+	MaxParallelism     = 32768
+	DefaultMaxParallel = 128
+)
+
+// Plan is the job graph a module exports from weir_plan (SPEC §7).
+type Plan struct {
+	Version        int               `json:"weir_plan"`
+	Name           string            `json:"name"`
+	Parallelism    int               `json:"parallelism,omitempty"`
+	MaxParallelism int               `json:"maxParallelism,omitempty"`
+	Config         map[string]string `json:"config,omitempty"`
+	Nodes          []Node            `json:"nodes"`
+}
+
+// Node is one vertex of the plan.
+type Node struct {
+	ID          string   `json:"id"`
+	Kind        string   `json:"kind"`
+	Name        string   `json:"name,omitempty"`
+	Inputs      []string `json:"inputs,omitempty"`
+	Parallelism int      `json:"parallelism,omitempty"`
+	// Connector and ConnectorParams describe native sources and sinks.
+	Connector string `json:"connector,omitempty"`
+	// Function names the guest function of a Wasm operator node.
+	Function string   `json:"function,omitempty"`
+	KeyBy    []string `json:"keyBy,omitempty"`
+	// Partition is "forward", "rebalance" or "hash".
+	Partition string `json:"partition,omitempty"`
+	// Params is a string map for connectors and a string for Wasm operators;
+	// see ConnectorParams and FunctionParams.
+	Params json.RawMessage `json:"params,omitempty"`
+
+	ConnectorParams map[string]string `json:"-"`
+	FunctionParams  string            `json:"-"`
+}
+
+// IsWasm reports whether the node runs guest code.
+func (n *Node) IsWasm() bool { _, ok := ParseKind(n.Kind); return ok }
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// DecodePlan parses and validates plan JSON. It fills defaults
+// (parallelism 1, max parallelism 128, partition) and the typed params, and
+// returns nodes in topological order (sources first).
+func DecodePlan(data []byte) (*Plan, error) {
+	if len(data) > MaxPlanBytes {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidPlan, len(data), MaxPlanBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPlan, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the plan object", ErrInvalidPlan)
+	}
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPlan, err)
+	}
+	return &p, nil
+}
+
+func (p *Plan) validate() error {
+	if p.Version != Version {
+		return fmt.Errorf("weir_plan is %d, want %d", p.Version, Version)
+	}
+	if p.Name == "" || len(p.Name) > 200 {
+		return errors.New("name must be 1 to 200 characters")
+	}
+	if p.Parallelism == 0 {
+		p.Parallelism = 1
+	}
+	if p.MaxParallelism == 0 {
+		p.MaxParallelism = DefaultMaxParallel
+	}
+	if p.MaxParallelism < 1 || p.MaxParallelism > MaxParallelism {
+		return fmt.Errorf("maxParallelism %d is outside 1..%d", p.MaxParallelism, MaxParallelism)
+	}
+	if p.Parallelism < 1 || p.Parallelism > p.MaxParallelism {
+		return fmt.Errorf("parallelism %d is outside 1..%d", p.Parallelism, p.MaxParallelism)
+	}
+	if len(p.Nodes) == 0 || len(p.Nodes) > MaxPlanNodes {
+		return fmt.Errorf("a plan needs 1 to %d nodes, has %d", MaxPlanNodes, len(p.Nodes))
+	}
+	byID := make(map[string]*Node, len(p.Nodes))
+	for i := range p.Nodes {
+		n := &p.Nodes[i]
+		if !idPattern.MatchString(n.ID) {
+			return fmt.Errorf("node %d: id %q must match %s", i, n.ID, idPattern)
+		}
+		if byID[n.ID] != nil {
+			return fmt.Errorf("node id %q is used twice", n.ID)
+		}
+		byID[n.ID] = n
+		if err := n.validate(p); err != nil {
+			return fmt.Errorf("node %q: %w", n.ID, err)
+		}
+	}
+	for i := range p.Nodes {
+		for _, in := range p.Nodes[i].Inputs {
+			if byID[in] == nil {
+				return fmt.Errorf("node %q: input %q is not a node", p.Nodes[i].ID, in)
+			}
+			if byID[in].Kind == "sink" {
+				return fmt.Errorf("node %q: input %q is a sink", p.Nodes[i].ID, in)
+			}
+		}
+	}
+	order, err := topoSort(p.Nodes)
+	if err != nil {
+		return err
+	}
+	p.Nodes = order
+	return nil
+}
+
+func (n *Node) validate(p *Plan) error {
+	if n.Parallelism == 0 {
+		n.Parallelism = p.Parallelism
+	}
+	if n.Parallelism < 1 || n.Parallelism > p.MaxParallelism {
+		return fmt.Errorf("parallelism %d is outside 1..%d", n.Parallelism, p.MaxParallelism)
+	}
+	switch {
+	case n.Kind == "source" || n.Kind == "sink":
+		if n.Connector == "" {
+			return fmt.Errorf("a %s needs a connector", n.Kind)
+		}
+		if n.Function != "" || len(n.KeyBy) > 0 && n.Kind == "source" {
+			return fmt.Errorf("a %s takes no function or keyBy", n.Kind)
+		}
+		if len(n.Params) > 0 {
+			if err := json.Unmarshal(n.Params, &n.ConnectorParams); err != nil {
+				return fmt.Errorf("connector params must be a map of strings: %v", err)
+			}
+		}
+	case n.IsWasm():
+		if n.Function == "" {
+			return fmt.Errorf("a %s needs a function", n.Kind)
+		}
+		if n.Connector != "" {
+			return fmt.Errorf("a %s takes no connector", n.Kind)
+		}
+		if len(n.Params) > 0 {
+			if err := json.Unmarshal(n.Params, &n.FunctionParams); err != nil {
+				return fmt.Errorf("function params must be a string: %v", err)
+			}
+		}
+		if n.Kind == "process" && len(n.KeyBy) == 0 {
+			return errors.New("a process node needs keyBy")
+		}
+	default:
+		return fmt.Errorf("unknown kind %q (want source, sink, map, flatmap, filter, process or aggregate)", n.Kind)
+	}
+	if n.Kind == "source" && len(n.Inputs) > 0 {
+		return errors.New("a source takes no inputs")
+	}
+	if n.Kind != "source" && len(n.Inputs) == 0 {
+		return errors.New("needs at least one input")
+	}
+	for _, k := range n.KeyBy {
+		if k == "" {
+			return errors.New("keyBy has an empty column name")
+		}
+	}
+	switch n.Partition {
+	case "":
+		if len(n.KeyBy) > 0 {
+			n.Partition = "hash"
+		} else {
+			n.Partition = "forward"
+		}
+	case "forward", "rebalance":
+		if len(n.KeyBy) > 0 {
+			return fmt.Errorf("partition %q contradicts keyBy", n.Partition)
+		}
+	case "hash":
+		if len(n.KeyBy) == 0 {
+			return errors.New(`partition "hash" needs keyBy`)
+		}
+	default:
+		return fmt.Errorf("unknown partition %q", n.Partition)
+	}
+	return nil
+}
+
+// topoSort orders nodes so every node comes after its inputs, keeping the
+// declared order where it is free, and refuses cycles.
+func topoSort(nodes []Node) ([]Node, error) {
+	index := make(map[string]int, len(nodes))
+	for i, n := range nodes {
+		index[n.ID] = i
+	}
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	state := make([]int, len(nodes))
+	out := make([]Node, 0, len(nodes))
+	var visit func(i int, path []string) error
+	visit = func(i int, path []string) error {
+		switch state[i] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("the graph has a cycle: %v", append(path, nodes[i].ID))
+		}
+		state[i] = visiting
+		for _, in := range nodes[i].Inputs {
+			if err := visit(index[in], append(path, nodes[i].ID)); err != nil {
+				return err
+			}
+		}
+		state[i] = done
+		out = append(out, nodes[i])
+		return nil
+	}
+	for i := range nodes {
+		if err := visit(i, nil); err != nil {
+			return nil, err
+		}
+	}
+	return slices.Clip(out), nil
+}
