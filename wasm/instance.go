@@ -251,6 +251,8 @@ func (in *Instance) run(ctx context.Context, export, function string, f func(con
 func (in *Instance) classify(err, cause error) error {
 	var exit *sys.ExitError
 	switch {
+	case strings.Contains(err.Error(), "stack overflow"):
+		return fmt.Errorf("%w: call stack exhausted (unbounded recursion?)", ErrTrap)
 	case cause != nil:
 		if errors.Is(cause, ErrTimeBudget) {
 			return fmt.Errorf("%w of %s", ErrTimeBudget, in.budget)
@@ -266,8 +268,6 @@ func (in *Instance) classify(err, cause error) error {
 			return ErrCanceled
 		}
 		return fmt.Errorf("%w with code %d", ErrExit, exit.ExitCode())
-	case strings.Contains(err.Error(), "stack overflow"):
-		return fmt.Errorf("%w: call stack exhausted (unbounded recursion?)", ErrTrap)
 	}
 	return ErrTrap
 }

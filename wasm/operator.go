@@ -245,7 +245,9 @@ func (op *Operator) Filter(ctx context.Context, rec arrow.Record) (arrow.Record,
 	return batch.Take(in.alloc, rec, idx)
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 func checkIndexes(what string, idx []int32, rows, limit int) error {
 	if len(idx) != rows {

@@ -113,7 +113,9 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, err
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
-		WithMemoryLimitPages(uint32(cfg.MemoryLimit / pageSize)).
+		// The per-instance allocator (linearMemory) enforces the limit, so
+		// that a refused grow is seen and reported as ErrMemoryLimit.
+		WithMemoryLimitPages(maxMemoryLimit / pageSize).
 		WithCloseOnContextDone(cfg.Interrupt == "context")
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {

@@ -1,0 +1,337 @@
+package wasm_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/bitutil"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/arrow/batch"
+	"github.com/weirflow/weir/arrow/cdata32"
+	"github.com/weirflow/weir/wasm"
+	"github.com/weirflow/weir/wasm/internal/guesttest"
+)
+
+const benchRows = 64 << 10
+
+// benchData builds the inputs of BenchmarkUDF: 64K rows each, 1/64 null.
+type benchData struct {
+	f64, i64, utf8 arrow.Record
+	groups         []int32
+	keys           int
+}
+
+func newBenchData(alloc memory.Allocator) *benchData {
+	r := rand.New(rand.NewPCG(1, 2))
+	valid := make([]bool, benchRows)
+	for i := range valid {
+		valid[i] = i%64 != 7
+	}
+	fb := array.NewFloat64Builder(alloc)
+	ib := array.NewInt64Builder(alloc)
+	sb := array.NewStringBuilder(alloc)
+	words := []string{"weir", "flink", "arrow", "wasm", "stream", "batch", "credit", "barrier"}
+	for i := 0; i < benchRows; i++ {
+		fb.Append(r.Float64() * 1000)
+		ib.Append(r.Int64N(2000) - 1000)
+		sb.Append(words[i%len(words)] + "-record")
+	}
+	mk := func(name string, b array.Builder) arrow.Record {
+		col := b.NewArray()
+		defer col.Release()
+		b.Release()
+		// re-apply the nulls: set validity through a new builder is slower; rebuild data
+		d := col.Data()
+		vb := memory.NewResizableBuffer(alloc)
+		vb.Resize(int(bitutil.BytesForBits(benchRows)))
+		for i, v := range valid {
+			bitutil.SetBitTo(vb.Bytes(), i, v)
+		}
+		bufs := append([]*memory.Buffer{vb}, d.Buffers()[1:]...)
+		nd := array.NewData(col.DataType(), benchRows, bufs, nil, benchRows/64, 0)
+		vb.Release()
+		arr := array.MakeFromData(nd)
+		nd.Release()
+		defer arr.Release()
+		schema := arrow.NewSchema([]arrow.Field{{Name: name, Type: col.DataType(), Nullable: true}}, nil)
+		return array.NewRecord(schema, []arrow.Array{arr}, benchRows)
+	}
+	bd := &benchData{f64: mk("x", fb), i64: mk("x", ib), utf8: mk("s", sb), keys: 1024}
+	bd.groups = make([]int32, benchRows)
+	for i := range bd.groups {
+		bd.groups[i] = int32(r.IntN(bd.keys))
+	}
+	return bd
+}
+
+func (bd *benchData) release() { bd.f64.Release(); bd.i64.Release(); bd.utf8.Release() }
+
+// native implementations: the same logic in Go on the same arrow arrays,
+// producing new arrays as the guest path does.
+func nativeMapF64(alloc memory.Allocator, rec arrow.Record) arrow.Record {
+	in := rec.Column(0).(*array.Float64)
+	vals := memory.NewResizableBuffer(alloc)
+	vals.Resize(8 * in.Len())
+	out := arrow.Float64Traits.CastFromBytes(vals.Bytes())
+	for i, x := range in.Float64Values() {
+		out[i] = x * 0.908
+	}
+	valid := memory.NewResizableBuffer(alloc)
+	valid.Resize(len(in.NullBitmapBytes()))
+	copy(valid.Bytes(), in.NullBitmapBytes())
+	d := array.NewData(arrow.PrimitiveTypes.Float64, in.Len(), []*memory.Buffer{valid, vals}, nil, in.NullN(), 0)
+	vals.Release()
+	valid.Release()
+	arr := array.MakeFromData(d)
+	d.Release()
+	defer arr.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "y", Type: arrow.PrimitiveTypes.Float64, Nullable: true}}, nil)
+	return array.NewRecord(schema, []arrow.Array{arr}, int64(in.Len()))
+}
+
+func nativeFilterI64(alloc memory.Allocator, rec arrow.Record, idx []int32) (arrow.Record, []int32) {
+	in := rec.Column(0).(*array.Int64)
+	idx = idx[:0]
+	for i, x := range in.Int64Values() {
+		if x > 0 && in.IsValid(i) {
+			idx = append(idx, int32(i))
+		}
+	}
+	out, err := batch.Take(alloc, rec, idx)
+	if err != nil {
+		panic(err)
+	}
+	return out, idx
+}
+
+func nativeUpper(alloc memory.Allocator, rec arrow.Record) arrow.Record {
+	in := rec.Column(0).(*array.String)
+	b := array.NewStringBuilder(alloc)
+	defer b.Release()
+	b.Reserve(in.Len())
+	b.ReserveData(len(in.ValueBytes()))
+	buf := make([]byte, 0, 64)
+	for i := 0; i < in.Len(); i++ {
+		if in.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		buf = append(buf[:0], in.Value(i)...)
+		for j, c := range buf {
+			if 'a' <= c && c <= 'z' {
+				buf[j] = c - 32
+			}
+		}
+		b.BinaryBuilder.Append(buf)
+	}
+	arr := b.NewArray()
+	defer arr.Release()
+	return array.NewRecord(rec.Schema(), []arrow.Array{arr}, int64(in.Len()))
+}
+
+func nativeSumByKey(rec arrow.Record, groups []int32, sum, n []int64) {
+	in := rec.Column(0).(*array.Int64)
+	vals := in.Int64Values()
+	for i, g := range groups {
+		if in.IsValid(i) {
+			sum[g] += vals[i]
+			n[g]++
+		}
+	}
+}
+
+func reportRows(b *testing.B) {
+	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkUDF compares guests on the same operators over 64K-row batches:
+// BenchmarkUDF/<op>/<guest>, guest native (Go on arrow arrays) or go (the Go
+// SDK's conformance module through the host).
+func BenchmarkUDF(b *testing.B) {
+	ctx := context.Background()
+	alloc := memory.NewGoAllocator()
+	bd := newBenchData(alloc)
+	defer bd.release()
+	guests := map[string][]byte{"go": guesttest.BuildGo(b, "sdk/go", "./conformance")}
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{Allocator: alloc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+
+	open := func(b *testing.B, guest string, kind abi.Kind, fn, params string, schema *arrow.Schema) *wasm.Operator {
+		mod, err := rt.Load(ctx, guest, guests[guest])
+		if err != nil {
+			b.Fatal(err)
+		}
+		in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { in.Close(ctx) })
+		op, err := in.Open(ctx, kind, fn, params, schema)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return op
+	}
+
+	b.Run("map_f64/native", func(b *testing.B) {
+		for b.Loop() {
+			nativeMapF64(alloc, bd.f64).Release()
+		}
+		reportRows(b)
+	})
+	b.Run("map_f64/go", func(b *testing.B) {
+		op := open(b, "go", abi.KindMap, "scale_f64", "0.908", bd.f64.Schema())
+		for b.Loop() {
+			out, err := op.Map(ctx, bd.f64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out.Release()
+		}
+		reportRows(b)
+	})
+	b.Run("filter_i64/native", func(b *testing.B) {
+		var idx []int32
+		for b.Loop() {
+			var out arrow.Record
+			out, idx = nativeFilterI64(alloc, bd.i64, idx)
+			out.Release()
+		}
+		reportRows(b)
+	})
+	b.Run("filter_i64/go", func(b *testing.B) {
+		op := open(b, "go", abi.KindFilter, "gt_i64", "0", bd.i64.Schema())
+		for b.Loop() {
+			out, err := op.Filter(ctx, bd.i64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out.Release()
+		}
+		reportRows(b)
+	})
+	b.Run("upper_utf8/native", func(b *testing.B) {
+		for b.Loop() {
+			nativeUpper(alloc, bd.utf8).Release()
+		}
+		reportRows(b)
+	})
+	b.Run("upper_utf8/go", func(b *testing.B) {
+		op := open(b, "go", abi.KindMap, "upper_utf8", "", bd.utf8.Schema())
+		for b.Loop() {
+			out, err := op.Map(ctx, bd.utf8)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out.Release()
+		}
+		reportRows(b)
+	})
+	b.Run("sum_by_key/native", func(b *testing.B) {
+		sum, n := make([]int64, bd.keys), make([]int64, bd.keys)
+		for b.Loop() {
+			nativeSumByKey(bd.i64, bd.groups, sum, n)
+		}
+		reportRows(b)
+	})
+	b.Run("sum_by_key/go", func(b *testing.B) {
+		op := open(b, "go", abi.KindAggregate, "sum_i64", "", bd.i64.Schema())
+		acc, err := op.AggCreate(ctx, bd.keys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			next, err := op.AggAdd(ctx, acc, bd.i64, bd.groups)
+			if err != nil {
+				b.Fatal(err)
+			}
+			acc.Release()
+			acc = next
+		}
+		acc.Release()
+		reportRows(b)
+	})
+}
+
+// BenchmarkABI splits a map_f64 call at 64K rows into its ABI parts: copying
+// the input into guest memory, copying the output out, and the fixed cost of
+// a call (an empty batch). Their sum over BenchmarkUDF/map_f64/go is the ABI
+// overhead.
+func BenchmarkABI(b *testing.B) {
+	ctx := context.Background()
+	alloc := memory.NewGoAllocator()
+	bd := newBenchData(alloc)
+	defer bd.release()
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{Allocator: alloc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	mod, err := rt.Load(ctx, "go", guesttest.BuildGo(b, "sdk/go", "./conformance"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close(ctx)
+	op, err := in.Open(ctx, abi.KindMap, "scale_f64", "0.908", bd.f64.Schema())
+	if err != nil {
+		b.Fatal(err)
+	}
+	guest := make([]byte, 2*cdata32.BatchSizeBound(bd.f64))
+	b.Run("map_f64/copy_in", func(b *testing.B) {
+		for b.Loop() {
+			reg := &cdata32.Region{Mem: guest, Base: 0}
+			if _, err := cdata32.WriteBatch(reg, bd.f64); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRows(b)
+	})
+	b.Run("map_f64/copy_out", func(b *testing.B) {
+		reg := &cdata32.Region{Mem: guest[64:], Base: 64}
+		p, err := cdata32.WriteBatch(reg, bd.f64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			out, err := cdata32.ReadBatch(guest, p, bd.f64.Schema(), alloc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out.Release()
+		}
+		reportRows(b)
+	})
+	b.Run("map_f64/call_empty", func(b *testing.B) {
+		empty := bd.f64.NewSlice(0, 0)
+		defer empty.Release()
+		for b.Loop() {
+			out, err := op.Map(ctx, empty)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out.Release()
+		}
+	})
+	b.Run("map_f64/call", func(b *testing.B) {
+		for b.Loop() {
+			out, err := op.Map(ctx, bd.f64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out.Release()
+		}
+		reportRows(b)
+	})
+}
