@@ -53,7 +53,7 @@ type Node struct {
 }
 
 // IsWasm reports whether the node runs guest code.
-func (n *Node) IsWasm() bool { _, ok := ParseKind(n.Kind); return ok }
+func (n Node) IsWasm() bool { _, ok := ParseKind(n.Kind); return ok }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
@@ -68,13 +68,13 @@ func DecodePlan(data []byte) (*Plan, error) {
 	dec.DisallowUnknownFields()
 	var p Plan
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidPlan, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPlan, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the plan object", ErrInvalidPlan)
 	}
 	if err := p.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidPlan, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPlan, err)
 	}
 	return &p, nil
 }
@@ -150,7 +150,7 @@ func (n *Node) validate(p *Plan) error {
 		}
 		if len(n.Params) > 0 {
 			if err := json.Unmarshal(n.Params, &n.ConnectorParams); err != nil {
-				return fmt.Errorf("connector params must be a map of strings: %v", err)
+				return fmt.Errorf("connector params must be a map of strings: %w", err)
 			}
 		}
 	case n.IsWasm():
@@ -162,7 +162,7 @@ func (n *Node) validate(p *Plan) error {
 		}
 		if len(n.Params) > 0 {
 			if err := json.Unmarshal(n.Params, &n.FunctionParams); err != nil {
-				return fmt.Errorf("function params must be a string: %v", err)
+				return fmt.Errorf("function params must be a string: %w", err)
 			}
 		}
 		if n.Kind == "process" && len(n.KeyBy) == 0 {

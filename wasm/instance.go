@@ -365,7 +365,7 @@ func (in *Instance) stackOf(vals ...uint32) []uint64 {
 // inputRegion returns a host-owned guest region of at least n bytes for this
 // call's inputs, growing (free + alloc) when needed.
 func (in *Instance) inputRegion(ctx context.Context, n int) (*cdata32.Region, error) {
-	if uint64(n) > uint64(in.lm.limit) {
+	if uint64(n) > in.lm.limit {
 		return nil, fmt.Errorf("%w: inputs need %d bytes", ErrMemoryLimit, n)
 	}
 	if uint32(n) > in.inputs.size {

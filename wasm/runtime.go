@@ -172,7 +172,7 @@ func (rt *Runtime) Load(ctx context.Context, name string, bin []byte) (*Module, 
 	}
 	compiled, err := rt.r.CompileModule(ctx, code)
 	if err != nil {
-		return nil, fmt.Errorf("module %s: %w: %v", m.label(), ErrNotWasm, err)
+		return nil, fmt.Errorf("module %s: %w: %w", m.label(), ErrNotWasm, err)
 	}
 	m.compiled = compiled
 	if err := m.validate(); err != nil {

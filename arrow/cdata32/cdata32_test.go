@@ -184,7 +184,10 @@ func TestHostileOutputs(t *testing.T) {
 		f    corrupt
 		want error
 	}{
-		{"length_past_buffer", func(g []byte, top uint32) { le.PutUint64(g[child(g, top, 0)+arrLength:], 1<<30); le.PutUint64(g[top+arrLength:], 1<<30) }, ErrInvalid},
+		{"length_past_buffer", func(g []byte, top uint32) {
+			le.PutUint64(g[child(g, top, 0)+arrLength:], 1<<30)
+			le.PutUint64(g[top+arrLength:], 1<<30)
+		}, ErrInvalid},
 		{"negative_length", func(g []byte, top uint32) { le.PutUint64(g[top+arrLength:], ^uint64(0)) }, ErrInvalid},
 		{"child_pointer_oob", func(g []byte, top uint32) { le.PutUint32(g[le.Uint32(g[top+arrChildren:]):], 0xFFFFFF00) }, ErrInvalid},
 		{"children_oob", func(g []byte, top uint32) { le.PutUint32(g[top+arrChildren:], 0xFFFFFFF0) }, ErrInvalid},

@@ -327,7 +327,7 @@ func (rd *reader) readLeaf(p uint32, dt arrow.DataType, rows int) (arrow.Array, 
 		}
 		nulls = rows - set
 	}
-	if h.nullCount != -1 && h.nullCount != int64(nulls) && !(h.nullCount == 0 && ptrs[0] == 0) {
+	if h.nullCount != -1 && h.nullCount != int64(nulls) {
 		return nil, fmt.Errorf("%w: null_count %d but validity has %d nulls", ErrInvalid, h.nullCount, nulls)
 	}
 	if rows > 0 && ptrs[1] == 0 {

@@ -62,7 +62,9 @@ func runTry(ctx context.Context, args []string, w io.Writer) error {
 		case n.Kind == "sink":
 			rec := outputs[n.Inputs[0]]
 			fmt.Fprintf(w, "sink %s (%s, %d rows):\n", n.ID, n.Connector, rec.NumRows())
-			err = printRecord(w, rec, *limit, *top)
+			if err := printRecord(w, rec, *limit, *top); err != nil {
+				return fmt.Errorf("node %q: %w", n.ID, err)
+			}
 			continue
 		default:
 			out, err = runNode(ctx, in, n, outputs[n.Inputs[0]])

@@ -101,7 +101,7 @@ func Load(dir string) ([]Case, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&doc); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrVector, f, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrVector, f, err)
 		}
 		for _, c := range doc.Cases {
 			c.File = filepath.Base(f)
@@ -212,7 +212,7 @@ func (b *Batch) arrays(alloc memory.Allocator, fields []arrow.Field) ([]arrow.Ar
 		a, err := buildArray(alloc, fields[i].Type, c.Values)
 		if err != nil {
 			release(cols)
-			return nil, 0, fmt.Errorf("%w: column %q: %v", ErrVector, c.Name, err)
+			return nil, 0, fmt.Errorf("%w: column %q: %w", ErrVector, c.Name, err)
 		}
 		if c.Slice != nil {
 			if len(c.Slice) != 2 || c.Slice[0] < 0 || c.Slice[1] < 0 || c.Slice[0]+c.Slice[1] > a.Len() {
