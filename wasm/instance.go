@@ -67,6 +67,7 @@ type Instance struct {
 	hasGuestMsg bool
 	causeMu     sync.Mutex
 	cause       error
+	gen         uint64 // increments at the start and end of every call
 }
 
 type region struct{ ptr, size uint32 }
@@ -189,23 +190,54 @@ func (in *Instance) retSlot(k int) uint32 {
 	return v
 }
 
-// interrupt stops the running call with cause; the first cause wins.
-func (in *Instance) interrupt(cause error) {
+// interrupt stops the call of generation gen with cause; the first cause
+// wins, and a late watchdog of a finished call does nothing.
+func (in *Instance) interrupt(gen uint64, cause error) {
 	in.causeMu.Lock()
+	defer in.causeMu.Unlock()
+	if gen != in.gen {
+		return
+	}
 	if in.cause == nil {
 		in.cause = cause
 	}
-	in.causeMu.Unlock()
 	if in.flag != nil {
 		in.flag.Set(1)
 	}
 }
 
-func (in *Instance) takeCause() error {
+// interruptCurrent interrupts whatever call is running (used by the output
+// capture, which runs inside the call).
+func (in *Instance) interruptCurrent(cause error) {
+	in.causeMu.Lock()
+	gen := in.gen
+	in.causeMu.Unlock()
+	in.interrupt(gen, cause)
+}
+
+// beginCall starts a new interrupt generation with a clear flag.
+func (in *Instance) beginCall() uint64 {
 	in.causeMu.Lock()
 	defer in.causeMu.Unlock()
+	in.gen++
+	in.cause = nil
+	if in.flag != nil {
+		in.flag.Set(0)
+	}
+	return in.gen
+}
+
+// endCall closes the generation so late watchdogs are ignored, clears the
+// flag and returns the cause of an interrupt, if any.
+func (in *Instance) endCall() error {
+	in.causeMu.Lock()
+	defer in.causeMu.Unlock()
+	in.gen++
 	c := in.cause
 	in.cause = nil
+	if in.flag != nil && !in.closed {
+		in.flag.Set(0)
+	}
 	return c
 }
 
@@ -218,28 +250,27 @@ func (in *Instance) run(ctx context.Context, export, function string, f func(con
 	}
 	in.guestMsg, in.hasGuestMsg = "", false
 	in.out.reset()
-	_ = in.takeCause()
+	gen := in.beginCall()
 	var callCtx context.Context
 	var stop func()
 	if in.mod.rt.cfg.Interrupt == "context" {
 		c, cancel := context.WithCancelCause(context.WithValue(ctx, instanceKey{}, in))
-		timer := time.AfterFunc(in.budget, func() { in.interrupt(ErrTimeBudget); cancel(ErrTimeBudget) })
+		timer := time.AfterFunc(in.budget, func() { in.interrupt(gen, ErrTimeBudget); cancel(ErrTimeBudget) })
 		in.out.onFlood = func() { cancel(ErrOutputFlood) }
 		callCtx = c
 		stop = func() { timer.Stop(); cancel(nil) }
 	} else {
-		timer := time.AfterFunc(in.budget, func() { in.interrupt(ErrTimeBudget) })
-		stopCtx := context.AfterFunc(ctx, func() { in.interrupt(ErrCanceled) })
+		timer := time.AfterFunc(in.budget, func() { in.interrupt(gen, ErrTimeBudget) })
+		stopCtx := context.AfterFunc(ctx, func() { in.interrupt(gen, ErrCanceled) })
 		callCtx = in.ctx
 		stop = func() { timer.Stop(); stopCtx() }
 	}
 	err := f(callCtx)
 	stop()
-	cause := in.takeCause()
+	cause := in.endCall()
 	if err == nil {
-		if in.flag != nil && cause != nil {
-			in.flag.Set(0) // fired after the guest had finished
-		}
+		// A watchdog that fired as the guest returned is ignored; an output
+		// flood is not.
 		if errors.Is(cause, ErrOutputFlood) {
 			return in.fail(export, function, cause, fmt.Sprintf("more than %d bytes of output in one call", in.out.budget))
 		}
@@ -467,7 +498,7 @@ func (c *capture) charge(n int) {
 	flood := before <= c.budget && c.used > c.budget
 	c.mu.Unlock()
 	if flood {
-		c.in.interrupt(ErrOutputFlood)
+		c.in.interruptCurrent(ErrOutputFlood)
 		if c.onFlood != nil {
 			c.onFlood()
 		}
