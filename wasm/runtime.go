@@ -24,6 +24,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/arrow/bufpool"
 	"github.com/weirflow/weir/wasm/internal/interrupt"
 )
 
@@ -57,8 +58,8 @@ type Config struct {
 	// function entries) or "context" (wazero's WithCloseOnContextDone). See
 	// wasm/RATIONALE.md for the measured cost of each.
 	Interrupt string
-	// Allocator allocates the Arrow buffers of call results (default
-	// memory.DefaultAllocator).
+	// Allocator allocates the Arrow buffers of call results (default: a
+	// pooling allocator, bufpool).
 	Allocator memory.Allocator
 	// Logger receives guest output and host events (default slog.Default()).
 	Logger *slog.Logger
@@ -88,7 +89,7 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("wasm: unknown interrupt mode %q (want flag or context)", c.Interrupt)
 	}
 	if c.Allocator == nil {
-		c.Allocator = memory.DefaultAllocator
+		c.Allocator = bufpool.New()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -3,7 +3,9 @@
 package batch
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -31,30 +33,28 @@ func Take(alloc memory.Allocator, rec arrow.Record, idx []int32) (arrow.Record, 
 	return array.NewRecord(rec.Schema(), cols, int64(len(idx))), nil
 }
 
-// IndicesFromBitmap lists the set bits of the first n bits of bm, appending
-// to dst.
+// IndicesFromBitmap lists the set bits of the first n bits of bm (LSB
+// first), appending to dst.
 func IndicesFromBitmap(dst []int32, bm []byte, n int) []int32 {
-	for i := 0; i < n; i += 8 {
+	i := 0
+	for ; i+64 <= n; i += 64 {
+		w := binary.LittleEndian.Uint64(bm[i/8:])
+		for w != 0 {
+			dst = append(dst, int32(i+bits.TrailingZeros64(w)))
+			w &= w - 1
+		}
+	}
+	for ; i < n; i += 8 {
 		b := bm[i/8]
 		if i+8 > n {
 			b &= byte(1<<(n-i) - 1)
 		}
 		for b != 0 {
-			tz := bitsTrailingZeros(b)
-			dst = append(dst, int32(i+tz))
+			dst = append(dst, int32(i+bits.TrailingZeros8(b)))
 			b &= b - 1
 		}
 	}
 	return dst
-}
-
-func bitsTrailingZeros(b byte) int {
-	n := 0
-	for b&1 == 0 {
-		b >>= 1
-		n++
-	}
-	return n
 }
 
 // TakeArray returns the elements idx of a (all in range) as a new array.
