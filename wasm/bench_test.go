@@ -356,3 +356,53 @@ func BenchmarkABI(b *testing.B) {
 		reportRows(b)
 	})
 }
+
+// BenchmarkInterrupt measures what each CPU-limit mechanism costs on the Go
+// guest's operators: no limit, the instrumented flag (default), and wazero's
+// close-on-context-done.
+func BenchmarkInterrupt(b *testing.B) {
+	ctx := context.Background()
+	alloc := bufpool.New()
+	bd := newBenchData(alloc)
+	defer bd.release()
+	bin := guesttest.BuildGo(b, "sdk/go", "./conformance")
+	for _, mode := range []string{"none", "flag", "context"} {
+		rt, err := wasm.NewRuntime(ctx, wasm.Config{Allocator: alloc, Interrupt: mode})
+		if err != nil {
+			b.Fatal(err)
+		}
+		mod, err := rt.Load(ctx, "go", bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, tc := range []struct {
+			op, fn, params string
+			kind           abi.Kind
+			rec            arrow.Record
+		}{
+			{"map_f64", "scale_f64", "0.908", abi.KindMap, bd.f64},
+			{"upper_utf8", "upper_utf8", "", abi.KindMap, bd.utf8},
+		} {
+			op, err := in.Open(ctx, tc.kind, tc.fn, tc.params, tc.rec.Schema())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(tc.op+"/"+mode, func(b *testing.B) {
+				for b.Loop() {
+					out, err := op.Map(ctx, tc.rec)
+					if err != nil {
+						b.Fatal(err)
+					}
+					out.Release()
+				}
+				reportRows(b)
+			})
+		}
+		in.Close(ctx)
+		rt.Close(ctx)
+	}
+}

@@ -253,13 +253,18 @@ func (in *Instance) run(ctx context.Context, export, function string, f func(con
 	gen := in.beginCall()
 	var callCtx context.Context
 	var stop func()
-	if in.mod.rt.cfg.Interrupt == "context" {
+	switch in.mod.rt.cfg.Interrupt {
+	case "none":
+		stopCtx := context.AfterFunc(ctx, func() { in.interrupt(gen, ErrCanceled) })
+		callCtx = in.ctx
+		stop = func() { stopCtx() }
+	case "context":
 		c, cancel := context.WithCancelCause(context.WithValue(ctx, instanceKey{}, in))
 		timer := time.AfterFunc(in.budget, func() { in.interrupt(gen, ErrTimeBudget); cancel(ErrTimeBudget) })
 		in.out.onFlood = func() { cancel(ErrOutputFlood) }
 		callCtx = c
 		stop = func() { timer.Stop(); cancel(nil) }
-	} else {
+	default:
 		timer := time.AfterFunc(in.budget, func() { in.interrupt(gen, ErrTimeBudget) })
 		stopCtx := context.AfterFunc(ctx, func() { in.interrupt(gen, ErrCanceled) })
 		callCtx = in.ctx

@@ -55,8 +55,9 @@ type Config struct {
 	LogLines int
 	// Interrupt selects how calls past their budget are stopped: "flag"
 	// (default: the module is instrumented with a flag check at loop headers and
-	// function entries) or "context" (wazero's WithCloseOnContextDone). See
-	// wasm/RATIONALE.md for the measured cost of each.
+	// function entries), "context" (wazero's WithCloseOnContextDone), or
+	// "none" (no time budget at all: only for trusted modules and for measuring
+	// the others). See wasm/RATIONALE.md for the measured cost of each.
 	Interrupt string
 	// Allocator allocates the Arrow buffers of call results (default: a
 	// pooling allocator, bufpool).
@@ -84,9 +85,9 @@ func (c *Config) defaults() error {
 	switch c.Interrupt {
 	case "":
 		c.Interrupt = "flag"
-	case "flag", "context":
+	case "flag", "context", "none":
 	default:
-		return fmt.Errorf("wasm: unknown interrupt mode %q (want flag or context)", c.Interrupt)
+		return fmt.Errorf("wasm: unknown interrupt mode %q (want flag, context or none)", c.Interrupt)
 	}
 	if c.Allocator == nil {
 		c.Allocator = bufpool.New()

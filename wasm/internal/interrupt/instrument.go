@@ -73,22 +73,24 @@ type section struct {
 }
 
 // Instrument returns a copy of the WebAssembly core module binary wasm in
-// which every function entry and every loop header checks the added mutable
-// i32 global exported as ExportName, and traps (unreachable) when it is
-// non-zero. See the package documentation for the exact rewrite.
+// which every function entry and every loop iteration checks the added
+// mutable i32 global exported as ExportName, and traps (unreachable) when it
+// is non-zero, and which regularly yields to Go (see the package
+// documentation for the exact rewrite).
 //
 // The flag global gets the index (number of imported globals + number of
 // defined globals), so every existing global index stays valid; function,
 // type, table, memory and local indices are untouched. All sections other
-// than global, export and code are copied byte for byte and in order; a
-// missing global or export section is created at its spec position.
+// than table, global, export and code are copied byte for byte and in
+// order; a missing table, global or export section is created at its spec
+// position (before trailing custom sections).
 //
 // The result is deterministic. Instrument never panics; on bad input it
 // returns an error wrapping ErrMalformed, ErrUnsupported or
 // ErrAlreadyExported. It does not validate the module beyond what the
 // rewrite needs (types, stack discipline and index ranges are left to
-// wazero's CompileModule), but an input that wazero accepts always yields
-// an output that wazero accepts.
+// wazero's CompileModule); an input that wazero accepts yields an output
+// that wazero accepts.
 func Instrument(wasm []byte) ([]byte, error) {
 	if len(wasm) < 8 {
 		return nil, fmt.Errorf("%w: %d bytes is shorter than the module header", ErrMalformed, len(wasm))
@@ -106,16 +108,21 @@ func Instrument(wasm []byte) ([]byte, error) {
 	}
 
 	var (
-		importedFuncs, importedGlobals uint32
-		definedGlobals                 uint32
-		globalSec, exportSec           = -1, -1
+		imports                        importCounts
+		definedGlobals, definedTables  uint32
+		globalSec, exportSec, tableSec = -1, -1, -1
 	)
 	for i, s := range sections {
 		switch s.id {
 		case secImport:
-			importedFuncs, importedGlobals, err = scanImports(s)
-			if err != nil {
+			if imports, err = scanImports(s); err != nil {
 				return nil, err
+			}
+		case secTable:
+			tableSec = i
+			r := reader{buf: s.content, base: s.contentOff}
+			if definedTables, err = r.readU32(); err != nil {
+				return nil, fmt.Errorf("table section: %w", err)
 			}
 		case secGlobal:
 			globalSec = i
@@ -130,29 +137,51 @@ func Instrument(wasm []byte) ([]byte, error) {
 			}
 		}
 	}
-	flagIndex64 := uint64(importedGlobals) + uint64(definedGlobals)
-	if flagIndex64 >= math.MaxUint32 {
-		return nil, fmt.Errorf("%w: %d globals leave no room for the interrupt flag", ErrUnsupported, flagIndex64)
+	flagIndex64 := uint64(imports.globals) + uint64(definedGlobals)
+	if flagIndex64+1 >= math.MaxUint32 {
+		return nil, fmt.Errorf("%w: %d globals leave no room for the interrupt globals", ErrUnsupported, flagIndex64)
 	}
 	flagIndex := uint32(flagIndex64)
+	tableIndex64 := uint64(imports.tables) + uint64(definedTables)
+	if tableIndex64 >= math.MaxUint32 {
+		return nil, fmt.Errorf("%w: %d tables leave no room for the yield table", ErrUnsupported, tableIndex64)
+	}
+	seq := newSequences(flagIndex, flagIndex+1, uint32(tableIndex64))
 
 	out := make([]byte, 0, len(wasm)+len(wasm)/8+64)
 	out = append(out, wasm[:8]...)
 
-	emittedGlobal, emittedExport := false, false
+	emittedTable, emittedGlobal, emittedExport := false, false, false
+	emitTable := func() {
+		content := appendU32(nil, definedTables+1)
+		if tableSec >= 0 {
+			s := sections[tableSec]
+			r := reader{buf: s.content}
+			_, _ = r.readU32() // already checked above
+			content = append(content, s.content[r.pos:]...)
+		}
+		// (table 0 funcref), the target of the yielding table.grow.
+		content = append(content, typeFuncref, 0x00, 0x00)
+		out = appendSection(out, secTable, content)
+		emittedTable = true
+	}
 	emitGlobal := func() {
 		var content []byte
 		if globalSec >= 0 {
 			s := sections[globalSec]
 			r := reader{buf: s.content}
 			_, _ = r.readU32() // already checked above
-			content = appendU32(content, definedGlobals+1)
+			content = appendU32(content, definedGlobals+2)
 			content = append(content, s.content[r.pos:]...)
 		} else {
-			content = appendU32(content, 1)
+			content = appendU32(content, 2)
 		}
-		// (global (mut i32) (i32.const 0))
-		content = append(content, 0x7f, 0x01, 0x41, 0x00, 0x0b)
+		// The flag: (global (mut i32) (i32.const 0)).
+		content = append(content, 0x7f, 0x01, opI32Const, 0x00, opEnd)
+		// The fuel: (global (mut i32) (i32.const YieldInterval)).
+		content = append(content, 0x7f, 0x01, opI32Const)
+		content = appendS32(content, YieldInterval)
+		content = append(content, opEnd)
 		out = appendSection(out, secGlobal, content)
 		emittedGlobal = true
 	}
@@ -179,23 +208,43 @@ func Instrument(wasm []byte) ([]byte, error) {
 		return nil
 	}
 
-	for _, s := range sections {
+	// emitUpTo emits the pending new sections whose rank is below limit.
+	emitUpTo := func(limit int) error {
+		if !emittedTable && sectionRank[secTable] < limit {
+			emitTable()
+		}
+		if !emittedGlobal && sectionRank[secGlobal] < limit {
+			emitGlobal()
+		}
+		if !emittedExport && sectionRank[secExport] < limit {
+			return emitExport()
+		}
+		return nil
+	}
+	// New sections go before the first later section, or, when there is
+	// none, right after the last non-custom section, so that trailing
+	// custom sections (name, producers, DWARF) stay last.
+	tail := 0
+	for i, s := range sections {
 		if s.id != secCustom {
-			rank := sectionRank[s.id]
-			if !emittedGlobal && rank >= sectionRank[secGlobal] {
-				emitGlobal()
-			}
-			if !emittedExport && rank >= sectionRank[secExport] {
-				if err := emitExport(); err != nil {
-					return nil, err
-				}
-			}
+			tail = i + 1
+		}
+	}
+	for i, s := range sections {
+		limit := 0
+		if i == tail {
+			limit = math.MaxInt
+		} else if s.id != secCustom {
+			limit = sectionRank[s.id] + 1
+		}
+		if err := emitUpTo(limit); err != nil {
+			return nil, err
 		}
 		switch s.id {
-		case secGlobal, secExport:
+		case secTable, secGlobal, secExport:
 			// Emitted above.
 		case secCode:
-			content, err := instrumentCode(s, importedFuncs, flagIndex)
+			content, err := instrumentCode(s, imports.funcs, &seq)
 			if err != nil {
 				return nil, err
 			}
@@ -207,13 +256,8 @@ func Instrument(wasm []byte) ([]byte, error) {
 			out = append(out, s.raw...)
 		}
 	}
-	if !emittedGlobal {
-		emitGlobal()
-	}
-	if !emittedExport {
-		if err := emitExport(); err != nil {
-			return nil, err
-		}
+	if err := emitUpTo(math.MaxInt); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -260,12 +304,16 @@ func splitSections(wasm []byte) ([]section, error) {
 	return sections, nil
 }
 
-// scanImports counts imported functions and globals; the other import kinds
-// are skipped.
-func scanImports(s section) (funcs, globals uint32, err error) {
+type importCounts struct {
+	funcs, tables, globals uint32
+}
+
+// scanImports counts imported functions, tables and globals; the other
+// import kinds are skipped.
+func scanImports(s section) (c importCounts, err error) {
 	r := reader{buf: s.content, base: s.contentOff}
-	wrap := func(err error) (uint32, uint32, error) {
-		return 0, 0, fmt.Errorf("import section: %w", err)
+	wrap := func(err error) (importCounts, error) {
+		return importCounts{}, fmt.Errorf("import section: %w", err)
 	}
 	n, err := r.readU32()
 	if err != nil {
@@ -290,8 +338,9 @@ func scanImports(s section) (funcs, globals uint32, err error) {
 			if _, err := r.readU32(); err != nil {
 				return wrap(err)
 			}
-			funcs++
+			c.funcs++
 		case kindTable:
+			c.tables++
 			if err := skipValType(&r); err != nil {
 				return wrap(err)
 			}
@@ -309,7 +358,7 @@ func scanImports(s section) (funcs, globals uint32, err error) {
 			if _, err := r.readByte(); err != nil { // mutability
 				return wrap(err)
 			}
-			globals++
+			c.globals++
 		case kindTag:
 			if _, err := r.readByte(); err != nil { // attribute
 				return wrap(err)
@@ -324,7 +373,7 @@ func scanImports(s section) (funcs, globals uint32, err error) {
 	if !r.eof() {
 		return wrap(r.errorf("%d trailing bytes", r.remaining()))
 	}
-	return funcs, globals, nil
+	return c, nil
 }
 
 // scanExports checks that the export section is well formed and does not

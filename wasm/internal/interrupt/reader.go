@@ -136,3 +136,15 @@ func appendU32(dst []byte, v uint32) []byte {
 		return append(dst, b)
 	}
 }
+
+// appendS32 appends the minimal signed LEB128 encoding of v.
+func appendS32(dst []byte, v int32) []byte {
+	for {
+		b := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && b&0x40 == 0) || (v == -1 && b&0x40 != 0) {
+			return append(dst, b)
+		}
+		dst = append(dst, b|0x80)
+	}
+}

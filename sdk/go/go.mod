@@ -1,0 +1,3 @@
+module github.com/weirflow/weir/sdk/go
+
+go 1.26
