@@ -15,7 +15,7 @@ import (
 	"github.com/weirflow/weir/arrow/bufpool"
 	"github.com/weirflow/weir/arrow/cdata32"
 	"github.com/weirflow/weir/wasm"
-	"github.com/weirflow/weir/wasm/internal/guesttest"
+	"github.com/weirflow/weir/internal/guesttest"
 )
 
 const benchRows = 64 << 10

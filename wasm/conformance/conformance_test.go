@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/weirflow/weir/wasm"
-	"github.com/weirflow/weir/wasm/internal/guesttest"
+	"github.com/weirflow/weir/internal/guesttest"
 )
 
 // TestGoSDKConformance runs every abi/testdata vector against the Go SDK's

@@ -82,7 +82,7 @@ func isTrap(err error) bool {
 // interruptRunning starts fn (which must not return on its own) in a
 // goroutine, sets the flag from another goroutine after delay, and returns
 // fn's error and the time from setting the flag to fn's return.
-func interruptRunning(t *testing.T, flag *Flag, delay time.Duration, fn func() error) (error, time.Duration) {
+func interruptRunning(t *testing.T, flag *Flag, delay time.Duration, fn func() error) (time.Duration, error) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() { errc <- fn() }()
@@ -98,13 +98,13 @@ func interruptRunning(t *testing.T, flag *Flag, delay time.Duration, fn func() e
 	}()
 	select {
 	case err := <-errc:
-		return err, time.Since(<-setAt)
+		return time.Since(<-setAt), err
 	case <-time.After(10 * time.Second):
 		// The guest cannot be stopped any more; the process will leak the
 		// goroutine, but the test must fail.
 		t.Fatalf("call not interrupted within 10s of setting the flag")
 	}
-	return errors.New("unreachable"), 0
+	return 0, errors.New("unreachable")
 }
 
 // Tiny binary-module builder for hand-assembled cases.

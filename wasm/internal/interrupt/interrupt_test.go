@@ -316,7 +316,7 @@ func TestCrossGoroutineInterrupt(t *testing.T) {
 					t.Fatal(err)
 				}
 				fn := mod.ExportedFunction(s.fn)
-				err, latency := interruptRunning(t, flag, 50*time.Millisecond, func() error {
+				latency, err := interruptRunning(t, flag, 50*time.Millisecond, func() error {
 					_, err := fn.Call(ctx, s.args...)
 					return err
 				})

@@ -20,7 +20,7 @@ var (
 func RepoRoot(tb testing.TB) string {
 	tb.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	root := filepath.Join(filepath.Dir(file), "..", "..")
 	if _, err := os.Stat(filepath.Join(root, "abi", "SPEC.md")); err != nil {
 		tb.Fatalf("cannot find the repository root from %s: %v", file, err)
 	}
