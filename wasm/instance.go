@@ -68,6 +68,8 @@ type Instance struct {
 	causeMu     sync.Mutex
 	cause       error
 	gen         uint64 // increments at the start and end of every call
+	deadline    time.Time
+	timer       *time.Timer
 }
 
 type region struct{ ptr, size uint32 }
@@ -171,6 +173,9 @@ func (in *Instance) Close(ctx context.Context) error {
 		return nil
 	}
 	in.closed = true
+	if in.timer != nil {
+		in.timer.Stop()
+	}
 	in.out.flush()
 	if in.m != nil {
 		return in.m.Close(ctx)
@@ -215,16 +220,40 @@ func (in *Instance) interruptCurrent(cause error) {
 	in.interrupt(gen, cause)
 }
 
-// beginCall starts a new interrupt generation with a clear flag.
+// beginCall starts a new interrupt generation with a clear flag and arms
+// the instance's watchdog for the call's budget.
 func (in *Instance) beginCall() uint64 {
 	in.causeMu.Lock()
-	defer in.causeMu.Unlock()
 	in.gen++
 	in.cause = nil
 	if in.flag != nil {
 		in.flag.Set(0)
 	}
-	return in.gen
+	gen := in.gen
+	in.deadline = time.Now().Add(in.budget)
+	in.causeMu.Unlock()
+	if in.mod.rt.cfg.Interrupt != "flag" {
+		return gen
+	}
+	if in.timer == nil {
+		in.timer = time.AfterFunc(in.budget, in.onTimer)
+	} else {
+		in.timer.Reset(in.budget)
+	}
+	return gen
+}
+
+// onTimer interrupts the running call once its deadline has passed. One
+// timer serves all calls of the instance; a late firing meant for an earlier
+// call finds a later deadline and does nothing.
+func (in *Instance) onTimer() {
+	in.causeMu.Lock()
+	gen, deadline := in.gen, in.deadline
+	in.causeMu.Unlock()
+	if time.Now().Before(deadline) {
+		return
+	}
+	in.interrupt(gen, ErrTimeBudget)
 }
 
 // endCall closes the generation so late watchdogs are ignored, clears the
@@ -254,21 +283,19 @@ func (in *Instance) run(ctx context.Context, export, function string, f func(con
 	var callCtx context.Context
 	var stop func()
 	switch in.mod.rt.cfg.Interrupt {
-	case "none":
-		stopCtx := context.AfterFunc(ctx, func() { in.interrupt(gen, ErrCanceled) })
-		callCtx = in.ctx
-		stop = func() { stopCtx() }
 	case "context":
 		c, cancel := context.WithCancelCause(context.WithValue(ctx, instanceKey{}, in))
 		timer := time.AfterFunc(in.budget, func() { in.interrupt(gen, ErrTimeBudget); cancel(ErrTimeBudget) })
 		in.out.onFlood = func() { cancel(ErrOutputFlood) }
 		callCtx = c
 		stop = func() { timer.Stop(); cancel(nil) }
-	default:
-		timer := time.AfterFunc(in.budget, func() { in.interrupt(gen, ErrTimeBudget) })
-		stopCtx := context.AfterFunc(ctx, func() { in.interrupt(gen, ErrCanceled) })
+	default: // flag (its watchdog is armed by beginCall) and none
 		callCtx = in.ctx
-		stop = func() { timer.Stop(); stopCtx() }
+		stop = func() {}
+		if ctx.Done() != nil {
+			stopCtx := context.AfterFunc(ctx, func() { in.interrupt(gen, ErrCanceled) })
+			stop = func() { stopCtx() }
+		}
 	}
 	err := f(callCtx)
 	stop()

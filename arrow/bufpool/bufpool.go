@@ -47,6 +47,20 @@ func (a *Allocator) Allocate(size int) []byte {
 	return make([]byte, size, 1<<c)
 }
 
+// AllocateUninit returns a buffer of size bytes whose contents are
+// unspecified, for callers that overwrite every byte (copies).
+func (a *Allocator) AllocateUninit(size int) []byte {
+	a.live.Add(int64(size))
+	c := class(size)
+	if c > maxClass {
+		return make([]byte, size)
+	}
+	if p, ok := a.classes[c].Get().(*[]byte); ok {
+		return (*p)[:size]
+	}
+	return make([]byte, size, 1<<c)
+}
+
 // Reallocate resizes b to size, keeping its contents; new bytes are zero.
 func (a *Allocator) Reallocate(size int, b []byte) []byte {
 	if size <= cap(b) {

@@ -214,6 +214,22 @@ type reader struct {
 	alloc memory.Allocator
 }
 
+// uninitAllocator is implemented by allocators that can skip zeroing
+// (bufpool): every buffer the reader makes is overwritten completely.
+type uninitAllocator interface {
+	AllocateUninit(size int) []byte
+}
+
+// buffer returns a new buffer of n bytes owned by the reader's allocator.
+func (rd *reader) buffer(n int) *memory.Buffer {
+	if u, ok := rd.alloc.(uninitAllocator); ok {
+		return memory.NewBufferWithAllocator(u.AllocateUninit(n), rd.alloc)
+	}
+	b := memory.NewResizableBuffer(rd.alloc)
+	b.Resize(n)
+	return b
+}
+
 func (rd *reader) readStruct(p uint32, fields []arrow.Field, allowNulls bool) (cols []arrow.Array, rows int, valid *memory.Buffer, err error) {
 	h, err := rd.m.header(p, "batch")
 	if err != nil {
@@ -272,12 +288,12 @@ func (rd *reader) bitmap(p uint32, off, n int, what string) (*memory.Buffer, int
 	if err != nil {
 		return nil, 0, err
 	}
-	buf := memory.NewResizableBuffer(rd.alloc)
-	buf.Resize(int(bitutil.BytesForBits(int64(n))))
+	buf := rd.buffer(int(bitutil.BytesForBits(int64(n))))
 	dst := buf.Bytes()
 	if off%8 == 0 {
 		copy(dst, src[off/8:])
 	} else {
+		clear(dst)
 		bitutil.CopyBitmap(src, off, n, dst, 0)
 	}
 	if rem := n % 8; rem != 0 {
@@ -339,8 +355,7 @@ func (rd *reader) readLeaf(p uint32, dt arrow.DataType, rows int) (arrow.Array, 
 		if err != nil {
 			return nil, err
 		}
-		bufs[1] = memory.NewResizableBuffer(rd.alloc)
-		bufs[1].Resize(rows * w)
+		bufs[1] = rd.buffer(rows * w)
 		copy(bufs[1].Bytes(), src[off*w:])
 	case kindBool:
 		if bufs[1], _, err = rd.bitmap(ptrs[1], off, rows, "values"); err != nil {
@@ -357,11 +372,10 @@ func (rd *reader) readLeaf(p uint32, dt arrow.DataType, rows int) (arrow.Array, 
 }
 
 func (rd *reader) readBinary(bufs []*memory.Buffer, ptrs [3]uint32, off, rows int, isUTF8 bool) error {
-	bufs[1] = memory.NewResizableBuffer(rd.alloc)
-	bufs[1].Resize(4 * (rows + 1))
-	bufs[2] = memory.NewResizableBuffer(rd.alloc)
+	bufs[1] = rd.buffer(4 * (rows + 1))
 	if rows == 0 {
 		clear(bufs[1].Bytes())
+		bufs[2] = rd.buffer(0)
 		return nil
 	}
 	src, err := rd.m.span(ptrs[1], uint64(off+rows+1)*4, "offsets")
@@ -395,7 +409,7 @@ func (rd *reader) readBinary(bufs []*memory.Buffer, ptrs [3]uint32, off, rows in
 	if isUTF8 && !utf8.Valid(payload) {
 		return fmt.Errorf("%w: utf8 column holds invalid UTF-8", ErrInvalid)
 	}
-	bufs[2].Resize(len(payload))
+	bufs[2] = rd.buffer(len(payload))
 	copy(bufs[2].Bytes(), payload)
 	return nil
 }
