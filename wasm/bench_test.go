@@ -14,8 +14,8 @@ import (
 	"github.com/weirflow/weir/arrow/batch"
 	"github.com/weirflow/weir/arrow/bufpool"
 	"github.com/weirflow/weir/arrow/cdata32"
-	"github.com/weirflow/weir/wasm"
 	"github.com/weirflow/weir/internal/guesttest"
+	"github.com/weirflow/weir/wasm"
 )
 
 const benchRows = 64 << 10

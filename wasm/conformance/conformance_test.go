@@ -8,8 +8,8 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/weirflow/weir/wasm"
 	"github.com/weirflow/weir/internal/guesttest"
+	"github.com/weirflow/weir/wasm"
 )
 
 // TestGoSDKConformance runs every abi/testdata vector against the Go SDK's
