@@ -53,6 +53,33 @@ func readTestdata(t testing.TB, name string) []byte {
 	return b
 }
 
+// instantiate loads a testdata module (named after its file) and returns an
+// instance that is closed when the test ends.
+func instantiate(t testing.TB, rt *Runtime, file string, opts InstanceOptions) *Instance {
+	t.Helper()
+	ctx := context.Background()
+	mod, err := rt.Load(ctx, strings.TrimSuffix(filepath.Base(file), ".wasm"), readTestdata(t, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := mod.Instantiate(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(ctx) })
+	return in
+}
+
+// open opens a function of an instance or fails the test.
+func open(t testing.TB, in *Instance, kind abi.Kind, function, params string, schema *arrow.Schema) *Operator {
+	t.Helper()
+	op, err := in.Open(context.Background(), kind, function, params, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
 func int64Batch(alloc memory.Allocator, name string, vals []int64, valid []bool) arrow.Record {
 	schema := arrow.NewSchema([]arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)
 	b := array.NewRecordBuilder(alloc, schema)

@@ -90,21 +90,10 @@ func TestHostileCalls(t *testing.T) {
 					c.OutputBudget = 64 << 10
 				})
 				defer alloc.AssertSize(t, 0)
-				mod, err := rt.Load(ctx, tc.file, readTestdata(t, "hostile/"+tc.file+".wasm"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				in, err := mod.Instantiate(ctx, InstanceOptions{Job: "job", Task: "task"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer in.Close(ctx)
+				in := instantiate(t, rt, "hostile/"+tc.file+".wasm", InstanceOptions{Job: "job", Task: "task"})
 				rec := int64Batch(alloc, "x", []int64{1, 2, 3}, nil)
 				defer rec.Release()
-				op, err := in.Open(ctx, abi.KindFlatMap, "hostile", tc.params, rec.Schema())
-				if err != nil {
-					t.Fatal(err)
-				}
+				op := open(t, in, abi.KindFlatMap, "hostile", tc.params, rec.Schema())
 				start := time.Now()
 				out, err := op.Map(ctx, rec)
 				if err == nil {
@@ -147,22 +136,10 @@ func TestHostileCalls(t *testing.T) {
 func assertHealthy(t *testing.T, rt *Runtime, alloc memory.Allocator) {
 	t.Helper()
 	ctx := context.Background()
-	mod, err := rt.Load(ctx, "minimal", readTestdata(t, "minimal.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := mod.Instantiate(ctx, InstanceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close(ctx)
+	in := instantiate(t, rt, "minimal.wasm", InstanceOptions{})
 	rec := int64Batch(alloc, "x", []int64{41}, nil)
 	defer rec.Release()
-	op, err := in.Open(ctx, abi.KindMap, "add_one_i64", "", rec.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := op.Map(ctx, rec)
+	out, err := open(t, in, abi.KindMap, "add_one_i64", "", rec.Schema()).Map(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,28 +153,13 @@ func TestHostilePlans(t *testing.T) {
 	ctx := context.Background()
 	rt, _, _ := newTestRuntime(t, func(c *Config) { c.CallBudget = 200 * time.Millisecond })
 	t.Run("plan_loop", func(t *testing.T) {
-		mod, err := rt.Load(ctx, "plan_loop", readTestdata(t, "hostile/plan_loop.wasm"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := mod.Instantiate(ctx, InstanceOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		in := instantiate(t, rt, "hostile/plan_loop.wasm", InstanceOptions{})
 		if _, err := in.Plan(ctx, nil); !errors.Is(err, ErrTimeBudget) || !strings.Contains(err.Error(), "weir_plan") {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("plan_garbage", func(t *testing.T) {
-		mod, err := rt.Load(ctx, "plan_garbage", readTestdata(t, "hostile/plan_garbage.wasm"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := mod.Instantiate(ctx, InstanceOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close(ctx)
+		in := instantiate(t, rt, "hostile/plan_garbage.wasm", InstanceOptions{})
 		raw, err := in.Plan(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -214,22 +176,10 @@ func TestSandboxRefusesFiles(t *testing.T) {
 	ctx := context.Background()
 	rt, alloc, _ := newTestRuntime(t, nil)
 	defer alloc.AssertSize(t, 0)
-	mod, err := rt.Load(ctx, "wasi_fs", readTestdata(t, "hostile/wasi_fs.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := mod.Instantiate(ctx, InstanceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close(ctx)
+	in := instantiate(t, rt, "hostile/wasi_fs.wasm", InstanceOptions{})
 	rec := int64Batch(alloc, "x", []int64{1, 2, 3}, nil)
 	defer rec.Release()
-	op, err := in.Open(ctx, abi.KindFlatMap, "hostile", "", rec.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := op.Map(ctx, rec)
+	out, err := open(t, in, abi.KindFlatMap, "hostile", "", rec.Schema()).Map(ctx, rec)
 	if err != nil {
 		t.Fatalf("the sandbox let the guest open a file: %v", err)
 	}
@@ -270,20 +220,10 @@ func TestInterruptFreesThread(t *testing.T) {
 // TestCallerCancel: canceling the caller's context interrupts a running call.
 func TestCallerCancel(t *testing.T) {
 	rt, alloc, _ := newTestRuntime(t, func(c *Config) { c.CallBudget = time.Minute })
-	mod, err := rt.Load(context.Background(), "infinite_loop", readTestdata(t, "hostile/infinite_loop.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := mod.Instantiate(context.Background(), InstanceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := instantiate(t, rt, "hostile/infinite_loop.wasm", InstanceOptions{})
 	rec := int64Batch(alloc, "x", []int64{1}, nil)
 	defer rec.Release()
-	op, err := in.Open(context.Background(), abi.KindMap, "hostile", "", rec.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
+	op := open(t, in, abi.KindMap, "hostile", "", rec.Schema())
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := op.Map(ctx, rec); !errors.Is(err, ErrCanceled) {

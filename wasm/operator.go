@@ -350,23 +350,9 @@ func (op *Operator) AggAdd(ctx context.Context, acc *array.Struct, rec arrow.Rec
 	if err := checkIndexes("groups", groups, int(rec.NumRows()), acc.Len()); err != nil {
 		return nil, err
 	}
-	reg, err := op.region(ctx, cdata32.StructSizeBound(acc)+cdata32.BatchSizeBound(rec)+4*len(groups)+cdata32.BufferAlign)
-	if err != nil {
-		return nil, err
-	}
-	ap, err := cdata32.WriteStruct(reg, acc)
-	if err != nil {
-		return nil, err
-	}
-	p, err := cdata32.WriteBatch(reg, rec)
-	if err != nil {
-		return nil, err
-	}
-	gp, err := reg.WriteInt32s(groups)
-	if err != nil {
-		return nil, err
-	}
-	return op.aggCall(ctx, abi.ExportAggAdd, acc.Len(), ap, p, gp)
+	return op.aggApply(ctx, abi.ExportAggAdd, acc, groups, cdata32.BatchSizeBound(rec), func(reg *cdata32.Region) (uint32, error) {
+		return cdata32.WriteBatch(reg, rec)
+	})
 }
 
 // AggMerge merges other[i] into acc[groups[i]] and returns the updated
@@ -378,23 +364,31 @@ func (op *Operator) AggMerge(ctx context.Context, acc, other *array.Struct, grou
 	if err := checkIndexes("groups", groups, other.Len(), acc.Len()); err != nil {
 		return nil, err
 	}
-	reg, err := op.region(ctx, cdata32.StructSizeBound(acc)+cdata32.StructSizeBound(other)+4*len(groups)+cdata32.BufferAlign)
+	return op.aggApply(ctx, abi.ExportAggMerge, acc, groups, cdata32.StructSizeBound(other), func(reg *cdata32.Region) (uint32, error) {
+		return cdata32.WriteStruct(reg, other)
+	})
+}
+
+// aggApply writes the accumulators, a second argument (size bound n, written
+// by write) and the group indexes, then calls export on them.
+func (op *Operator) aggApply(ctx context.Context, export string, acc *array.Struct, groups []int32, n int, write func(*cdata32.Region) (uint32, error)) (*array.Struct, error) {
+	reg, err := op.region(ctx, cdata32.StructSizeBound(acc)+n+4*len(groups)+cdata32.BufferAlign)
 	if err != nil {
 		return nil, err
 	}
 	ap, err := cdata32.WriteStruct(reg, acc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("wasm: %s: write accumulators: %w", op.Function, err)
 	}
-	op2, err := cdata32.WriteStruct(reg, other)
+	second, err := write(reg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("wasm: %s: write input: %w", op.Function, err)
 	}
 	gp, err := reg.WriteInt32s(groups)
 	if err != nil {
 		return nil, err
 	}
-	return op.aggCall(ctx, abi.ExportAggMerge, acc.Len(), ap, op2, gp)
+	return op.aggCall(ctx, export, acc.Len(), ap, second, gp)
 }
 
 func (op *Operator) aggCall(ctx context.Context, export string, rows int, a, b, c uint32) (*array.Struct, error) {

@@ -15,23 +15,10 @@ import (
 // random values the guest saw.
 func probe(t *testing.T, rt *Runtime, opts InstanceOptions) (int64, int64, int64) {
 	t.Helper()
-	ctx := context.Background()
-	mod, err := rt.Load(ctx, "probe", readTestdata(t, "sandbox_probe.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := mod.Instantiate(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close(ctx)
+	in := instantiate(t, rt, "sandbox_probe.wasm", opts)
 	rec := int64Batch(rt.cfg.Allocator, "x", []int64{0, 0, 0}, nil)
 	defer rec.Release()
-	op, err := in.Open(ctx, abi.KindMap, "probe", "", rec.Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := op.Map(ctx, rec)
+	out, err := open(t, in, abi.KindMap, "probe", "", rec.Schema()).Map(context.Background(), rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +53,7 @@ func TestSandboxClocksAndRandomness(t *testing.T) {
 		}
 	}
 	// Guest output reaches the log, labelled with the module, job and task.
-	for _, want := range []string{"probe stdout", "probe: hello", "job=job-1", "task=task-7", "module=probe@", "stream=stdout", "stream=log"} {
+	for _, want := range []string{"probe stdout", "probe: hello", "job=job-1", "task=task-7", "module=sandbox_probe@", "stream=stdout", "stream=log"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
