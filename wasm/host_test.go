@@ -178,3 +178,41 @@ func TestCallBudgetRestoresAfterFastCall(t *testing.T) {
 		out.Release()
 	}
 }
+
+// TestModuleCache: one compiled module per sha256 within a runtime, and the
+// cache directory lets a second runtime (a restarted process) reuse the
+// machine code.
+func TestModuleCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	rt1, _, _ := newTestRuntime(t, func(c *Config) { c.CacheDir = dir })
+	bin := readTestdata(t, "minimal.wasm")
+	a, err := rt1.Load(ctx, "a", bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rt1.Load(ctx, "b", append([]byte(nil), bin...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Fatal("the same bytes compiled twice")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("cache dir is empty (%v)", err)
+	}
+	rt2, _, _ := newTestRuntime(t, func(c *Config) { c.CacheDir = dir })
+	if _, err := rt2.Load(ctx, "a", bin); err != nil {
+		t.Fatalf("load from the cache: %v", err)
+	}
+	if _, err := NewRuntime(ctx, Config{CacheDir: "/proc/nonexistent/cache"}); err == nil {
+		t.Fatal("an unusable cache dir was accepted")
+	}
+	if _, err := NewRuntime(ctx, Config{Interrupt: "sometimes"}); err == nil {
+		t.Fatal("an unknown interrupt mode was accepted")
+	}
+	if _, err := NewRuntime(ctx, Config{MemoryLimit: 1}); err == nil {
+		t.Fatal("a 1-byte memory limit was accepted")
+	}
+}
