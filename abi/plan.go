@@ -130,6 +130,33 @@ func (p *Plan) validate() error {
 		return err
 	}
 	p.Nodes = order
+	return defaultPartitions(p.Nodes, byID)
+}
+
+// defaultPartitions picks each node's partitioning as Flink does: hash with
+// keyBy, forward when every input has the node's parallelism, rebalance
+// otherwise. An explicit forward across a parallelism change is an error.
+func defaultPartitions(nodes []Node, byID map[string]*Node) error {
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Kind == "source" {
+			continue
+		}
+		same := true
+		for _, in := range n.Inputs {
+			same = same && byID[in].Parallelism == n.Parallelism
+		}
+		switch {
+		case n.Partition == "" && len(n.KeyBy) > 0:
+			n.Partition = "hash"
+		case n.Partition == "" && same:
+			n.Partition = "forward"
+		case n.Partition == "":
+			n.Partition = "rebalance"
+		case n.Partition == "forward" && !same:
+			return fmt.Errorf("node %q: forward partitioning needs the parallelism of its inputs (%d); use rebalance", n.ID, n.Parallelism)
+		}
+	}
 	return nil
 }
 
@@ -183,12 +210,7 @@ func (n *Node) validate(p *Plan) error {
 		}
 	}
 	switch n.Partition {
-	case "":
-		if len(n.KeyBy) > 0 {
-			n.Partition = "hash"
-		} else {
-			n.Partition = "forward"
-		}
+	case "": // chosen once the inputs' parallelism is known (defaultPartitions)
 	case "forward", "rebalance":
 		if len(n.KeyBy) > 0 {
 			return fmt.Errorf("partition %q contradicts keyBy", n.Partition)
