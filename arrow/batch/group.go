@@ -26,20 +26,16 @@ func (g *Grouper) Len() int { return len(g.index) }
 // Group returns the group of every row of rec by the named columns, appending
 // to dst, and how many groups are new (numbered from the previous Len()).
 func (g *Grouper) Group(dst []int32, rec arrow.Record, cols []string) ([]int32, int, error) {
-	idx := make([]int, len(cols))
-	for i, c := range cols {
-		f := rec.Schema().FieldIndices(c)
-		if len(f) != 1 {
-			return nil, 0, fmt.Errorf("batch: key column %q is not in %s", c, rec.Schema())
-		}
-		idx[i] = f[0]
+	idx, err := ColumnIndexes(rec.Schema(), cols)
+	if err != nil {
+		return nil, 0, err
 	}
 	before := len(g.index)
 	for r := 0; r < int(rec.NumRows()); r++ {
 		g.key = g.key[:0]
 		for _, i := range idx {
 			var err error
-			if g.key, err = appendKey(g.key, rec.Column(i), r); err != nil {
+			if g.key, err = AppendKey(g.key, rec.Column(i), r); err != nil {
 				return nil, 0, err
 			}
 		}
@@ -53,8 +49,23 @@ func (g *Grouper) Group(dst []int32, rec arrow.Record, cols []string) ([]int32, 
 	return dst, len(g.index) - before, nil
 }
 
-// appendKey appends an unambiguous encoding of a[i] to key.
-func appendKey(key []byte, a arrow.Array, i int) ([]byte, error) {
+// ColumnIndexes returns the indexes of the named columns of a schema.
+func ColumnIndexes(schema *arrow.Schema, cols []string) ([]int, error) {
+	idx := make([]int, len(cols))
+	for i, c := range cols {
+		f := schema.FieldIndices(c)
+		if len(f) != 1 {
+			return nil, fmt.Errorf("batch: key column %q is not in %s", c, schema)
+		}
+		idx[i] = f[0]
+	}
+	return idx, nil
+}
+
+// AppendKey appends an unambiguous, process-independent encoding of a[i] to
+// key: equal values give equal bytes, and the encoding of a row's key columns
+// is what keys state and is hashed into key groups.
+func AppendKey(key []byte, a arrow.Array, i int) ([]byte, error) {
 	if a.IsNull(i) {
 		return append(key, 0), nil
 	}
