@@ -131,3 +131,28 @@ func TestParseSchema(t *testing.T) {
 		}
 	}
 }
+
+func TestTakeStruct(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	sb := array.NewStructBuilder(alloc, arrow.StructOf(arrow.Field{Name: "n", Type: arrow.PrimitiveTypes.Int64, Nullable: true}))
+	for i := 0; i < 6; i++ {
+		if i%3 == 1 {
+			sb.AppendNull() // appends a null child too
+			continue
+		}
+		sb.Append(true)
+		sb.FieldBuilder(0).(*array.Int64Builder).Append(int64(i * 10))
+	}
+	st := sb.NewStructArray()
+	sb.Release()
+	defer st.Release()
+	got, err := TakeArray(alloc, st, []int32{5, 1, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Release()
+	if got.String() != "{[50 (null) 0]}" || !got.IsNull(1) || got.NullN() != 1 {
+		t.Fatalf("got %v (nulls %d)", got, got.NullN())
+	}
+}

@@ -57,8 +57,12 @@ func IndicesFromBitmap(dst []int32, bm []byte, n int) []int32 {
 	return dst
 }
 
-// TakeArray returns the elements idx of a (all in range) as a new array.
+// TakeArray returns the elements idx of a (all in range) as a new array,
+// which the caller owns.
 func TakeArray(alloc memory.Allocator, a arrow.Array, idx []int32) (arrow.Array, error) {
+	if st, ok := a.(*array.Struct); ok {
+		return takeStruct(alloc, st, idx)
+	}
 	d := a.Data()
 	off := d.Offset()
 	n := len(idx)
@@ -141,4 +145,44 @@ func takeFixed[T uint8 | uint16 | uint32 | uint64](dst *memory.Buffer, d arrow.A
 	for i, j := range idx {
 		out[i] = src[j]
 	}
+}
+
+// takeStruct takes rows of a struct array: its validity and every child.
+func takeStruct(alloc memory.Allocator, st *array.Struct, idx []int32) (arrow.Array, error) {
+	children := make([]arrow.ArrayData, st.NumField())
+	defer func() {
+		for _, c := range children {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i := range children {
+		c, err := TakeArray(alloc, st.Field(i), idx)
+		if err != nil {
+			return nil, err
+		}
+		children[i] = c.Data()
+		children[i].Retain()
+		c.Release()
+	}
+	var valid *memory.Buffer
+	nulls := 0
+	if st.NullN() > 0 {
+		valid = memory.NewResizableBuffer(alloc)
+		defer valid.Release()
+		valid.Resize(int(bitutil.BytesForBits(int64(len(idx)))))
+		vb := valid.Bytes()
+		clear(vb)
+		for i, j := range idx {
+			if st.IsValid(int(j)) {
+				bitutil.SetBit(vb, i)
+			} else {
+				nulls++
+			}
+		}
+	}
+	data := array.NewData(st.DataType(), len(idx), []*memory.Buffer{valid}, children, nulls, 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
 }
