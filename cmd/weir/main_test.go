@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,6 +68,40 @@ func TestTryWordcount(t *testing.T) {
 			t.Fatalf("word %q: largest count %d, want %d", w, got[w], n)
 		}
 	}
+
+	// --write runs the real file sink: finished part files hold JSON Lines
+	// {"word", "count"} with the same largest counts, and nothing in progress.
+	outDir := t.TempDir()
+	if code, _, errOut := runCLI(t, "try", "--write", job, "--", "--input", sample, "--output", outDir); code != 0 {
+		t.Fatalf("--write: exit %d: %s", code, errOut)
+	}
+	parts, _ := filepath.Glob(filepath.Join(outDir, "part-*"))
+	hidden, _ := filepath.Glob(filepath.Join(outDir, ".*"))
+	if len(parts) == 0 || len(hidden) != 0 {
+		t.Fatalf("part files %v, in-progress files %v", parts, hidden)
+	}
+	fromFiles := map[string]int{}
+	for _, p := range parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var rec struct {
+				Word  string `json:"word"`
+				Count int    `json:"count"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("%s: %q: %v", p, line, err)
+			}
+			fromFiles[rec.Word] = max(fromFiles[rec.Word], rec.Count)
+		}
+	}
+	for w, n := range want {
+		if fromFiles[w] != n {
+			t.Fatalf("files: word %q: largest count %d, want %d", w, fromFiles[w], n)
+		}
+	}
 }
 
 func TestCLI(t *testing.T) {
@@ -90,7 +125,8 @@ func TestCLI(t *testing.T) {
 		{"inspect missing file", []string{"inspect", "/nonexistent.wasm"}, 1, "no such file"},
 		{"inspect not wasm", []string{"inspect", bids}, 1, "not a WebAssembly module"},
 		{"try currency", []string{"try", currency, "--", "--input", bids}, 0, "sink"},
-		{"try sequence source", []string{"try", minimal}, 1, `file sources only, not "sequence"`},
+		{"try sequence source", []string{"try", minimal}, 1, "add_one_i64: the input must be exactly one int64 column"},
+		{"try bad input path", []string{"try", currency, "--", "--input", "/nonexistent/bids.jsonl"}, 1, "/nonexistent/bids.jsonl"},
 		{"abi check", []string{"abi", "check", "--vectors", filepath.Join(root, "abi", "testdata", "vectors"), conformance}, 0, "154 passed, 0 failed"},
 		{"abi check json", []string{"abi", "check", "--json", "--vectors", filepath.Join(root, "abi", "testdata", "vectors"), conformance}, 0, `"failed": 0`},
 		{"abi check failing module", []string{"abi", "check", "--vectors", filepath.Join(root, "abi", "testdata", "vectors"), minimal}, 1, "FAIL"},

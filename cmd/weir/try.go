@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,21 +16,21 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/weirflow/weir/abi"
-	"github.com/weirflow/weir/arrow/batch"
-	"github.com/weirflow/weir/wasm"
+	"github.com/weirflow/weir/worker"
 )
 
-// maxTryRows bounds what `weir try` reads from a source.
+// maxTryRows bounds how many output rows `weir try` keeps to print.
 const maxTryRows = 1 << 20
 
-// runTry runs a job's plan on one batch read from its file source, in this
-// process, through the same host the TaskManagers use; sinks print instead of
-// writing.
+// runTry runs a linear job in this process with the TaskManager's own
+// connectors and operators (worker.RunLinear) and prints what reaches the
+// sink instead of writing it; with --write the sink runs for real.
 func runTry(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("try", flag.ContinueOnError)
-	limit := fs.Int("limit", 20, "rows to print per sink")
+	limit := fs.Int("limit", 20, "rows to print")
 	top := fs.Int("top", 0, "print the N rows with the largest last column, one per value of the first column (e.g. top words)")
+	write := fs.Bool("write", false, "run the plan's sink instead of printing its input")
+	batchRows := fs.Int("batch-rows", 1024, "rows per source batch")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,157 +44,68 @@ func runTry(ctx context.Context, args []string, w io.Writer) error {
 	}
 	defer rt.Close(ctx)
 	alloc := memory.DefaultAllocator
-	outputs := map[string]arrow.Record{}
+	opts := worker.LocalOptions{Alloc: alloc, BatchRows: *batchRows}
+	var outs []arrow.Record
 	defer func() {
-		for _, r := range outputs {
+		for _, r := range outs {
 			r.Release()
 		}
 	}()
-	for _, n := range plan.Nodes {
-		var out arrow.Record
-		switch {
-		case n.Kind == "source":
-			out, err = readSource(alloc, n)
-		case len(n.Inputs) != 1:
-			err = fmt.Errorf("node %q has %d inputs; weir try runs single-input chains", n.ID, len(n.Inputs))
-		case n.Kind == "sink":
-			rec := outputs[n.Inputs[0]]
-			fmt.Fprintf(w, "sink %s (%s, %d rows):\n", n.ID, n.Connector, rec.NumRows())
-			if err := printRecord(w, rec, *limit, *top); err != nil {
-				return fmt.Errorf("node %q: %w", n.ID, err)
+	rows := int64(0)
+	if !*write {
+		opts.Output = func(rec arrow.Record) error {
+			if rows < maxTryRows {
+				rec.Retain()
+				outs = append(outs, rec)
 			}
-			continue
-		default:
-			out, err = runNode(ctx, in, n, outputs[n.Inputs[0]])
+			rows += rec.NumRows()
+			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("node %q: %w", n.ID, err)
-		}
-		outputs[n.ID] = out
 	}
-	return nil
-}
-
-func readSource(alloc memory.Allocator, n abi.Node) (arrow.Record, error) {
-	p := n.ConnectorParams
-	if n.Connector != "file" {
-		return nil, fmt.Errorf("weir try reads file sources only, not %q", n.Connector)
+	if err := worker.RunLinear(ctx, in, plan, opts); err != nil {
+		return err
 	}
-	f, err := os.Open(p["path"])
+	if *write {
+		sink := plan.Nodes[len(plan.Nodes)-1]
+		_, err := fmt.Fprintf(w, "sink %s (%s) written: %v\n", sink.ID, sink.Connector, sink.ConnectorParams)
+		return err
+	}
+	sink := plan.Nodes[len(plan.Nodes)-1]
+	fmt.Fprintf(w, "sink %s (%s, %d rows):\n", sink.ID, sink.Connector, rows)
+	if len(outs) == 0 {
+		return nil
+	}
+	all, err := concat(alloc, outs)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer f.Close()
-	switch p["format"] {
-	case "lines", "":
-		b := array.NewStringBuilder(alloc)
-		defer b.Release()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() && b.Len() < maxTryRows {
-			b.Append(sc.Text())
-		}
-		if err := sc.Err(); err != nil {
-			return nil, err
-		}
-		col := b.NewArray()
-		defer col.Release()
-		schema := arrow.NewSchema([]arrow.Field{{Name: "line", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
-		return array.NewRecord(schema, []arrow.Array{col}, int64(col.Len())), nil
-	case "jsonl":
-		schema, err := batch.ParseSchema(p["schema"])
-		if err != nil {
-			return nil, fmt.Errorf("file source schema: %w", err)
-		}
-		rd := array.NewJSONReader(f, schema, array.WithAllocator(alloc), array.WithChunk(maxTryRows))
-		defer rd.Release()
-		if !rd.Next() {
-			if err := rd.Err(); err != nil {
-				return nil, err
-			}
-			return array.NewRecord(schema, emptyColumns(alloc, schema), 0), nil
-		}
-		rec := rd.Record()
-		rec.Retain()
-		return rec, rd.Err()
-	}
-	return nil, fmt.Errorf("weir try reads lines and jsonl files, not %q", p["format"])
+	defer all.Release()
+	return printRecord(w, all, *limit, *top)
 }
 
-func emptyColumns(alloc memory.Allocator, schema *arrow.Schema) []arrow.Array {
+// concat joins batches of one schema into one record (the caller releases it).
+func concat(alloc memory.Allocator, recs []arrow.Record) (arrow.Record, error) {
+	schema := recs[0].Schema()
 	cols := make([]arrow.Array, schema.NumFields())
-	for i, f := range schema.Fields() {
-		b := array.NewBuilder(alloc, f.Type)
-		cols[i] = b.NewArray()
-		b.Release()
-	}
-	return cols
-}
-
-func runNode(ctx context.Context, in *wasm.Instance, n abi.Node, rec arrow.Record) (arrow.Record, error) {
-	kind, _ := abi.ParseKind(n.Kind)
-	op, err := in.Open(ctx, kind, n.Function, n.FunctionParams, rec.Schema())
-	if err != nil {
-		return nil, err
-	}
-	defer op.Close(ctx)
-	switch kind {
-	case abi.KindMap, abi.KindFlatMap:
-		return op.Map(ctx, rec)
-	case abi.KindFilter:
-		return op.Filter(ctx, rec)
-	case abi.KindProcess:
-		keys, ngroups, err := batch.NewGrouper().Group(nil, rec, n.KeyBy)
-		if err != nil {
-			return nil, err
+	for c := range cols {
+		parts := make([]arrow.Array, len(recs))
+		for i, r := range recs {
+			parts[i] = r.Column(c)
 		}
-		state, err := nullState(op.StateSchema, ngroups)
-		if err != nil {
-			return nil, err
-		}
-		defer state.Release()
-		out, newState, err := op.Process(ctx, rec, keys, state)
-		if err != nil {
-			return nil, err
-		}
-		newState.Release()
-		return out, nil
-	case abi.KindAggregate:
-		return runAggregate(ctx, op, n, rec)
-	}
-	return nil, fmt.Errorf("unsupported kind %s", n.Kind)
-}
-
-func runAggregate(ctx context.Context, op *wasm.Operator, n abi.Node, rec arrow.Record) (arrow.Record, error) {
-	groups := make([]int32, rec.NumRows())
-	ngroups := 1
-	if len(n.KeyBy) > 0 {
 		var err error
-		if groups, ngroups, err = batch.NewGrouper().Group(groups[:0], rec, n.KeyBy); err != nil {
+		if cols[c], err = array.Concatenate(parts, alloc); err != nil {
+			for _, done := range cols[:c] {
+				done.Release()
+			}
 			return nil, err
 		}
 	}
-	acc, err := op.AggCreate(ctx, ngroups)
-	if err != nil {
-		return nil, err
-	}
-	next, err := op.AggAdd(ctx, acc, rec, groups)
-	acc.Release()
-	if err != nil {
-		return nil, err
-	}
-	defer next.Release()
-	return op.AggResult(ctx, next)
-}
-
-// nullState returns n state rows that are all null (no state yet).
-func nullState(schema *arrow.Schema, n int) (*array.Struct, error) {
-	b := array.NewStructBuilder(memory.DefaultAllocator, arrow.StructOf(schema.Fields()...))
-	defer b.Release()
-	for range n {
-		b.AppendNull()
-	}
-	return b.NewStructArray(), nil
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	return array.NewRecord(schema, cols, int64(cols[0].Len())), nil
 }
 
 func printRecord(w io.Writer, rec arrow.Record, limit, top int) error {
