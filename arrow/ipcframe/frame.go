@@ -1,0 +1,306 @@
+// Package ipcframe is the wire format of one exchange channel between a
+// producer subtask and a consumer subtask: record batches as Arrow IPC
+// messages, and the in-band events that must stay in order with them
+// (checkpoint barriers, watermarks, end of partition), plus the credit the
+// consumer grants back. Each frame is self-delimiting inside a transport
+// message (a gRPC stream message or a length-prefixed block).
+//
+// A frame is an 8-byte header — kind (1 byte), version (1 byte), 2 bytes
+// reserved (zero), a 4-byte little-endian argument — followed by the payload:
+//
+//	Batch          arg = sender backlog; payload = Arrow IPC stream messages
+//	               (the schema message first on a channel, then one batch)
+//	Barrier        payload = checkpoint id (u64), timestamp in ms (i64),
+//	               options (u8: 1 = savepoint)
+//	Watermark      payload = event time in ms (i64)
+//	EndOfPartition no payload
+//	Credit         arg = credit granted (consumer -> producer)
+package ipcframe
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/weirflow/weir/arrow/batch"
+)
+
+// Version is the frame format version.
+const Version = 1
+
+// HeaderSize is the size of every frame's header.
+const HeaderSize = 8
+
+// Kind is the kind of a frame.
+type Kind uint8
+
+// Frame kinds.
+const (
+	KindBatch          Kind = 1
+	KindBarrier        Kind = 2
+	KindWatermark      Kind = 3
+	KindEndOfPartition Kind = 4
+	KindCredit         Kind = 5
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindBatch:
+		return "batch"
+	case KindBarrier:
+		return "barrier"
+	case KindWatermark:
+		return "watermark"
+	case KindEndOfPartition:
+		return "end-of-partition"
+	case KindCredit:
+		return "credit"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ErrFrame is wrapped by every decoding error.
+var ErrFrame = errors.New("ipcframe: bad frame")
+
+// Barrier is a checkpoint barrier.
+type Barrier struct {
+	ID        uint64
+	Timestamp int64 // ms since the epoch, when the checkpoint was triggered
+	Savepoint bool
+}
+
+// Event is a decoded frame. For KindBatch, Record holds the batch, which the
+// receiver owns and must Release.
+type Event struct {
+	Kind      Kind
+	Record    arrow.Record
+	Backlog   int
+	Barrier   Barrier
+	Watermark int64
+	Credit    int
+}
+
+func header(k Kind, arg uint32) []byte {
+	h := make([]byte, HeaderSize, 64)
+	h[0], h[1] = byte(k), Version
+	binary.LittleEndian.PutUint32(h[4:], arg)
+	return h
+}
+
+// Encoder encodes the frames of one channel, producer side. It writes the
+// schema with the first batch.
+type Encoder struct {
+	buf bytes.Buffer
+	w   *ipc.Writer
+}
+
+// NewEncoder returns an encoder for batches of schema.
+func NewEncoder(schema *arrow.Schema, alloc memory.Allocator) *Encoder {
+	e := &Encoder{}
+	e.w = ipc.NewWriter(&e.buf, ipc.WithSchema(schema), ipc.WithAllocator(alloc))
+	return e
+}
+
+// Batch encodes rec (only read) with the sender's backlog. The returned
+// bytes are the caller's.
+func (e *Encoder) Batch(rec arrow.Record, backlog int) ([]byte, error) {
+	e.buf.Reset()
+	if err := e.w.Write(rec); err != nil {
+		return nil, fmt.Errorf("ipcframe: encode batch: %w", err)
+	}
+	return append(header(KindBatch, uint32(backlog)), e.buf.Bytes()...), nil
+}
+
+// Close releases the encoder.
+func (e *Encoder) Close() error { return e.w.Close() }
+
+// EncodeBarrier encodes a checkpoint barrier.
+func EncodeBarrier(b Barrier) []byte {
+	f := header(KindBarrier, 0)
+	f = binary.LittleEndian.AppendUint64(f, b.ID)
+	f = binary.LittleEndian.AppendUint64(f, uint64(b.Timestamp))
+	var opts byte
+	if b.Savepoint {
+		opts = 1
+	}
+	return append(f, opts)
+}
+
+// EncodeWatermark encodes a watermark.
+func EncodeWatermark(ms int64) []byte {
+	return binary.LittleEndian.AppendUint64(header(KindWatermark, 0), uint64(ms))
+}
+
+// EncodeEndOfPartition encodes the end of a bounded partition.
+func EncodeEndOfPartition() []byte { return header(KindEndOfPartition, 0) }
+
+// EncodeCredit encodes a credit grant (consumer to producer).
+func EncodeCredit(n int) []byte { return header(KindCredit, uint32(n)) }
+
+// Decoder decodes the frames of one channel, consumer side. Frames must be
+// fed in order; it is not safe for concurrent use.
+//
+// The channel's schema is known to the consumer (it comes with the task's
+// deployment), so the decoder never parses a schema from the wire: it skips
+// the peer's schema message and gives arrow's reader a schema message it
+// encoded itself. Peer batch messages are checked (checkMessages) before
+// arrow reads them and validated (batch.Validate) after.
+type Decoder struct {
+	alloc  memory.Allocator
+	src    bytes.Reader
+	r      *ipc.Reader
+	schema *arrow.Schema
+	prefix []byte // our own schema message
+}
+
+// NewDecoder returns a decoder for batches of schema, allocated from alloc.
+func NewDecoder(schema *arrow.Schema, alloc memory.Allocator) *Decoder {
+	return &Decoder{alloc: alloc, schema: schema}
+}
+
+// layout counts the field nodes and buffers of a batch of the schema.
+func (d *Decoder) layout() layout {
+	l := layout{nodes: int64(d.schema.NumFields())}
+	for _, f := range d.schema.Fields() {
+		switch f.Type.ID() {
+		case arrow.STRING, arrow.BINARY:
+			l.buffers += 3
+		default:
+			l.buffers += 2
+		}
+	}
+	return l
+}
+
+// schemaMessage encodes the schema message of schema (without the stream's
+// end marker).
+func schemaMessage(schema *arrow.Schema) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(schema))
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	return b[:len(b)-8], nil // drop the end-of-stream marker
+}
+
+// Decode decodes one frame. A malformed frame yields an error wrapping
+// ErrFrame, never a panic.
+func (d *Decoder) Decode(frame []byte) (ev Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrFrame, r)
+			ev = Event{}
+		}
+	}()
+	if len(frame) < HeaderSize {
+		return Event{}, fmt.Errorf("%w: %d bytes, shorter than a header", ErrFrame, len(frame))
+	}
+	kind, version := Kind(frame[0]), frame[1]
+	if version != Version {
+		return Event{}, fmt.Errorf("%w: version %d, want %d", ErrFrame, version, Version)
+	}
+	arg := binary.LittleEndian.Uint32(frame[4:])
+	payload := frame[HeaderSize:]
+	fixed := map[Kind]int{KindBarrier: 17, KindWatermark: 8, KindEndOfPartition: 0, KindCredit: 0}
+	if n, ok := fixed[kind]; ok && len(payload) != n {
+		return Event{}, fmt.Errorf("%w: %s payload of %d bytes, want %d", ErrFrame, kind, len(payload), n)
+	}
+	switch kind {
+	case KindBatch:
+		rec, err := d.batch(payload)
+		if err != nil {
+			return Event{}, err
+		}
+		return Event{Kind: kind, Record: rec, Backlog: int(arg)}, nil
+	case KindBarrier:
+		return Event{Kind: kind, Barrier: Barrier{
+			ID:        binary.LittleEndian.Uint64(payload),
+			Timestamp: int64(binary.LittleEndian.Uint64(payload[8:])),
+			Savepoint: payload[16]&1 != 0,
+		}}, nil
+	case KindWatermark:
+		return Event{Kind: kind, Watermark: int64(binary.LittleEndian.Uint64(payload))}, nil
+	case KindEndOfPartition:
+		return Event{Kind: kind}, nil
+	case KindCredit:
+		if arg > 1<<30 {
+			return Event{}, fmt.Errorf("%w: credit %d", ErrFrame, arg)
+		}
+		return Event{Kind: kind, Credit: int(arg)}, nil
+	}
+	return Event{}, fmt.Errorf("%w: unknown kind %d", ErrFrame, uint8(kind))
+}
+
+func (d *Decoder) batch(payload []byte) (arrow.Record, error) {
+	if d.schema == nil {
+		return nil, fmt.Errorf("%w: the decoder has no schema", ErrFrame)
+	}
+	msgs, err := checkMessages(payload, d.layout())
+	if err != nil {
+		return nil, err
+	}
+	first := d.r == nil
+	want := []byte{headerRecordBatch}
+	if first {
+		want = []byte{headerSchema, headerRecordBatch}
+	}
+	if len(msgs) != len(want) {
+		return nil, fmt.Errorf("%w: %d IPC messages, want %d", ErrFrame, len(msgs), len(want))
+	}
+	for i, m := range msgs {
+		if m.kind != want[i] {
+			return nil, fmt.Errorf("%w: IPC message %d has header type %d, want %d", ErrFrame, i, m.kind, want[i])
+		}
+	}
+	batchMsg := payload[msgs[len(msgs)-1].start:msgs[len(msgs)-1].end]
+	if first {
+		if d.prefix == nil {
+			if d.prefix, err = schemaMessage(d.schema); err != nil {
+				return nil, fmt.Errorf("ipcframe: encode schema: %w", err)
+			}
+		}
+		// Both ends run the same encoder, so equal schemas give equal bytes.
+		if !bytes.Equal(payload[msgs[0].start:msgs[0].end], d.prefix) {
+			return nil, fmt.Errorf("%w: the channel's schema differs from %s", ErrFrame, d.schema)
+		}
+		d.src.Reset(append(append([]byte(nil), d.prefix...), batchMsg...))
+		r, err := ipc.NewReader(&d.src, ipc.WithAllocator(d.alloc))
+		if err != nil {
+			return nil, fmt.Errorf("ipcframe: read own schema: %w", err)
+		}
+		d.r = r
+	} else {
+		d.src.Reset(batchMsg)
+	}
+	if !d.r.Next() {
+		err := d.r.Err()
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("%w: batch: %w", ErrFrame, err)
+	}
+	if d.src.Len() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes after the batch", ErrFrame, d.src.Len())
+	}
+	rec := d.r.Record()
+	if err := batch.Validate(rec); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFrame, err)
+	}
+	rec.Retain()
+	return rec, nil
+}
+
+// Close releases the decoder.
+func (d *Decoder) Close() {
+	if d.r != nil {
+		d.r.Release()
+		d.r = nil
+	}
+}
