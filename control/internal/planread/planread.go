@@ -1,0 +1,82 @@
+// Package planread validates a job module and reads its plan for the
+// JobManager, in a sandbox tighter than the TaskManagers' (design.md §3):
+// only weir_plan runs, with little memory, a short time budget and little
+// output, and the plan must only use operator kinds the module exports.
+package planread
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/wasm"
+)
+
+// ErrPlan is wrapped by errors about what the plan asks for.
+var ErrPlan = errors.New("planread: plan refused")
+
+// Limits of the plan sandbox.
+type Limits struct {
+	Memory uint64        // default 128 MiB
+	Budget time.Duration // default 5 s
+	Output int           // default 64 KiB
+}
+
+// Reader reads plans with its own runtime and limits.
+type Reader struct {
+	rt *wasm.Runtime
+}
+
+// New starts a reader; cacheDir may be empty.
+func New(ctx context.Context, cacheDir string, l Limits) (*Reader, error) {
+	if l.Memory == 0 {
+		l.Memory = 128 << 20
+	}
+	if l.Budget <= 0 {
+		l.Budget = 5 * time.Second
+	}
+	if l.Output <= 0 {
+		l.Output = 64 << 10
+	}
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{CacheDir: cacheDir, MemoryLimit: l.Memory, CallBudget: l.Budget, OutputBudget: l.Output})
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{rt: rt}, nil
+}
+
+// Close releases the reader's runtime.
+func (r *Reader) Close(ctx context.Context) error { return r.rt.Close(ctx) }
+
+// Read validates the module, runs its weir_plan with args and returns the
+// decoded, validated plan. Every error is the user's to fix: a bad module
+// (wasm errors), a failing or misbehaving weir_plan (*wasm.CallError), an
+// invalid plan (abi.ErrInvalidPlan) or a plan using kinds the module lacks
+// (ErrPlan).
+func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []string) (*abi.Plan, error) {
+	mod, err := r.rt.Load(ctx, name, bin)
+	if err != nil {
+		return nil, err
+	}
+	in, err := mod.Instantiate(ctx, wasm.InstanceOptions{Task: "plan"})
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close(ctx)
+	raw, err := in.Plan(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := abi.DecodePlan(raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range plan.Nodes {
+		if k, ok := abi.ParseKind(n.Kind); ok && !mod.Supports(k) {
+			return nil, fmt.Errorf("%w: node %q is a %s operator, but the module lacks %v", ErrPlan, n.ID, k, k.Exports())
+		}
+	}
+	return plan, nil
+}
