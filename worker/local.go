@@ -15,7 +15,7 @@ import (
 
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/wasm"
-	"github.com/weirflow/weir/worker/internal/connector"
+	"github.com/weirflow/weir/internal/connector"
 	"github.com/weirflow/weir/worker/internal/task"
 )
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/internal/connector"
 	"github.com/weirflow/weir/wasm"
 )
 
@@ -77,6 +78,29 @@ func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []strin
 		if k, ok := abi.ParseKind(n.Kind); ok && !mod.Supports(k) {
 			return nil, fmt.Errorf("%w: node %q is a %s operator, but the module lacks %v", ErrPlan, n.ID, k, k.Exports())
 		}
+		if err := checkConnector(n); err != nil {
+			return nil, fmt.Errorf("%w: node %q: %w", ErrPlan, n.ID, err)
+		}
 	}
 	return plan, nil
+}
+
+// checkConnector builds a source or sink node's connector, which checks its
+// parameters, and discards it.
+func checkConnector(n abi.Node) error {
+	switch n.Kind {
+	case "source":
+		s, err := connector.NewSource(n.Connector, n.ConnectorParams)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	case "sink":
+		s, err := connector.NewSink(n.Connector, n.ConnectorParams)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	}
+	return nil
 }

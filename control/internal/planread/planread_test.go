@@ -39,6 +39,10 @@ func TestRead(t *testing.T) {
 		t.Fatal("cannot patch minimal.wasm's plan")
 	}
 	filterPlan := bytes.Replace(testdata("minimal.wasm"), from, to, 1)
+	input := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(input, []byte("a b a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		bin  []byte
@@ -46,7 +50,8 @@ func TestRead(t *testing.T) {
 		want error  // nil: a plan
 		msg  string // in the error, or the plan's name
 	}{
-		{"wordcount", wordcount, []string{"--input", "in.txt", "--output", "out"}, nil, "wordcount"},
+		{"wordcount", wordcount, []string{"--input", input, "--output", t.TempDir()}, nil, "wordcount"},
+		{"connector params are checked", wordcount, []string{"--input", "/nonexistent/in.txt", "--output", t.TempDir()}, ErrPlan, "/nonexistent/in.txt"},
 		{"bad args reach the guest", wordcount, []string{"--nope"}, wasm.ErrGuest, "nope"},
 		{"minimal", testdata("minimal.wasm"), nil, nil, "minimal"},
 		{"not wasm", []byte("hello"), nil, wasm.ErrNotWasm, "not a WebAssembly module"},
