@@ -14,8 +14,8 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/weirflow/weir/abi"
-	"github.com/weirflow/weir/wasm"
 	"github.com/weirflow/weir/internal/connector"
+	"github.com/weirflow/weir/wasm"
 	"github.com/weirflow/weir/worker/internal/task"
 )
 
