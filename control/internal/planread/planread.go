@@ -51,6 +51,14 @@ func New(ctx context.Context, cacheDir string, l Limits) (*Reader, error) {
 // Close releases the reader's runtime.
 func (r *Reader) Close(ctx context.Context) error { return r.rt.Close(ctx) }
 
+// Validate checks a module against the ABI (version, exports, imports,
+// memory) without running it, as at upload time, when the program arguments
+// its plan needs are not known yet.
+func (r *Reader) Validate(ctx context.Context, name string, bin []byte) error {
+	_, err := r.rt.Load(ctx, name, bin)
+	return err
+}
+
 // Read validates the module, runs its weir_plan with args and returns the
 // decoded, validated plan. Every error is the user's to fix: a bad module
 // (wasm errors), a failing or misbehaving weir_plan (*wasm.CallError), an

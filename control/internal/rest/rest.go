@@ -1,0 +1,178 @@
+// Package rest is the JobManager's REST API with echo, in Flink's vocabulary
+// and JSON field names where Flink has them. Bad input always gets a 4xx
+// status with a JSON body {"errors": ["..."]}, never a 500 or a crash.
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/weirflow/weir/control/internal/artifact"
+	"github.com/weirflow/weir/control/internal/planread"
+)
+
+// Version is reported by /config and /overview.
+const Version = "0.1.0-dev"
+
+// Server serves the REST API.
+type Server struct {
+	e         *echo.Echo
+	artifacts *artifact.Store
+	plans     *planread.Reader
+	log       *slog.Logger
+	started   time.Time
+}
+
+// Config wires the server to the JobManager's parts.
+type Config struct {
+	Artifacts *artifact.Store
+	Plans     *planread.Reader
+	Logger    *slog.Logger
+}
+
+// errorBody is the JSON of every error response.
+type errorBody struct {
+	Errors []string `json:"errors"`
+}
+
+// New returns a server.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{e: echo.New(), artifacts: cfg.Artifacts, plans: cfg.Plans, log: cfg.Logger, started: time.Now()}
+	s.e.HideBanner, s.e.HidePort = true, true
+	s.e.HTTPErrorHandler = s.handleError
+	// Multipart framing adds a little to the module itself.
+	s.e.Use(bodyLimit(cfg.Artifacts.MaxSize() + 1<<20))
+	s.e.GET("/config", s.config)
+	s.e.GET("/overview", s.overview)
+	s.e.POST("/wasm/upload", s.upload)
+	s.e.GET("/wasm", s.listWasm)
+	s.e.DELETE("/wasm/:id", s.deleteWasm)
+	return s
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// bodyLimit refuses request bodies over n bytes with 413.
+func bodyLimit(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > n {
+				return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d", r.ContentLength, n))
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			return next(c)
+		}
+	}
+}
+
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg := http.StatusInternalServerError, err.Error()
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		status, msg = he.Code, fmt.Sprint(he.Message)
+	case errors.As(err, &mbe):
+		status = http.StatusRequestEntityTooLarge
+	}
+	if status >= 500 {
+		s.log.Error("REST request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+	}
+	_ = c.JSON(status, errorBody{Errors: []string{msg}})
+}
+
+// badRequest maps the errors of user input to 4xx.
+func badRequest(err error) error {
+	status := http.StatusBadRequest
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, artifact.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, artifact.ErrTooLarge), errors.As(err, &mbe):
+		status = http.StatusRequestEntityTooLarge
+	}
+	return echo.NewHTTPError(status, err.Error())
+}
+
+func (s *Server) config(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{
+		"refresh-interval": 1000,
+		"timezone-name":    time.Local.String(),
+		"weir-version":     Version,
+		"abi-versions":     []int{1},
+		"features":         map[string]bool{"web-submit": true, "web-cancel": true},
+		"max-upload-bytes": s.artifacts.MaxSize(),
+	})
+}
+
+func (s *Server) overview(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{
+		"weir-version": Version,
+		"uptime-ms":    time.Since(s.started).Milliseconds(),
+	})
+}
+
+// upload stores a module from the multipart field "wasmfile" after checking
+// it against the ABI (without running it).
+func (s *Server) upload(c echo.Context) error {
+	fh, err := c.FormFile("wasmfile")
+	if err != nil {
+		return badRequest(fmt.Errorf("a multipart form with the module in field %q is required: %w", "wasmfile", err))
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return badRequest(err)
+	}
+	defer f.Close()
+	info, err := s.artifacts.Put(f, fh.Filename)
+	if err != nil {
+		return badRequest(err)
+	}
+	bin, err := s.artifacts.Bytes(info.ID)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 30*time.Second)
+	defer cancel()
+	if err := s.plans.Validate(ctx, info.Name, bin); err != nil {
+		_ = s.artifacts.Delete(info.ID)
+		return badRequest(fmt.Errorf("not a valid Weir module: %w", err))
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"id": info.ID, "sha256": info.ID, "filename": info.Name, "size": info.Size,
+		"uploaded": info.Uploaded.UnixMilli(), "status": "success",
+	})
+}
+
+func (s *Server) listWasm(c echo.Context) error {
+	list, err := s.artifacts.List()
+	if err != nil {
+		return err
+	}
+	files := make([]map[string]any, 0, len(list))
+	for _, a := range list {
+		files = append(files, map[string]any{"id": a.ID, "name": a.Name, "size": a.Size, "uploaded": a.Uploaded.UnixMilli()})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"files": files})
+}
+
+func (s *Server) deleteWasm(c echo.Context) error {
+	if err := s.artifacts.Delete(c.Param("id")); err != nil {
+		return badRequest(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{})
+}

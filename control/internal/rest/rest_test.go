@@ -1,0 +1,164 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/weirflow/weir/control/internal/artifact"
+	"github.com/weirflow/weir/control/internal/planread"
+	"github.com/weirflow/weir/internal/guesttest"
+)
+
+func newServer(t *testing.T, maxSize int64) (*httptest.Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := artifact.Open(dir, maxSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := planread.New(context.Background(), "", planread.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plans.Close(context.Background()) })
+	srv := httptest.NewServer(New(Config{Artifacts: store, Plans: plans}).Handler())
+	t.Cleanup(srv.Close)
+	return srv, dir
+}
+
+func multipartBody(t *testing.T, field, filename string, content []byte) (io.Reader, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	part, err := w.CreateFormFile(field, filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part.Write(content)
+	w.Close()
+	return &buf, w.FormDataContentType()
+}
+
+// call makes a request and decodes the JSON answer; every answer must be
+// JSON, errors included.
+func call(t *testing.T, method, url, ctype string, body io.Reader) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s %s: answer is not JSON (%d): %v", method, url, resp.StatusCode, err)
+	}
+	return resp.StatusCode, out
+}
+
+func errorsOf(body map[string]any) string {
+	b, _ := json.Marshal(body["errors"])
+	return string(b)
+}
+
+func testdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(guesttest.RepoRoot(t), "wasm", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestUploadListDelete(t *testing.T) {
+	srv, dir := newServer(t, 0)
+	mod := testdata(t, "minimal.wasm")
+	body, ctype := multipartBody(t, "wasmfile", "../../evil/minimal.wasm", mod)
+	status, out := call(t, "POST", srv.URL+"/wasm/upload", ctype, body)
+	sum := sha256.Sum256(mod)
+	id := hex.EncodeToString(sum[:])
+	if status != 200 || out["id"] != id || out["filename"] != "minimal.wasm" {
+		t.Fatalf("upload: %d %v", status, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, id+".wasm")); err != nil {
+		t.Fatalf("not stored under its sha256: %v", err)
+	}
+	status, out = call(t, "GET", srv.URL+"/wasm", "", nil)
+	files, _ := out["files"].([]any)
+	if status != 200 || len(files) != 1 {
+		t.Fatalf("list: %d %v", status, out)
+	}
+	if status, out = call(t, "DELETE", srv.URL+"/wasm/"+id, "", nil); status != 200 {
+		t.Fatalf("delete: %d %v", status, out)
+	}
+	if status, out = call(t, "DELETE", srv.URL+"/wasm/"+id, "", nil); status != 404 || !strings.Contains(errorsOf(out), "no such artifact") {
+		t.Fatalf("delete again: %d %v", status, out)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	srv, dir := newServer(t, 4096)
+	mp := func(field, name string, content []byte) (io.Reader, string) { return multipartBody(t, field, name, content) }
+	notWasm, notWasmType := mp("wasmfile", "x.wasm", []byte("PK\x03\x04 a zip"))
+	badVersion, badVersionType := mp("wasmfile", "v2.wasm", testdata(t, "hostile/bad_version.wasm"))
+	wrongField, wrongFieldType := mp("jarfile", "m.wasm", testdata(t, "minimal.wasm"))
+	big, bigType := mp("wasmfile", "big.wasm", bytes.Repeat([]byte{0}, 8192))
+	huge, hugeType := mp("wasmfile", "huge.wasm", bytes.Repeat([]byte{0}, 2<<20))
+	cases := []struct {
+		name, method, path, ctype string
+		body                      io.Reader
+		status                    int
+		msg                       string
+	}{
+		{"not wasm", "POST", "/wasm/upload", notWasmType, notWasm, 400, "not a valid Weir module"},
+		{"other ABI version", "POST", "/wasm/upload", badVersionType, badVersion, 400, "ABI v2"},
+		{"wrong field", "POST", "/wasm/upload", wrongFieldType, wrongField, 400, "wasmfile"},
+		{"not multipart", "POST", "/wasm/upload", "application/json", strings.NewReader(`{"a":1}`), 400, "wasmfile"},
+		{"over the store limit", "POST", "/wasm/upload", bigType, big, 413, "size limit"},
+		{"over the body limit", "POST", "/wasm/upload", hugeType, huge, 413, "exceeds"},
+		{"malformed id", "DELETE", "/wasm/abc", "", nil, 400, "malformed artifact id"},
+		{"encoded traversal id", "DELETE", "/wasm/..%2f..%2fetc%2fpasswd", "", nil, 400, "malformed artifact id"},
+		{"unknown id", "DELETE", "/wasm/" + strings.Repeat("0", 64), "", nil, 404, "no such artifact"},
+		{"unknown path", "GET", "/nope", "", nil, 404, "Not Found"},
+		{"wrong method", "PUT", "/wasm", "", nil, 405, "Method Not Allowed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := call(t, tc.method, srv.URL+tc.path, tc.ctype, tc.body)
+			if status != tc.status || !strings.Contains(errorsOf(out), tc.msg) {
+				t.Fatalf("got %d %v, want %d with %q", status, out, tc.status, tc.msg)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("refused uploads left files: %v", entries)
+	}
+}
+
+func TestConfigAndOverview(t *testing.T) {
+	srv, _ := newServer(t, 0)
+	status, out := call(t, "GET", srv.URL+"/config", "", nil)
+	if status != 200 || out["weir-version"] != Version || out["max-upload-bytes"].(float64) != artifact.DefaultMaxSize {
+		t.Fatalf("config: %d %v", status, out)
+	}
+	if status, out = call(t, "GET", srv.URL+"/overview", "", nil); status != 200 || out["weir-version"] != Version {
+		t.Fatalf("overview: %d %v", status, out)
+	}
+}
