@@ -115,7 +115,9 @@ func TestUploadListDelete(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	srv, dir := newServer(t, 4096)
-	mp := func(field, name string, content []byte) (io.Reader, string) { return multipartBody(t, field, name, content) }
+	mp := func(field, name string, content []byte) (io.Reader, string) {
+		return multipartBody(t, field, name, content)
+	}
 	notWasm, notWasmType := mp("wasmfile", "x.wasm", []byte("PK\x03\x04 a zip"))
 	badVersion, badVersionType := mp("wasmfile", "v2.wasm", testdata(t, "hostile/bad_version.wasm"))
 	wrongField, wrongFieldType := mp("jarfile", "m.wasm", testdata(t, "minimal.wasm"))
