@@ -146,28 +146,36 @@ func (op *Operator) region(ctx context.Context, n int) (*cdata32.Region, error) 
 	return reg, nil
 }
 
+// callOnBatch copies rec into the guest and calls export(handle, batch, ret),
+// the signature map, flatmap and filter share. Results are in the return
+// area.
+func (op *Operator) callOnBatch(ctx context.Context, export string, rec arrow.Record) error {
+	if err := op.checkInput(rec); err != nil {
+		return err
+	}
+	reg, err := op.region(ctx, cdata32.BatchSizeBound(rec))
+	if err != nil {
+		return err
+	}
+	p, err := cdata32.WriteBatch(reg, rec)
+	if err != nil {
+		return fmt.Errorf("wasm: %s: write input: %w", op.Function, err)
+	}
+	in := op.in
+	in.clearRet()
+	return in.call(ctx, export, op.Function, in.stackOf(op.handle, p, in.ret))
+}
+
 // Map runs a map or flatmap operator over one batch. The caller owns the
 // returned record and must Release it; rec is only read.
 func (op *Operator) Map(ctx context.Context, rec arrow.Record) (arrow.Record, error) {
 	if op.Kind != abi.KindMap && op.Kind != abi.KindFlatMap {
 		return nil, fmt.Errorf("wasm: %s is a %s operator, not map", op.Function, op.Kind)
 	}
-	if err := op.checkInput(rec); err != nil {
+	if err := op.callOnBatch(ctx, abi.ExportMap, rec); err != nil {
 		return nil, err
-	}
-	reg, err := op.region(ctx, cdata32.BatchSizeBound(rec))
-	if err != nil {
-		return nil, err
-	}
-	p, err := cdata32.WriteBatch(reg, rec)
-	if err != nil {
-		return nil, fmt.Errorf("wasm: %s: write input: %w", op.Function, err)
 	}
 	in := op.in
-	in.clearRet()
-	if err := in.call(ctx, abi.ExportMap, op.Function, in.stackOf(op.handle, p, in.ret)); err != nil {
-		return nil, err
-	}
 	out, err := cdata32.ReadBatch(in.memory(), in.retSlot(0), op.OutSchema, in.alloc)
 	if err != nil {
 		return nil, op.badOutput(abi.ExportMap, err)
@@ -186,22 +194,10 @@ func (op *Operator) Filter(ctx context.Context, rec arrow.Record) (arrow.Record,
 	if op.Kind != abi.KindFilter {
 		return nil, fmt.Errorf("wasm: %s is a %s operator, not filter", op.Function, op.Kind)
 	}
-	if err := op.checkInput(rec); err != nil {
+	if err := op.callOnBatch(ctx, abi.ExportFilter, rec); err != nil {
 		return nil, err
-	}
-	reg, err := op.region(ctx, cdata32.BatchSizeBound(rec))
-	if err != nil {
-		return nil, err
-	}
-	p, err := cdata32.WriteBatch(reg, rec)
-	if err != nil {
-		return nil, fmt.Errorf("wasm: %s: write input: %w", op.Function, err)
 	}
 	in := op.in
-	in.clearRet()
-	if err := in.call(ctx, abi.ExportFilter, op.Function, in.stackOf(op.handle, p, in.ret)); err != nil {
-		return nil, err
-	}
 	rows := int(rec.NumRows())
 	kind, sp, count := in.retSlot(0), in.retSlot(1), in.retSlot(2)
 	idx := op.idx[:0]

@@ -34,17 +34,9 @@ func class(size int) int {
 
 // Allocate returns a zeroed buffer of size bytes.
 func (a *Allocator) Allocate(size int) []byte {
-	a.live.Add(int64(size))
-	c := class(size)
-	if c > maxClass {
-		return make([]byte, size)
-	}
-	if p, ok := a.classes[c].Get().(*[]byte); ok {
-		b := (*p)[:size]
-		clear(b)
-		return b
-	}
-	return make([]byte, size, 1<<c)
+	b := a.AllocateUninit(size)
+	clear(b)
+	return b
 }
 
 // AllocateUninit returns a buffer of size bytes whose contents are
