@@ -1,0 +1,142 @@
+// Package rmserver serves the ResourceManager gRPC service of the leading
+// JobManager over the registry of package resources: TaskManagers register
+// and heartbeat, and TaskManagers that stop heartbeating are declared lost.
+package rmserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weirflow/weir/control/internal/resources"
+	"github.com/weirflow/weir/internal/rpcpb"
+)
+
+// Config configures the service.
+type Config struct {
+	// Fence is the leader's identity, sent to TaskManagers.
+	Fence *rpcpb.Fence
+	// HeartbeatInterval and HeartbeatTimeout default to 1 s and 5 s (Flink:
+	// 10 s and 50 s).
+	HeartbeatInterval, HeartbeatTimeout time.Duration
+	// StorageDir is the shared blob storage TaskManagers read artifacts from.
+	StorageDir string
+	// OnLost is told of TaskManagers that missed their heartbeats, and of
+	// the jobs that had tasks there; OnTaskState of every task report.
+	OnLost      func(resources.Lost)
+	OnTaskState func(*rpcpb.TaskStateReport)
+	Logger      *slog.Logger
+	// Now reads the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Server implements rpcpb.ResourceManagerServer.
+type Server struct {
+	rpcpb.UnimplementedResourceManagerServer
+	cfg Config
+	mu  sync.Mutex
+	reg *resources.Registry
+}
+
+// New returns a server with an empty registry.
+func New(cfg Config) *Server {
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = time.Second
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.OnLost == nil {
+		cfg.OnLost = func(resources.Lost) {}
+	}
+	if cfg.OnTaskState == nil {
+		cfg.OnTaskState = func(*rpcpb.TaskStateReport) {}
+	}
+	return &Server{cfg: cfg, reg: resources.New(cfg.HeartbeatTimeout)}
+}
+
+// Registry runs f with the registry locked (for the JobMasters' slot
+// requests and the REST views).
+func (s *Server) Registry(f func(*resources.Registry)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s.reg)
+}
+
+// RegisterTaskManager implements the service.
+func (s *Server) RegisterTaskManager(_ context.Context, req *rpcpb.RegisterTaskManagerRequest) (*rpcpb.RegisterTaskManagerResponse, error) {
+	if req.GetTaskManagerId() == "" || req.GetSlots() < 1 || req.GetSlots() > 4096 {
+		return nil, status.Errorf(codes.InvalidArgument, "a TaskManager needs an id and 1..4096 slots (got %q, %d)", req.GetTaskManagerId(), req.GetSlots())
+	}
+	s.mu.Lock()
+	orphaned := s.reg.Register(s.cfg.Now(), resources.TaskManager{
+		ID: req.GetTaskManagerId(), RPCAddress: req.GetRpcAddress(), DataAddress: req.GetDataAddress(),
+		Slots: int(req.GetSlots()), Memory: req.GetMemoryBytes(),
+	})
+	s.mu.Unlock()
+	s.cfg.Logger.Info("TaskManager registered", "id", req.GetTaskManagerId(), "slots", req.GetSlots(), "rpc", req.GetRpcAddress())
+	if len(orphaned) > 0 {
+		s.cfg.OnLost(resources.Lost{ID: req.GetTaskManagerId(), Jobs: orphaned})
+	}
+	return &rpcpb.RegisterTaskManagerResponse{
+		Fence:               s.cfg.Fence,
+		HeartbeatIntervalMs: s.cfg.HeartbeatInterval.Milliseconds(),
+		HeartbeatTimeoutMs:  s.cfg.HeartbeatTimeout.Milliseconds(),
+		StorageDir:          s.cfg.StorageDir,
+	}, nil
+}
+
+// Heartbeat implements the service; an unknown TaskManager is asked to
+// register again.
+func (s *Server) Heartbeat(_ context.Context, req *rpcpb.HeartbeatRequest) (*rpcpb.HeartbeatResponse, error) {
+	s.mu.Lock()
+	err := s.reg.Heartbeat(s.cfg.Now(), req.GetTaskManagerId())
+	s.mu.Unlock()
+	if errors.Is(err, resources.ErrUnknown) {
+		return &rpcpb.HeartbeatResponse{Fence: s.cfg.Fence, Reregister: true}, nil
+	}
+	return &rpcpb.HeartbeatResponse{Fence: s.cfg.Fence}, err
+}
+
+// ReportTaskState implements the service.
+func (s *Server) ReportTaskState(_ context.Context, req *rpcpb.TaskStateReport) (*rpcpb.Ack, error) {
+	s.cfg.OnTaskState(req)
+	return &rpcpb.Ack{}, nil
+}
+
+// Expire declares lost the TaskManagers that missed their heartbeats.
+func (s *Server) Expire() []resources.Lost {
+	s.mu.Lock()
+	lost := s.reg.Expire(s.cfg.Now())
+	s.mu.Unlock()
+	for _, l := range lost {
+		s.cfg.Logger.Warn("TaskManager lost: no heartbeat", "id", l.ID, "timeout", s.cfg.HeartbeatTimeout, "jobs", l.Jobs)
+		s.cfg.OnLost(l)
+	}
+	return lost
+}
+
+// RunExpiry calls Expire every heartbeat interval until ctx ends.
+func (s *Server) RunExpiry(ctx context.Context) {
+	t := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Expire()
+		}
+	}
+}
