@@ -97,6 +97,14 @@ func TestGrouper(t *testing.T) {
 	if fresh != 0 || got[0] != 0 {
 		t.Fatalf("groups are remembered across batches: %v %d", got, fresh)
 	}
+	if keys := g.Keys(); len(keys) != 4 {
+		t.Fatalf("%d keys for 4 groups", len(keys))
+	} else {
+		want, _ := AppendKey(nil, rec.Column(0), 1) // "b", group 1
+		if keys[1] != string(want) {
+			t.Fatalf("key of group 1 is %q, want %q", keys[1], want)
+		}
+	}
 	got, _, _ = NewGrouper().Group(nil, rec, []string{"k", "n"})
 	if !slices.Equal(got, []int32{0, 1, 0, 2, 1, 3}) {
 		t.Fatalf("by k,n: %v", got)

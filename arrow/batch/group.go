@@ -14,6 +14,7 @@ import (
 // order of first appearance and remembered across batches.
 type Grouper struct {
 	index map[string]int32
+	keys  []string // group -> encoded key
 	key   []byte
 }
 
@@ -22,6 +23,10 @@ func NewGrouper() *Grouper { return &Grouper{index: map[string]int32{}} }
 
 // Len is the number of groups seen.
 func (g *Grouper) Len() int { return len(g.index) }
+
+// Keys returns the encoded key of every group (see AppendKey), indexed by
+// group. The slice is the grouper's: do not modify it.
+func (g *Grouper) Keys() []string { return g.keys }
 
 // Group returns the group of every row of rec by the named columns, appending
 // to dst, and how many groups are new (numbered from the previous Len()).
@@ -42,7 +47,9 @@ func (g *Grouper) Group(dst []int32, rec arrow.Record, cols []string) ([]int32, 
 		id, ok := g.index[string(g.key)]
 		if !ok {
 			id = int32(len(g.index))
-			g.index[string(g.key)] = id
+			k := string(g.key)
+			g.index[k] = id
+			g.keys = append(g.keys, k)
 		}
 		dst = append(dst, id)
 	}

@@ -224,16 +224,12 @@ func TestProcessWithHostState(t *testing.T) {
 		b.Field(0).(*array.Int64Builder).AppendValues(vals, nil)
 		rec := b.NewRecord()
 		b.Release()
-		rows, ngroups, err := batch.NewGrouper().Group(nil, rec, []string{"key"})
+		grouper := batch.NewGrouper()
+		rows, _, err := grouper.Group(nil, rec, []string{"key"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys := make([]string, ngroups)
-		for i, g := range rows {
-			var k []byte
-			k, _ = batch.AppendKey(k, rec.Column(0), i)
-			keys[g] = string(k)
-		}
+		keys := grouper.Keys()
 		st, err := store.Gather(alloc, keys)
 		if err != nil {
 			t.Fatal(err)

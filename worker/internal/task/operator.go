@@ -102,31 +102,11 @@ func nonEmpty(rec arrow.Record) []arrow.Record {
 // index in keys of row i's key, keys hold the encoded keys in order of first
 // appearance.
 func distinctKeys(rec arrow.Record, cols []string) (rows []int32, keys []string, err error) {
-	rows, n, err := batch.NewGrouper().Group(nil, rec, cols)
-	if err != nil {
+	g := batch.NewGrouper()
+	if rows, _, err = g.Group(nil, rec, cols); err != nil {
 		return nil, nil, err
 	}
-	idx, err := batch.ColumnIndexes(rec.Schema(), cols)
-	if err != nil {
-		return nil, nil, err
-	}
-	keys = make([]string, n)
-	seen := 0
-	var k []byte
-	for r, g := range rows {
-		if int(g) != seen {
-			continue // not the first row of its key
-		}
-		k = k[:0]
-		for _, c := range idx {
-			if k, err = batch.AppendKey(k, rec.Column(c), r); err != nil {
-				return nil, nil, err
-			}
-		}
-		keys[g] = string(k)
-		seen++
-	}
-	return rows, keys, nil
+	return rows, g.Keys(), nil
 }
 
 // processOp is a keyed process operator: one guest call per batch with the
