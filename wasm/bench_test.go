@@ -165,6 +165,18 @@ func nativeSumByKey(rec arrow.Record, groups []int32, sum, n []int64) {
 	}
 }
 
+// benchMap times op.Map over rec, releasing each output, and reports rows/s.
+func benchMap(ctx context.Context, b *testing.B, op *wasm.Operator, rec arrow.Record) {
+	for b.Loop() {
+		out, err := op.Map(ctx, rec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out.Release()
+	}
+	reportRows(b)
+}
+
 func reportRows(b *testing.B) {
 	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
@@ -209,14 +221,7 @@ func BenchmarkUDF(b *testing.B) {
 	})
 	b.Run("map_f64/go", func(b *testing.B) {
 		op := open(b, "go", abi.KindMap, "scale_f64", "0.908", bd.f64.Schema())
-		for b.Loop() {
-			out, err := op.Map(ctx, bd.f64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			out.Release()
-		}
-		reportRows(b)
+		benchMap(ctx, b, op, bd.f64)
 	})
 	b.Run("filter_i64/native", func(b *testing.B) {
 		var idx []int32
@@ -247,14 +252,7 @@ func BenchmarkUDF(b *testing.B) {
 	})
 	b.Run("upper_utf8/go", func(b *testing.B) {
 		op := open(b, "go", abi.KindMap, "upper_utf8", "", bd.utf8.Schema())
-		for b.Loop() {
-			out, err := op.Map(ctx, bd.utf8)
-			if err != nil {
-				b.Fatal(err)
-			}
-			out.Release()
-		}
-		reportRows(b)
+		benchMap(ctx, b, op, bd.utf8)
 	})
 	b.Run("sum_by_key/native", func(b *testing.B) {
 		sum, n := make([]int64, bd.keys), make([]int64, bd.keys)
@@ -346,14 +344,7 @@ func BenchmarkABI(b *testing.B) {
 		}
 	})
 	b.Run("map_f64/call", func(b *testing.B) {
-		for b.Loop() {
-			out, err := op.Map(ctx, bd.f64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			out.Release()
-		}
-		reportRows(b)
+		benchMap(ctx, b, op, bd.f64)
 	})
 }
 
@@ -392,14 +383,7 @@ func BenchmarkInterrupt(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Run(tc.op+"/"+mode, func(b *testing.B) {
-				for b.Loop() {
-					out, err := op.Map(ctx, tc.rec)
-					if err != nil {
-						b.Fatal(err)
-					}
-					out.Release()
-				}
-				reportRows(b)
+				benchMap(ctx, b, op, tc.rec)
 			})
 		}
 		in.Close(ctx)
