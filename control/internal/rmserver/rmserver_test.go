@@ -74,7 +74,8 @@ func TestRegisterHeartbeatExpireAndFailover(t *testing.T) {
 	}
 	tmCtx, stopTM := context.WithCancel(ctx)
 	go loop.Run(tmCtx)
-	eventually(t, "registration", func() bool { return count(rm) == 1 })
+	// Both sides: the server has recorded it, and the client has the answer.
+	eventually(t, "registration", func() bool { return count(rm) == 1 && loop.Fence() != nil })
 	if f := loop.Fence(); f.GetEpoch() != 1 || f.GetLeaderId() != "jm-1" {
 		t.Fatalf("fence %v", f)
 	}
