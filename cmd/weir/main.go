@@ -24,7 +24,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{
+	cmds := []command{
 		{"inspect", "JOB.wasm [-- ARGS...]", "validate a job module and print its ABI, operators and plan", runInspect},
 		{"try", "[--limit N] [--top N] JOB.wasm [-- ARGS...]", "run a job's Wasm operators over its file source in-process and print the result", runTry},
 		{"abi", "check [--json] [--vectors DIR] MODULE.wasm", "run the ABI conformance vectors against a module", runABI},
@@ -33,6 +33,8 @@ func commands() []command {
 			return err
 		}},
 	}
+	cmds = append(cmds, clusterCommands()...)
+	return append(cmds, clientCommands()...)
 }
 
 func usage(w io.Writer) {

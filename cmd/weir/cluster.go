@@ -1,0 +1,4 @@
+package main
+
+// clusterCommands start the cluster processes: jobmanager, taskmanager, local.
+func clusterCommands() []command { return nil }
