@@ -60,7 +60,17 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // DecodePlan parses and validates plan JSON. It fills defaults
 // (parallelism 1, max parallelism 128, partition) and the typed params, and
 // returns nodes in topological order (sources first).
-func DecodePlan(data []byte) (*Plan, error) {
+func DecodePlan(data []byte) (*Plan, error) { return DecodePlanWith(data, DecodeOptions{}) }
+
+// DecodeOptions adjust a plan while it is decoded.
+type DecodeOptions struct {
+	// Parallelism, when > 0, replaces the plan's default parallelism (what
+	// nodes without their own get), as Flink's `run -p` does.
+	Parallelism int
+}
+
+// DecodePlanWith is DecodePlan with options.
+func DecodePlanWith(data []byte, o DecodeOptions) (*Plan, error) {
 	if len(data) > MaxPlanBytes {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidPlan, len(data), MaxPlanBytes)
 	}
@@ -72,6 +82,9 @@ func DecodePlan(data []byte) (*Plan, error) {
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the plan object", ErrInvalidPlan)
+	}
+	if o.Parallelism > 0 {
+		p.Parallelism = o.Parallelism
 	}
 	if err := p.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPlan, err)

@@ -52,6 +52,26 @@ func TestDecodePlan(t *testing.T) {
 	}
 }
 
+func TestDecodePlanParallelismOverride(t *testing.T) {
+	p, err := DecodePlanWith([]byte(wordcount), DecodeOptions{Parallelism: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, n := range p.Nodes {
+		got[n.ID] = n.Parallelism
+	}
+	want := map[string]int{"lines": 1, "words": 4, "counts": 4, "out": 4}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("node %s parallelism %d, want %d", id, got[id], w)
+		}
+	}
+	if _, err := DecodePlanWith([]byte(wordcount), DecodeOptions{Parallelism: 129}); !errors.Is(err, ErrInvalidPlan) {
+		t.Errorf("parallelism above max parallelism: %v", err)
+	}
+}
+
 func TestDecodePlanRefuses(t *testing.T) {
 	src := `{"id": "s", "kind": "source", "connector": "sequence"}`
 	cases := []struct {

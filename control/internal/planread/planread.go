@@ -60,11 +60,11 @@ func (r *Reader) Validate(ctx context.Context, name string, bin []byte) error {
 }
 
 // Read validates the module, runs its weir_plan with args and returns the
-// decoded, validated plan. Every error is the user's to fix: a bad module
+// decoded, validated plan (opts may override its default parallelism). Every error is the user's to fix: a bad module
 // (wasm errors), a failing or misbehaving weir_plan (*wasm.CallError), an
 // invalid plan (abi.ErrInvalidPlan) or a plan using kinds the module lacks
 // (ErrPlan).
-func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []string) (*abi.Plan, error) {
+func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []string, opts abi.DecodeOptions) (*abi.Plan, error) {
 	mod, err := r.rt.Load(ctx, name, bin)
 	if err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []strin
 	if err != nil {
 		return nil, err
 	}
-	plan, err := abi.DecodePlan(raw)
+	plan, err := abi.DecodePlanWith(raw, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func TestRead(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			plan, err := r.Read(ctx, tc.name, tc.bin, tc.args)
+			plan, err := r.Read(ctx, tc.name, tc.bin, tc.args, abi.DecodeOptions{})
 			if tc.want == nil {
 				if err != nil {
 					t.Fatal(err)

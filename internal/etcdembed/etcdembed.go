@@ -1,0 +1,90 @@
+// Package etcdembed starts the single-node etcd a JobManager embeds when it
+// is not given an etcd cluster (go.etcd.io/etcd/server/v3/embed), so that a
+// lone JobManager and an HA setup run the same code against real etcd.
+package etcdembed
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// Server is a running embedded etcd.
+type Server struct {
+	etcd *embed.Etcd
+	// ClientURL is where clients connect, e.g. http://127.0.0.1:2379.
+	ClientURL string
+}
+
+// Start runs a single-node etcd keeping its data under dir/etcd and serving
+// clients at clientURL (http://host:port on a loopback or local address; port
+// 0 picks a free one). It returns once the server is ready to serve.
+func Start(ctx context.Context, dir, clientURL string) (*Server, error) {
+	cu, err := url.Parse(clientURL)
+	if err != nil || cu.Scheme != "http" || cu.Host == "" {
+		return nil, fmt.Errorf("etcdembed: client URL %q: want http://host:port", clientURL)
+	}
+	if cu.Port() == "0" || cu.Port() == "" {
+		port, err := freePort(cu.Hostname())
+		if err != nil {
+			return nil, err
+		}
+		cu.Host = net.JoinHostPort(cu.Hostname(), port)
+	}
+	peerPort, err := freePort(cu.Hostname())
+	if err != nil {
+		return nil, err
+	}
+	pu := url.URL{Scheme: "http", Host: net.JoinHostPort(cu.Hostname(), peerPort)}
+
+	cfg := embed.NewConfig()
+	cfg.Name = "weir"
+	cfg.Dir = filepath.Join(dir, "etcd")
+	cfg.ListenClientUrls = []url.URL{*cu}
+	cfg.AdvertiseClientUrls = []url.URL{*cu}
+	cfg.ListenPeerUrls = []url.URL{pu}
+	cfg.AdvertisePeerUrls = []url.URL{pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{"stderr"}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcdembed: start etcd at %s: %w", cu, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("etcdembed: etcd at %s: %w", cu, err)
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, fmt.Errorf("etcdembed: etcd at %s not ready after 60s", cu)
+	case <-ctx.Done():
+		e.Close()
+		return nil, ctx.Err()
+	}
+	return &Server{etcd: e, ClientURL: cu.String()}, nil
+}
+
+// Err reports a failure of the running server.
+func (s *Server) Err() <-chan error { return s.etcd.Err() }
+
+// Close stops the server.
+func (s *Server) Close() { s.etcd.Close() }
+
+// freePort asks the kernel for a free TCP port on host. Another process may
+// take it before etcd binds it; etcd then fails to start with a clear error.
+func freePort(host string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("etcdembed: find a free port on %s: %w", host, err)
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
