@@ -87,34 +87,57 @@ type Event struct {
 }
 
 func header(k Kind, arg uint32) []byte {
-	h := make([]byte, HeaderSize, 64)
-	h[0], h[1] = byte(k), Version
-	binary.LittleEndian.PutUint32(h[4:], arg)
-	return h
+	return appendHeader(make([]byte, 0, 64), k, arg)
+}
+
+func appendHeader(dst []byte, k Kind, arg uint32) []byte {
+	dst = append(dst, byte(k), Version, 0, 0)
+	return binary.LittleEndian.AppendUint32(dst, arg)
 }
 
 // Encoder encodes the frames of one channel, producer side. It writes the
 // schema with the first batch.
 type Encoder struct {
-	buf bytes.Buffer
+	out appender
 	w   *ipc.Writer
+}
+
+// appender is the io.Writer under the IPC writer: it appends to the frame
+// being built, so a batch is copied once, straight into its frame.
+type appender struct{ b []byte }
+
+func (a *appender) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
 }
 
 // NewEncoder returns an encoder for batches of schema.
 func NewEncoder(schema *arrow.Schema, alloc memory.Allocator) *Encoder {
 	e := &Encoder{}
-	e.w = ipc.NewWriter(&e.buf, ipc.WithSchema(schema), ipc.WithAllocator(alloc))
+	e.w = ipc.NewWriter(&e.out, ipc.WithSchema(schema), ipc.WithAllocator(alloc))
 	return e
 }
 
 // Batch encodes rec (only read) with the sender's backlog. The returned
 // bytes are the caller's.
 func (e *Encoder) Batch(rec arrow.Record, backlog int) ([]byte, error) {
-	e.buf.Reset()
-	if err := e.w.Write(rec); err != nil {
-		return nil, fmt.Errorf("ipcframe: encode batch: %w", err)
+	return e.AppendBatch(nil, rec, backlog)
+}
+
+// AppendBatch appends the frame of rec (only read) with the sender's backlog
+// to dst and returns the extended slice, like append: a caller that reuses
+// its buffer encodes with no allocation once the buffer is large enough. On
+// error dst is returned unchanged in length.
+func (e *Encoder) AppendBatch(dst []byte, rec arrow.Record, backlog int) ([]byte, error) {
+	n := len(dst)
+	e.out.b = appendHeader(dst, KindBatch, uint32(backlog))
+	err := e.w.Write(rec)
+	out := e.out.b
+	e.out.b = nil
+	if err != nil {
+		return out[:n], fmt.Errorf("ipcframe: encode batch: %w", err)
 	}
-	return append(header(KindBatch, uint32(backlog)), e.buf.Bytes()...), nil
+	return out, nil
 }
 
 // Close releases the encoder.

@@ -176,3 +176,40 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendBatch: frames appended into one reused buffer decode like the
+// frames of Batch, and what was in the buffer before is kept.
+func TestAppendBatch(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	recs := []arrow.Record{testBatch(t, alloc, 50, 0), testBatch(t, alloc, 3000, 7), testBatch(t, alloc, 1, 9)}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	enc := NewEncoder(recs[0].Schema(), alloc)
+	defer enc.Close()
+	dec := NewDecoder(recs[0].Schema(), alloc)
+	defer dec.Close()
+	var buf []byte
+	for i, rec := range recs {
+		prefix := []byte{0xAB, 0xCD}
+		out, err := enc.AppendBatch(append(buf[:0], prefix...), rec, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0] != 0xAB || out[1] != 0xCD {
+			t.Fatalf("batch %d: the buffer's prefix was overwritten", i)
+		}
+		ev, err := dec.Decode(out[2:])
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+		if ev.Kind != KindBatch || ev.Backlog != i || !array.RecordEqual(ev.Record, rec) {
+			t.Fatalf("batch %d differs (backlog %d)", i, ev.Backlog)
+		}
+		ev.Record.Release()
+		buf = out
+	}
+}

@@ -77,6 +77,10 @@ func (s *Sender) update(now time.Time) {
 	}
 }
 
+// Pressured reports whether the sender is backpressured now: it has buffers
+// queued and no credit.
+func (s *Sender) Pressured() bool { return s.pressured }
+
 // Backpressured returns the total time the sender has been backpressured,
 // up to now.
 func (s *Sender) Backpressured(now time.Time) time.Duration {
@@ -116,6 +120,7 @@ type Receiver struct {
 	inUse     int // buffers received and not yet released
 	announced int // credit granted and not yet used
 	backlog   int // the sender's backlog at its last buffer
+	ended     bool
 }
 
 // NewReceiver makes a channel receiver with exclusive buffers of its own (at
@@ -139,6 +144,9 @@ func (r *Receiver) Announced() int { return r.announced }
 // Received records a buffer from the sender carrying its backlog and returns
 // extra credit to grant (floating buffers taken for the backlog).
 func (r *Receiver) Received(backlog int) (grant int, err error) {
+	if r.ended {
+		return 0, fmt.Errorf("%w: a buffer arrived after the end of the partition", ErrProtocol)
+	}
 	if r.announced == 0 {
 		return 0, fmt.Errorf("%w: a buffer arrived without credit", ErrProtocol)
 	}
@@ -172,6 +180,14 @@ func (r *Receiver) Release() (grant int, err error) {
 		return 0, fmt.Errorf("%w: release without a buffer in use", ErrProtocol)
 	}
 	r.inUse--
+	if r.ended {
+		// The sender is gone: the buffer is not offered again.
+		if r.floating > 0 {
+			r.floating--
+			r.pool.give(1)
+		}
+		return 0, nil
+	}
 	if r.floating > 0 && r.announced >= r.backlog {
 		// More capacity than the sender needs: hand a floating buffer back.
 		r.floating--
@@ -180,6 +196,21 @@ func (r *Receiver) Release() (grant int, err error) {
 	}
 	r.announced++
 	return 1 + r.requestFloating(), nil
+}
+
+// EndOfPartition records that the sender has ended the channel: credit it
+// was granted and did not use is void. Floating buffers not in use go back
+// to the pool now, those in use as they are released, and Release grants
+// nothing more.
+func (r *Receiver) EndOfPartition() {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	unused := min(r.floating, r.announced)
+	r.floating -= unused
+	r.pool.give(unused)
+	r.announced, r.backlog = 0, 0
 }
 
 // Close returns the channel's floating buffers to the pool.

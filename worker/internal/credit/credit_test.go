@@ -229,3 +229,54 @@ func TestProtocolViolations(t *testing.T) {
 		t.Fatalf("negative grant: %v", err)
 	}
 }
+
+// TestEndOfPartition: when a sender ends, the floating buffers it was lent
+// go back to the pool (unused ones at once, the rest as they are released),
+// the void credit is dropped, and releases grant nothing more.
+func TestEndOfPartition(t *testing.T) {
+	pool := NewPool(4)
+	r, _ := NewReceiver(1, pool)
+	// A buffer arrives with a backlog of 3: the receiver borrows three
+	// floating buffers; two more buffers arrive on them.
+	for _, backlog := range []int{3, 2, 1} {
+		if _, err := r.Received(backlog); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pool.Free() != 1 || r.Capacity() != 4 || r.InUse() != 3 || r.Announced() != 1 {
+		t.Fatalf("before the end: pool free %d, capacity %d, in use %d, announced %d",
+			pool.Free(), r.Capacity(), r.InUse(), r.Announced())
+	}
+	var s Sender
+	if s.Pressured() {
+		t.Fatal("an empty sender is pressured")
+	}
+	s.Enqueue(time.Unix(0, 0))
+	if !s.Pressured() {
+		t.Fatal("a sender with data and no credit is not pressured")
+	}
+
+	r.EndOfPartition() // the one unused floating buffer goes back now
+	if r.Announced() != 0 || pool.Free() != 2 || r.Capacity() != 3 {
+		t.Fatalf("after the end: announced %d, pool free %d, capacity %d (want 0, 2, 3)", r.Announced(), pool.Free(), r.Capacity())
+	}
+	for i, free := range []int{3, 4, 4} {
+		if g, err := r.Release(); err != nil || g != 0 {
+			t.Fatalf("release %d after the end: grant %d, %v", i, g, err)
+		}
+		if pool.Free() != free {
+			t.Fatalf("release %d after the end: pool free %d, want %d", i, pool.Free(), free)
+		}
+	}
+	if r.Capacity() != 1 {
+		t.Fatalf("capacity %d after the releases", r.Capacity())
+	}
+	if _, err := r.Received(0); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("a buffer after the end: %v", err)
+	}
+	r.EndOfPartition() // idempotent
+	r.Close()
+	if pool.Free() != 4 {
+		t.Fatalf("pool free %d after close", pool.Free())
+	}
+}
