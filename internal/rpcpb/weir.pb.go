@@ -188,6 +188,7 @@ type RegisterTaskManagerRequest struct {
 	Slots         int32                  `protobuf:"varint,4,opt,name=slots,proto3" json:"slots,omitempty"`
 	MemoryBytes   int64                  `protobuf:"varint,5,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
 	Version       string                 `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"`
+	CpuCores      int32                  `protobuf:"varint,7,opt,name=cpu_cores,json=cpuCores,proto3" json:"cpu_cores,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -262,6 +263,13 @@ func (x *RegisterTaskManagerRequest) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *RegisterTaskManagerRequest) GetCpuCores() int32 {
+	if x != nil {
+		return x.CpuCores
+	}
+	return 0
 }
 
 type RegisterTaskManagerResponse struct {
@@ -1191,6 +1199,102 @@ func (x *ReleaseSlotsRequest) GetJobId() string {
 	return ""
 }
 
+type SchemaRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	ProducerExecutionId string                 `protobuf:"bytes,1,opt,name=producer_execution_id,json=producerExecutionId,proto3" json:"producer_execution_id,omitempty"`
+	DownstreamVertex    string                 `protobuf:"bytes,2,opt,name=downstream_vertex,json=downstreamVertex,proto3" json:"downstream_vertex,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *SchemaRequest) Reset() {
+	*x = SchemaRequest{}
+	mi := &file_weir_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaRequest) ProtoMessage() {}
+
+func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
+func (*SchemaRequest) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SchemaRequest) GetProducerExecutionId() string {
+	if x != nil {
+		return x.ProducerExecutionId
+	}
+	return ""
+}
+
+func (x *SchemaRequest) GetDownstreamVertex() string {
+	if x != nil {
+		return x.DownstreamVertex
+	}
+	return ""
+}
+
+type SchemaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schema        []byte                 `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaResponse) Reset() {
+	*x = SchemaResponse{}
+	mi := &file_weir_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaResponse) ProtoMessage() {}
+
+func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
+func (*SchemaResponse) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SchemaResponse) GetSchema() []byte {
+	if x != nil {
+		return x.Schema
+	}
+	return nil
+}
+
 type ExchangeMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Body:
@@ -1204,7 +1308,7 @@ type ExchangeMessage struct {
 
 func (x *ExchangeMessage) Reset() {
 	*x = ExchangeMessage{}
-	mi := &file_weir_proto_msgTypes[16]
+	mi := &file_weir_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1320,7 @@ func (x *ExchangeMessage) String() string {
 func (*ExchangeMessage) ProtoMessage() {}
 
 func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[16]
+	mi := &file_weir_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1333,7 @@ func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeMessage.ProtoReflect.Descriptor instead.
 func (*ExchangeMessage) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{16}
+	return file_weir_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExchangeMessage) GetBody() isExchangeMessage_Body {
@@ -1284,7 +1388,7 @@ type ChannelOpen struct {
 
 func (x *ChannelOpen) Reset() {
 	*x = ChannelOpen{}
-	mi := &file_weir_proto_msgTypes[17]
+	mi := &file_weir_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1400,7 @@ func (x *ChannelOpen) String() string {
 func (*ChannelOpen) ProtoMessage() {}
 
 func (x *ChannelOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[17]
+	mi := &file_weir_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1413,7 @@ func (x *ChannelOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelOpen.ProtoReflect.Descriptor instead.
 func (*ChannelOpen) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{17}
+	return file_weir_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ChannelOpen) GetProducerExecutionId() string {
@@ -1342,7 +1446,7 @@ const file_weir_proto_rawDesc = "" +
 	"\x05Fence\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\"\x05\n" +
-	"\x03Ack\"\xdb\x01\n" +
+	"\x03Ack\"\xf8\x01\n" +
 	"\x1aRegisterTaskManagerRequest\x12&\n" +
 	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12\x1f\n" +
 	"\vrpc_address\x18\x02 \x01(\tR\n" +
@@ -1350,7 +1454,8 @@ const file_weir_proto_rawDesc = "" +
 	"\fdata_address\x18\x03 \x01(\tR\vdataAddress\x12\x14\n" +
 	"\x05slots\x18\x04 \x01(\x05R\x05slots\x12!\n" +
 	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\tR\aversion\"\xce\x01\n" +
+	"\aversion\x18\x06 \x01(\tR\aversion\x12\x1b\n" +
+	"\tcpu_cores\x18\a \x01(\x05R\bcpuCores\"\xce\x01\n" +
 	"\x1bRegisterTaskManagerResponse\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\x120\n" +
@@ -1432,7 +1537,12 @@ const file_weir_proto_rawDesc = "" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\"V\n" +
 	"\x13ReleaseSlotsRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12\x15\n" +
-	"\x06job_id\x18\x02 \x01(\tR\x05jobId\"a\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\"p\n" +
+	"\rSchemaRequest\x122\n" +
+	"\x15producer_execution_id\x18\x01 \x01(\tR\x13producerExecutionId\x12+\n" +
+	"\x11downstream_vertex\x18\x02 \x01(\tR\x10downstreamVertex\"(\n" +
+	"\x0eSchemaResponse\x12\x16\n" +
+	"\x06schema\x18\x01 \x01(\fR\x06schema\"a\n" +
 	"\x0fExchangeMessage\x12.\n" +
 	"\x04open\x18\x01 \x01(\v2\x18.weir.rpc.v1.ChannelOpenH\x00R\x04open\x12\x16\n" +
 	"\x05frame\x18\x02 \x01(\fH\x00R\x05frameB\x06\n" +
@@ -1459,9 +1569,10 @@ const file_weir_proto_rawDesc = "" +
 	"DeployTask\x12\x1e.weir.rpc.v1.DeployTaskRequest\x1a\x10.weir.rpc.v1.Ack\x12>\n" +
 	"\n" +
 	"CancelTask\x12\x1e.weir.rpc.v1.CancelTaskRequest\x1a\x10.weir.rpc.v1.Ack\x12B\n" +
-	"\fReleaseSlots\x12 .weir.rpc.v1.ReleaseSlotsRequest\x1a\x10.weir.rpc.v1.Ack2Y\n" +
+	"\fReleaseSlots\x12 .weir.rpc.v1.ReleaseSlotsRequest\x1a\x10.weir.rpc.v1.Ack2\x9c\x01\n" +
 	"\fDataExchange\x12I\n" +
-	"\aChannel\x12\x1c.weir.rpc.v1.ExchangeMessage\x1a\x1c.weir.rpc.v1.ExchangeMessage(\x010\x01B)Z'github.com/weirflow/weir/internal/rpcpbb\x06proto3"
+	"\aChannel\x12\x1c.weir.rpc.v1.ExchangeMessage\x1a\x1c.weir.rpc.v1.ExchangeMessage(\x010\x01\x12A\n" +
+	"\x06Schema\x12\x1a.weir.rpc.v1.SchemaRequest\x1a\x1b.weir.rpc.v1.SchemaResponseB)Z'github.com/weirflow/weir/internal/rpcpbb\x06proto3"
 
 var (
 	file_weir_proto_rawDescOnce sync.Once
@@ -1476,7 +1587,7 @@ func file_weir_proto_rawDescGZIP() []byte {
 }
 
 var file_weir_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_weir_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_weir_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_weir_proto_goTypes = []any{
 	(TaskState)(0),                      // 0: weir.rpc.v1.TaskState
 	(*Fence)(nil),                       // 1: weir.rpc.v1.Fence
@@ -1495,9 +1606,11 @@ var file_weir_proto_goTypes = []any{
 	(*ResultPartition)(nil),             // 14: weir.rpc.v1.ResultPartition
 	(*CancelTaskRequest)(nil),           // 15: weir.rpc.v1.CancelTaskRequest
 	(*ReleaseSlotsRequest)(nil),         // 16: weir.rpc.v1.ReleaseSlotsRequest
-	(*ExchangeMessage)(nil),             // 17: weir.rpc.v1.ExchangeMessage
-	(*ChannelOpen)(nil),                 // 18: weir.rpc.v1.ChannelOpen
-	nil,                                 // 19: weir.rpc.v1.TaskDeployment.ConfigEntry
+	(*SchemaRequest)(nil),               // 17: weir.rpc.v1.SchemaRequest
+	(*SchemaResponse)(nil),              // 18: weir.rpc.v1.SchemaResponse
+	(*ExchangeMessage)(nil),             // 19: weir.rpc.v1.ExchangeMessage
+	(*ChannelOpen)(nil),                 // 20: weir.rpc.v1.ChannelOpen
+	nil,                                 // 21: weir.rpc.v1.TaskDeployment.ConfigEntry
 }
 var file_weir_proto_depIdxs = []int32{
 	1,  // 0: weir.rpc.v1.RegisterTaskManagerResponse.fence:type_name -> weir.rpc.v1.Fence
@@ -1509,27 +1622,29 @@ var file_weir_proto_depIdxs = []int32{
 	11, // 6: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
 	12, // 7: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
 	14, // 8: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
-	19, // 9: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
+	21, // 9: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
 	13, // 10: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
 	1,  // 11: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
 	1,  // 12: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
-	18, // 13: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
+	20, // 13: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
 	3,  // 14: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
 	5,  // 15: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
 	8,  // 16: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
 	10, // 17: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
 	15, // 18: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
 	16, // 19: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
-	17, // 20: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
-	4,  // 21: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
-	7,  // 22: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
-	2,  // 23: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
-	2,  // 24: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
-	2,  // 25: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
-	2,  // 26: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
-	17, // 27: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
+	19, // 20: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
+	17, // 21: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
+	4,  // 22: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
+	7,  // 23: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
+	2,  // 24: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
+	2,  // 25: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
+	2,  // 26: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
+	2,  // 27: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
+	19, // 28: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
+	18, // 29: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1540,7 +1655,7 @@ func file_weir_proto_init() {
 	if File_weir_proto != nil {
 		return
 	}
-	file_weir_proto_msgTypes[16].OneofWrappers = []any{
+	file_weir_proto_msgTypes[18].OneofWrappers = []any{
 		(*ExchangeMessage_Open)(nil),
 		(*ExchangeMessage_Frame)(nil),
 	}
@@ -1550,7 +1665,7 @@ func file_weir_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_proto_rawDesc), len(file_weir_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

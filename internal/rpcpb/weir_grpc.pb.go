@@ -387,6 +387,7 @@ var TaskExecutor_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	DataExchange_Channel_FullMethodName = "/weir.rpc.v1.DataExchange/Channel"
+	DataExchange_Schema_FullMethodName  = "/weir.rpc.v1.DataExchange/Schema"
 )
 
 // DataExchangeClient is the client API for DataExchange service.
@@ -397,6 +398,10 @@ type DataExchangeClient interface {
 	// then sends credit frames; the producer answers with data frames. Frames
 	// are arrow/ipcframe frames.
 	Channel(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExchangeMessage, ExchangeMessage], error)
+	// Schema returns the schema of a producer's result partition as an Arrow
+	// IPC schema message, waiting until the producer has registered it. A
+	// consumer asks before it opens its channels, to decode their batches.
+	Schema(ctx context.Context, in *SchemaRequest, opts ...grpc.CallOption) (*SchemaResponse, error)
 }
 
 type dataExchangeClient struct {
@@ -420,6 +425,16 @@ func (c *dataExchangeClient) Channel(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type DataExchange_ChannelClient = grpc.BidiStreamingClient[ExchangeMessage, ExchangeMessage]
 
+func (c *dataExchangeClient) Schema(ctx context.Context, in *SchemaRequest, opts ...grpc.CallOption) (*SchemaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SchemaResponse)
+	err := c.cc.Invoke(ctx, DataExchange_Schema_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataExchangeServer is the server API for DataExchange service.
 // All implementations must embed UnimplementedDataExchangeServer
 // for forward compatibility.
@@ -428,6 +443,10 @@ type DataExchangeServer interface {
 	// then sends credit frames; the producer answers with data frames. Frames
 	// are arrow/ipcframe frames.
 	Channel(grpc.BidiStreamingServer[ExchangeMessage, ExchangeMessage]) error
+	// Schema returns the schema of a producer's result partition as an Arrow
+	// IPC schema message, waiting until the producer has registered it. A
+	// consumer asks before it opens its channels, to decode their batches.
+	Schema(context.Context, *SchemaRequest) (*SchemaResponse, error)
 	mustEmbedUnimplementedDataExchangeServer()
 }
 
@@ -440,6 +459,9 @@ type UnimplementedDataExchangeServer struct{}
 
 func (UnimplementedDataExchangeServer) Channel(grpc.BidiStreamingServer[ExchangeMessage, ExchangeMessage]) error {
 	return status.Error(codes.Unimplemented, "method Channel not implemented")
+}
+func (UnimplementedDataExchangeServer) Schema(context.Context, *SchemaRequest) (*SchemaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Schema not implemented")
 }
 func (UnimplementedDataExchangeServer) mustEmbedUnimplementedDataExchangeServer() {}
 func (UnimplementedDataExchangeServer) testEmbeddedByValue()                      {}
@@ -469,13 +491,36 @@ func _DataExchange_Channel_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type DataExchange_ChannelServer = grpc.BidiStreamingServer[ExchangeMessage, ExchangeMessage]
 
+func _DataExchange_Schema_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SchemaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataExchangeServer).Schema(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataExchange_Schema_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataExchangeServer).Schema(ctx, req.(*SchemaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataExchange_ServiceDesc is the grpc.ServiceDesc for DataExchange service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var DataExchange_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "weir.rpc.v1.DataExchange",
 	HandlerType: (*DataExchangeServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Schema",
+			Handler:    _DataExchange_Schema_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Channel",

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/weirflow/weir/control/internal/execgraph"
 	"github.com/weirflow/weir/control/internal/jobstate"
 	"github.com/weirflow/weir/internal/rpcpb"
 )
@@ -304,4 +305,18 @@ func (m *JobMaster) Exceptions() ExceptionsView {
 	}
 	v.History.Truncated = len(m.exceptions) >= maxExceptions
 	return v
+}
+
+// InSlot lists the execution ids of the current attempt's subtasks placed in
+// a slot (slot sharing puts one subtask of each vertex there).
+func (m *JobMaster) InSlot(slot execgraph.Slot) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []string{}
+	for _, id := range m.order {
+		if st := m.subtasks[id]; st.placed && st.loc.Slot == slot && !m.job.State.Terminal() {
+			out = append(out, ExecutionID(m.cfg.JobID, id, m.job.Attempt))
+		}
+	}
+	return out
 }

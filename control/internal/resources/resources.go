@@ -26,6 +26,7 @@ type TaskManager struct {
 	DataAddress string
 	Slots       int
 	Memory      int64
+	CPUCores    int
 	Registered  time.Time
 	LastSeen    time.Time
 	// Jobs holds, per slot index, the job using it ("" when free).

@@ -30,6 +30,9 @@ type Config struct {
 	// the jobs that had tasks there; OnTaskState of every task report.
 	OnLost      func(resources.Lost)
 	OnTaskState func(*rpcpb.TaskStateReport)
+	// OnHeartbeat is told of every heartbeat of a known TaskManager (its
+	// task metrics).
+	OnHeartbeat func(*rpcpb.HeartbeatRequest)
 	Logger      *slog.Logger
 	// Now reads the clock (default time.Now).
 	Now func() time.Time
@@ -60,6 +63,9 @@ func New(cfg Config) *Server {
 	if cfg.OnLost == nil {
 		cfg.OnLost = func(resources.Lost) {}
 	}
+	if cfg.OnHeartbeat == nil {
+		cfg.OnHeartbeat = func(*rpcpb.HeartbeatRequest) {}
+	}
 	if cfg.OnTaskState == nil {
 		cfg.OnTaskState = func(*rpcpb.TaskStateReport) {}
 	}
@@ -82,7 +88,7 @@ func (s *Server) RegisterTaskManager(_ context.Context, req *rpcpb.RegisterTaskM
 	s.mu.Lock()
 	orphaned := s.reg.Register(s.cfg.Now(), resources.TaskManager{
 		ID: req.GetTaskManagerId(), RPCAddress: req.GetRpcAddress(), DataAddress: req.GetDataAddress(),
-		Slots: int(req.GetSlots()), Memory: req.GetMemoryBytes(),
+		Slots: int(req.GetSlots()), Memory: req.GetMemoryBytes(), CPUCores: int(req.GetCpuCores()),
 	})
 	s.mu.Unlock()
 	s.cfg.Logger.Info("TaskManager registered", "id", req.GetTaskManagerId(), "slots", req.GetSlots(), "rpc", req.GetRpcAddress())
@@ -105,6 +111,9 @@ func (s *Server) Heartbeat(_ context.Context, req *rpcpb.HeartbeatRequest) (*rpc
 	s.mu.Unlock()
 	if errors.Is(err, resources.ErrUnknown) {
 		return &rpcpb.HeartbeatResponse{Fence: s.cfg.Fence, Reregister: true}, nil
+	}
+	if err == nil {
+		s.cfg.OnHeartbeat(req)
 	}
 	return &rpcpb.HeartbeatResponse{Fence: s.cfg.Fence}, err
 }

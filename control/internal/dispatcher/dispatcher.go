@@ -1,0 +1,422 @@
+// Package dispatcher is the JobManager's job front desk: it turns a stored
+// module and a run request into a JobMaster (reading the plan in the tight
+// sandbox), keeps every job, routes TaskManager reports and losses to the
+// JobMasters, and gives JobMasters their slots (from the ResourceManager's
+// registry) and their TaskExecutor gateway (gRPC clients with the leader's
+// fence).
+package dispatcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/control/internal/artifact"
+	"github.com/weirflow/weir/control/internal/execgraph"
+	"github.com/weirflow/weir/control/internal/jobmaster"
+	"github.com/weirflow/weir/control/internal/planread"
+	"github.com/weirflow/weir/control/internal/resources"
+	"github.com/weirflow/weir/control/internal/restart"
+	"github.com/weirflow/weir/control/internal/rmserver"
+	"github.com/weirflow/weir/internal/rpcpb"
+)
+
+// Sentinel errors of job requests; the REST layer maps them to statuses.
+var (
+	ErrUnknownJob = errors.New("dispatcher: unknown job")
+	ErrBadRequest = errors.New("dispatcher: bad request")
+)
+
+// Config wires the dispatcher.
+type Config struct {
+	Artifacts *artifact.Store
+	Plans     *planread.Reader
+	RM        *rmserver.Server
+	Fence     *rpcpb.Fence
+	// ArtifactURL returns where TaskManagers download an artifact.
+	ArtifactURL func(id string) string
+	// SlotTimeout bounds a job's wait for slots (default 5 minutes);
+	// "slot.request.timeout" in a job's config overrides it.
+	SlotTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Dispatcher keeps the jobs.
+type Dispatcher struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	jobs  map[string]*jobmaster.JobMaster
+	order []string // submission order
+
+	connMu sync.Mutex
+	conns  map[string]*grpc.ClientConn // by TaskExecutor address
+}
+
+// New returns a dispatcher with no jobs.
+func New(cfg Config) *Dispatcher {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SlotTimeout <= 0 {
+		cfg.SlotTimeout = 5 * time.Minute
+	}
+	return &Dispatcher{cfg: cfg, log: cfg.Logger, jobs: map[string]*jobmaster.JobMaster{}, conns: map[string]*grpc.ClientConn{}}
+}
+
+// RunRequest is the body of POST /wasm/:id/run.
+type RunRequest struct {
+	Parallelism int               `json:"parallelism,omitempty"`
+	ProgramArgs []string          `json:"programArgs,omitempty"`
+	Config      map[string]string `json:"config,omitempty"`
+}
+
+// Submit reads the plan of a stored module with the request's arguments and
+// starts the job. Errors of the user's making wrap ErrBadRequest or
+// artifact.ErrNotFound.
+func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunRequest) (string, error) {
+	if req.Parallelism < 0 || req.Parallelism > abi.MaxParallelism {
+		return "", fmt.Errorf("%w: parallelism %d is outside 1..%d", ErrBadRequest, req.Parallelism, abi.MaxParallelism)
+	}
+	info, err := d.cfg.Artifacts.Info(artifactID)
+	if err != nil {
+		return "", err
+	}
+	bin, err := d.cfg.Artifacts.Bytes(artifactID)
+	if err != nil {
+		return "", err
+	}
+	plan, err := d.cfg.Plans.Read(ctx, info.Name, bin, req.ProgramArgs, abi.DecodeOptions{Parallelism: req.Parallelism})
+	if err != nil {
+		return "", fmt.Errorf("%w: reading the job's plan: %w", ErrBadRequest, err)
+	}
+	if plan.Config == nil {
+		plan.Config = map[string]string{}
+	}
+	for k, v := range req.Config {
+		plan.Config[k] = v
+	}
+	strategy, err := restart.Parse(plan.Config, mrand.Float64)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	slotTimeout := d.cfg.SlotTimeout
+	if v, ok := plan.Config["slot.request.timeout"]; ok {
+		if slotTimeout, err = time.ParseDuration(v); err != nil || slotTimeout <= 0 {
+			return "", fmt.Errorf("%w: slot.request.timeout %q is not a positive duration like 30s", ErrBadRequest, v)
+		}
+	}
+	id := newJobID()
+	jm, err := jobmaster.New(jobmaster.Config{
+		JobID: id, Plan: plan, Artifact: info.ID, ArtifactURL: d.cfg.ArtifactURL(info.ID),
+		Strategy: strategy, Gateway: gateway{d}, Slots: slots{d}, SlotTimeout: slotTimeout, Logger: d.log,
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	d.mu.Lock()
+	d.jobs[id] = jm
+	d.order = append(d.order, id)
+	d.mu.Unlock()
+	d.log.Info("job submitted", "job", id, "name", plan.Name, "artifact", info.ID, "slots", slotsNeeded(plan))
+	if err := jm.Start(); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func slotsNeeded(p *abi.Plan) int {
+	n := 0
+	for _, node := range p.Nodes {
+		n = max(n, node.Parallelism)
+	}
+	return n
+}
+
+func newJobID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Job returns a job's master.
+func (d *Dispatcher) Job(id string) (*jobmaster.JobMaster, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	jm, ok := d.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownJob, id)
+	}
+	return jm, nil
+}
+
+// Jobs returns every job, newest first.
+func (d *Dispatcher) Jobs() []*jobmaster.JobMaster {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*jobmaster.JobMaster, 0, len(d.order))
+	for i := len(d.order) - 1; i >= 0; i-- {
+		out = append(out, d.jobs[d.order[i]])
+	}
+	return out
+}
+
+// TaskState routes a task report to its job.
+func (d *Dispatcher) TaskState(r *rpcpb.TaskStateReport) {
+	job, _, _, err := jobmaster.ParseExecutionID(r.GetExecutionId())
+	if err != nil {
+		d.log.Warn("task report with a bad execution id", "id", r.GetExecutionId())
+		return
+	}
+	if jm, err := d.Job(job); err == nil {
+		jm.TaskReport(r)
+	}
+}
+
+// Heartbeat routes a TaskManager's task metrics to their jobs.
+func (d *Dispatcher) Heartbeat(r *rpcpb.HeartbeatRequest) {
+	for _, m := range r.GetMetrics() {
+		job, _, _, err := jobmaster.ParseExecutionID(m.GetExecutionId())
+		if err != nil {
+			continue
+		}
+		if jm, err := d.Job(job); err == nil {
+			jm.Metrics(m)
+		}
+	}
+}
+
+// Lost fails the tasks a lost TaskManager ran.
+func (d *Dispatcher) Lost(l resources.Lost) {
+	d.dropConns()
+	for _, job := range l.Jobs {
+		if jm, err := d.Job(job); err == nil {
+			jm.TaskManagerLost(l.ID, "it missed its heartbeats or registered anew")
+		}
+	}
+}
+
+// Close closes the TaskExecutor connections.
+func (d *Dispatcher) Close() {
+	d.connMu.Lock()
+	defer d.connMu.Unlock()
+	for addr, c := range d.conns {
+		_ = c.Close()
+		delete(d.conns, addr)
+	}
+}
+
+// slots allocates from the ResourceManager's registry.
+type slots struct{ d *Dispatcher }
+
+func (s slots) Allocate(job string, n int) ([]jobmaster.Location, error) {
+	var out []jobmaster.Location
+	var err error
+	s.d.cfg.RM.Registry(func(reg *resources.Registry) {
+		var picked []execgraph.Slot
+		if picked, err = execgraph.PickSlots(n, reg.FreeSlots()); err != nil {
+			return
+		}
+		if err = reg.Allocate(job, picked); err != nil {
+			return
+		}
+		for _, p := range picked {
+			tm, _ := reg.Get(p.TaskManager)
+			out = append(out, jobmaster.Location{Slot: p, DataAddress: tm.DataAddress})
+		}
+	})
+	return out, err
+}
+
+func (s slots) Release(job string) {
+	s.d.cfg.RM.Registry(func(reg *resources.Registry) { reg.Release(job) })
+}
+
+// gateway calls TaskExecutors with the leader's fence.
+type gateway struct{ d *Dispatcher }
+
+func (g gateway) client(tm string) (rpcpb.TaskExecutorClient, error) {
+	var addr string
+	g.d.cfg.RM.Registry(func(reg *resources.Registry) {
+		if t, ok := reg.Get(tm); ok {
+			addr = t.RPCAddress
+		}
+	})
+	if addr == "" {
+		return nil, fmt.Errorf("%w: %s", resources.ErrUnknown, tm)
+	}
+	g.d.connMu.Lock()
+	defer g.d.connMu.Unlock()
+	c, ok := g.d.conns[addr]
+	if !ok {
+		var err error
+		if c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			return nil, fmt.Errorf("dispatcher: TaskExecutor at %s: %w", addr, err)
+		}
+		g.d.conns[addr] = c
+	}
+	return rpcpb.NewTaskExecutorClient(c), nil
+}
+
+// dropConns closes the connections no registered TaskManager uses any more
+// (the registry has forgotten a lost TaskManager's address).
+func (d *Dispatcher) dropConns() {
+	live := map[string]bool{}
+	d.cfg.RM.Registry(func(reg *resources.Registry) {
+		for _, t := range reg.List() {
+			live[t.RPCAddress] = true
+		}
+	})
+	d.connMu.Lock()
+	defer d.connMu.Unlock()
+	for addr, c := range d.conns {
+		if !live[addr] {
+			_ = c.Close()
+			delete(d.conns, addr)
+		}
+	}
+}
+
+func (g gateway) Deploy(ctx context.Context, tm string, dep *rpcpb.TaskDeployment) error {
+	c, err := g.client(tm)
+	if err != nil {
+		return err
+	}
+	_, err = c.DeployTask(ctx, &rpcpb.DeployTaskRequest{Fence: g.d.cfg.Fence, Task: dep})
+	return err
+}
+
+func (g gateway) Cancel(ctx context.Context, tm, exec string) error {
+	c, err := g.client(tm)
+	if err != nil {
+		return err
+	}
+	_, err = c.CancelTask(ctx, &rpcpb.CancelTaskRequest{Fence: g.d.cfg.Fence, ExecutionId: exec})
+	return err
+}
+
+func (g gateway) ReleaseSlots(ctx context.Context, tm, job string) error {
+	c, err := g.client(tm)
+	if err != nil {
+		return err
+	}
+	_, err = c.ReleaseSlots(ctx, &rpcpb.ReleaseSlotsRequest{Fence: g.d.cfg.Fence, JobId: job})
+	return err
+}
+
+// TaskManagerView is a TaskManager in /taskmanagers.
+type TaskManagerView struct {
+	ID                     string     `json:"id"`
+	Path                   string     `json:"path"`
+	DataAddress            string     `json:"dataAddress"`
+	TimeSinceLastHeartbeat int64      `json:"timeSinceLastHeartbeat"`
+	SlotsNumber            int        `json:"slotsNumber"`
+	FreeSlots              int        `json:"freeSlots"`
+	Hardware               Hardware   `json:"hardware"`
+	Slots                  []SlotView `json:"slots,omitempty"`
+}
+
+// Hardware is what a TaskManager reported about its machine.
+type Hardware struct {
+	CPUCores       int   `json:"cpuCores"`
+	PhysicalMemory int64 `json:"physicalMemory"`
+}
+
+// SlotView is one slot of a TaskManager.
+type SlotView struct {
+	Index int    `json:"index"`
+	JobID string `json:"jobId"`
+	// ExecutionIDs are the subtasks sharing the slot.
+	ExecutionIDs []string `json:"executionIds"`
+}
+
+// TaskManagers lists the registered TaskManagers.
+func (d *Dispatcher) TaskManagers() []TaskManagerView {
+	var out []TaskManagerView
+	now := time.Now()
+	d.cfg.RM.Registry(func(reg *resources.Registry) {
+		for _, tm := range reg.List() {
+			out = append(out, view(tm, now))
+		}
+	})
+	return out
+}
+
+// TaskManager returns one TaskManager with its slots.
+func (d *Dispatcher) TaskManager(id string) (TaskManagerView, bool) {
+	var v TaskManagerView
+	var ok bool
+	d.cfg.RM.Registry(func(reg *resources.Registry) {
+		var tm *resources.TaskManager
+		if tm, ok = reg.Get(id); ok {
+			v = view(tm, time.Now())
+			v.Slots = make([]SlotView, len(tm.Jobs))
+			for i, j := range tm.Jobs {
+				v.Slots[i] = SlotView{Index: i, JobID: j, ExecutionIDs: []string{}}
+			}
+		}
+	})
+	if !ok {
+		return v, false
+	}
+	// Which subtask runs in which slot is the JobMasters' knowledge.
+	for i := range v.Slots {
+		if jm, err := d.Job(v.Slots[i].JobID); err == nil {
+			v.Slots[i].ExecutionIDs = jm.InSlot(execgraph.Slot{TaskManager: id, Index: i})
+		}
+	}
+	return v, true
+}
+
+func view(tm *resources.TaskManager, now time.Time) TaskManagerView {
+	return TaskManagerView{
+		ID: tm.ID, Path: tm.RPCAddress, DataAddress: tm.DataAddress,
+		TimeSinceLastHeartbeat: now.Sub(tm.LastSeen).Milliseconds(),
+		SlotsNumber:            tm.Slots, FreeSlots: tm.Free(),
+		Hardware: Hardware{CPUCores: tm.CPUCores, PhysicalMemory: tm.Memory},
+	}
+}
+
+// Counts are the cluster totals of /overview.
+type Counts struct {
+	TaskManagers   int `json:"taskmanagers"`
+	SlotsTotal     int `json:"slots-total"`
+	SlotsAvailable int `json:"slots-available"`
+	JobsRunning    int `json:"jobs-running"`
+	JobsFinished   int `json:"jobs-finished"`
+	JobsCanceled   int `json:"jobs-cancelled"`
+	JobsFailed     int `json:"jobs-failed"`
+}
+
+// Counts returns the cluster totals.
+func (d *Dispatcher) Counts() Counts {
+	var c Counts
+	d.cfg.RM.Registry(func(reg *resources.Registry) {
+		c.TaskManagers = len(reg.List())
+		c.SlotsTotal, c.SlotsAvailable = reg.Totals()
+	})
+	for _, jm := range d.Jobs() {
+		switch jm.State() {
+		case "FINISHED":
+			c.JobsFinished++
+		case "CANCELED":
+			c.JobsCanceled++
+		case "FAILED":
+			c.JobsFailed++
+		default:
+			c.JobsRunning++
+		}
+	}
+	return c
+}
