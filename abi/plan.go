@@ -173,6 +173,38 @@ func defaultPartitions(nodes []Node, byID map[string]*Node) error {
 	return nil
 }
 
+// decodeParams fills ConnectorParams or FunctionParams from Params.
+func (n *Node) decodeParams() error {
+	if len(n.Params) == 0 {
+		return nil
+	}
+	if n.IsWasm() {
+		if err := json.Unmarshal(n.Params, &n.FunctionParams); err != nil {
+			return fmt.Errorf("function params must be a string: %w", err)
+		}
+		return nil
+	}
+	if err := json.Unmarshal(n.Params, &n.ConnectorParams); err != nil {
+		return fmt.Errorf("connector params must be a map of strings: %w", err)
+	}
+	return nil
+}
+
+// DecodeNodes parses a JSON array of nodes of an already validated plan
+// (a TaskManager's chain) and fills their typed params.
+func DecodeNodes(data []byte) ([]Node, error) {
+	var nodes []Node
+	if err := json.Unmarshal(data, &nodes); err != nil {
+		return nil, fmt.Errorf("%w: nodes: %w", ErrInvalidPlan, err)
+	}
+	for i := range nodes {
+		if err := nodes[i].decodeParams(); err != nil {
+			return nil, fmt.Errorf("%w: node %q: %w", ErrInvalidPlan, nodes[i].ID, err)
+		}
+	}
+	return nodes, nil
+}
+
 func (n *Node) validate(p *Plan) error {
 	if n.Parallelism == 0 {
 		n.Parallelism = p.Parallelism
@@ -188,10 +220,8 @@ func (n *Node) validate(p *Plan) error {
 		if n.Function != "" || len(n.KeyBy) > 0 && n.Kind == "source" {
 			return fmt.Errorf("a %s takes no function or keyBy", n.Kind)
 		}
-		if len(n.Params) > 0 {
-			if err := json.Unmarshal(n.Params, &n.ConnectorParams); err != nil {
-				return fmt.Errorf("connector params must be a map of strings: %w", err)
-			}
+		if err := n.decodeParams(); err != nil {
+			return err
 		}
 	case n.IsWasm():
 		if n.Function == "" {
@@ -200,10 +230,8 @@ func (n *Node) validate(p *Plan) error {
 		if n.Connector != "" {
 			return fmt.Errorf("a %s takes no connector", n.Kind)
 		}
-		if len(n.Params) > 0 {
-			if err := json.Unmarshal(n.Params, &n.FunctionParams); err != nil {
-				return fmt.Errorf("function params must be a string: %w", err)
-			}
+		if err := n.decodeParams(); err != nil {
+			return err
 		}
 		if n.Kind == "process" && len(n.KeyBy) == 0 {
 			return errors.New("a process node needs keyBy")

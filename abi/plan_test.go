@@ -1,6 +1,7 @@
 package abi
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -69,6 +70,27 @@ func TestDecodePlanParallelismOverride(t *testing.T) {
 	}
 	if _, err := DecodePlanWith([]byte(wordcount), DecodeOptions{Parallelism: 129}); !errors.Is(err, ErrInvalidPlan) {
 		t.Errorf("parallelism above max parallelism: %v", err)
+	}
+}
+
+func TestDecodeNodesRoundTrip(t *testing.T) {
+	p, err := DecodePlan([]byte(wordcount))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(p.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := DecodeNodes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nodes[0].ConnectorParams["path"] != "in.txt" || nodes[1].FunctionParams != "x" || nodes[2].KeyBy[0] != "word" {
+		t.Errorf("nodes after a round trip: %+v", nodes)
+	}
+	if _, err := DecodeNodes([]byte(`[{"id":"a","kind":"map","params":{"x":"y"}}]`)); !errors.Is(err, ErrInvalidPlan) {
+		t.Errorf("map with map params: %v", err)
 	}
 }
 

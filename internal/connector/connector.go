@@ -25,6 +25,11 @@ type Context struct {
 	Alloc memory.Allocator
 	// BatchRows is the target rows per batch a source emits (> 0).
 	BatchRows int
+	// Job and Attempt identify the job run in a cluster ("" and 0 outside
+	// one). Sinks scope their output to the job and start it over when a
+	// job restarts from scratch (attempt > 0).
+	Job     string
+	Attempt int
 }
 
 // Source produces record batches. A bounded source returns io.EOF from Next

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -22,7 +23,9 @@ func init() {
 // FileSink is the "file" sink: each subtask writes rows to an in-progress
 // file ".part-<subtask>-<n>.<ext>.inprogress" in the directory and, when
 // the part is complete (on Finish, or after rolling-rows rows), fsyncs it
-// and renames it to "part-<subtask>-<n>.<ext>". Readers that skip names
+// and renames it to "part-<subtask>-<n>.<ext>" ("part-<job>-<subtask>-<n>.<ext>"
+// in a cluster, where a restarted attempt first removes the parts its
+// subtask wrote before). Readers that skip names
 // starting with '.' (like the file source) never see unfinished output.
 type FileSink struct {
 	dir         string
@@ -89,7 +92,46 @@ func (s *FileSink) Open(_ context.Context, c Context, schema *arrow.Schema) erro
 		return fmt.Errorf("file sink: %w", err)
 	}
 	s.c, s.schema = c, schema
+	if c.Attempt > 0 {
+		if err := s.discardEarlierAttempts(); err != nil {
+			return err
+		}
+	}
 	slog.Debug("file sink open", "path", s.dir, "subtask", c.Subtask, "format", s.format)
+	return nil
+}
+
+// partPrefix starts the name of every part file of this subtask: in a
+// cluster it carries the job id, so jobs writing to one directory never touch
+// each other's files.
+func (s *FileSink) partPrefix() string {
+	if s.c.Job == "" {
+		return fmt.Sprintf("part-%d-", s.c.Subtask)
+	}
+	return fmt.Sprintf("part-%s-%d-", s.c.Job, s.c.Subtask)
+}
+
+// discardEarlierAttempts removes the part files, finished or not, that this
+// subtask wrote in earlier attempts of the same job: a job that restarts from
+// scratch writes its output again, and without this a subtask that had
+// finished before the failure would leave its rows twice.
+func (s *FileSink) discardEarlierAttempts() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	prefix := s.partPrefix()
+	for _, e := range entries {
+		name := strings.TrimPrefix(e.Name(), ".")
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("file sink: discarding %s of an earlier attempt: %w", e.Name(), err)
+		}
+		slog.Info("file sink discarded a part of an earlier attempt", "file", e.Name(), "job", s.c.Job, "attempt", s.c.Attempt)
+	}
+	syncDir(s.dir)
 	return nil
 }
 
@@ -104,7 +146,7 @@ func (s *FileSink) InProgress() string {
 func (s *FileSink) ext() string { return s.format }
 
 func (s *FileSink) startPart() error {
-	name := fmt.Sprintf("part-%d-%d.%s", s.c.Subtask, s.part, s.ext())
+	name := fmt.Sprintf("%s%d.%s", s.partPrefix(), s.part, s.ext())
 	s.final = filepath.Join(s.dir, name)
 	s.tmp = filepath.Join(s.dir, "."+name+".inprogress")
 	f, err := os.OpenFile(s.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)

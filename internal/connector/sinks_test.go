@@ -227,6 +227,55 @@ func TestFileSinkCloseWithoutFinish(t *testing.T) {
 	}
 }
 
+// A restarted attempt of a job removes what its subtask wrote before, and
+// leaves other subtasks and other jobs alone.
+func TestFileSinkRestartedAttempt(t *testing.T) {
+	alloc := newAlloc(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(job string, subtask, attempt, rows int, finish bool) {
+		t.Helper()
+		sink, err := NewSink("file", map[string]string{"path": dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sink.Open(ctx, Context{Subtask: subtask, Parallelism: 2, Job: job, Attempt: attempt}, sequenceSchema); err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range genSeq(t, alloc, rows) {
+			if err := sink.Write(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+		}
+		if finish {
+			if err := sink.Finish(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("j1", 0, 0, 3, true)  // finished before the failure
+	write("j1", 1, 0, 3, false) // in progress at the failure
+	write("j2", 0, 0, 2, true)  // another job
+	write("j1", 0, 1, 4, true)
+	write("j1", 1, 1, 4, true)
+	got := strings.Join(listDir(t, dir), " ")
+	want := "part-j1-0-0.jsonl part-j1-1-0.jsonl part-j2-0-0.jsonl"
+	if got != want {
+		t.Fatalf("files %q, want %q", got, want)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "part-j1-0-0.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "\n"); n != 4 {
+		t.Errorf("part-j1-0-0 has %d lines, want the 4 of attempt 1", n)
+	}
+}
+
 func TestFileSinkNoRows(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
 )
 
 // ElectionPrefix is the etcd prefix of the JobManager election.
@@ -81,4 +82,19 @@ func Current(ctx context.Context, cli *clientv3.Client) (Info, int64, error) {
 		return Info{}, 0, fmt.Errorf("leader: the leader key %s holds %q: %w", kv.Key, kv.Value, err)
 	}
 	return info, kv.CreateRevision, nil
+}
+
+// Dial connects to etcd with a client that logs only errors.
+func Dial(endpoints []string) (*clientv3.Client, error) {
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
+	lg, err := zc.Build()
+	if err != nil {
+		lg = zap.NewNop()
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: lg})
+	if err != nil {
+		return nil, fmt.Errorf("leader: etcd client for %v: %w", endpoints, err)
+	}
+	return cli, nil
 }

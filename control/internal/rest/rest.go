@@ -14,6 +14,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/weirflow/weir/control/internal/artifact"
+	"github.com/weirflow/weir/control/internal/dispatcher"
+	"github.com/weirflow/weir/control/internal/jobmaster"
 	"github.com/weirflow/weir/control/internal/planread"
 )
 
@@ -25,6 +27,7 @@ type Server struct {
 	e         *echo.Echo
 	artifacts *artifact.Store
 	plans     *planread.Reader
+	jobs      *dispatcher.Dispatcher
 	log       *slog.Logger
 	started   time.Time
 }
@@ -33,7 +36,10 @@ type Server struct {
 type Config struct {
 	Artifacts *artifact.Store
 	Plans     *planread.Reader
-	Logger    *slog.Logger
+	// Jobs serves the job and TaskManager endpoints; without it only the
+	// artifact endpoints exist.
+	Jobs   *dispatcher.Dispatcher
+	Logger *slog.Logger
 }
 
 // errorBody is the JSON of every error response.
@@ -46,7 +52,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{e: echo.New(), artifacts: cfg.Artifacts, plans: cfg.Plans, log: cfg.Logger, started: time.Now()}
+	s := &Server{e: echo.New(), artifacts: cfg.Artifacts, plans: cfg.Plans, jobs: cfg.Jobs, log: cfg.Logger, started: time.Now()}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 	// Multipart framing adds a little to the module itself.
@@ -56,6 +62,19 @@ func New(cfg Config) *Server {
 	s.e.POST("/wasm/upload", s.upload)
 	s.e.GET("/wasm", s.listWasm)
 	s.e.DELETE("/wasm/:id", s.deleteWasm)
+	s.e.GET("/wasm/:id/module", s.module)
+	if s.jobs != nil {
+		s.e.POST("/wasm/:id/run", s.run)
+		s.e.GET("/jobs", s.listJobs)
+		s.e.GET("/jobs/overview", s.jobsOverview)
+		s.e.GET("/jobs/:id", s.job)
+		s.e.PATCH("/jobs/:id", s.patchJob)
+		s.e.GET("/jobs/:id/exceptions", s.exceptions)
+		s.e.GET("/taskmanagers", s.taskManagers)
+		s.e.GET("/taskmanagers/:id", s.taskManager)
+		s.e.GET("/metrics", s.metrics)
+	}
+	s.e.GET("/", s.dashboard)
 	return s
 }
 
@@ -100,8 +119,10 @@ func badRequest(err error) error {
 	status := http.StatusBadRequest
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.Is(err, artifact.ErrNotFound):
+	case errors.Is(err, artifact.ErrNotFound), errors.Is(err, dispatcher.ErrUnknownJob):
 		status = http.StatusNotFound
+	case errors.Is(err, jobmaster.ErrTerminal):
+		status = http.StatusConflict
 	case errors.Is(err, artifact.ErrTooLarge), errors.As(err, &mbe):
 		status = http.StatusRequestEntityTooLarge
 	}
@@ -120,10 +141,16 @@ func (s *Server) config(c echo.Context) error {
 }
 
 func (s *Server) overview(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{
-		"weir-version": Version,
-		"uptime-ms":    time.Since(s.started).Milliseconds(),
-	})
+	type overview struct {
+		Version string `json:"weir-version"`
+		Uptime  int64  `json:"uptime-ms"`
+		dispatcher.Counts
+	}
+	o := overview{Version: Version, Uptime: time.Since(s.started).Milliseconds()}
+	if s.jobs != nil {
+		o.Counts = s.jobs.Counts()
+	}
+	return c.JSON(http.StatusOK, o)
 }
 
 // upload stores a module from the multipart field "wasmfile" after checking

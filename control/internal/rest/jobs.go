@@ -1,0 +1,123 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/weirflow/weir/control/internal/dispatcher"
+	"github.com/weirflow/weir/control/internal/jobmaster"
+)
+
+// module serves a stored module's bytes (TaskManagers download it).
+func (s *Server) module(c echo.Context) error {
+	bin, err := s.artifacts.Bytes(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	return c.Blob(http.StatusOK, "application/wasm", bin)
+}
+
+// run submits a job from a stored module.
+func (s *Server) run(c echo.Context) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return badRequest(fmt.Errorf("reading the request body: %w", err))
+	}
+	var req dispatcher.RunRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return badRequest(fmt.Errorf("the body must be a JSON object with parallelism, programArgs and config: %w", err))
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 30*time.Second)
+	defer cancel()
+	id, err := s.jobs.Submit(ctx, c.Param("id"), req)
+	if err != nil {
+		return badRequest(err)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"jobid": id})
+}
+
+func (s *Server) listJobs(c echo.Context) error {
+	type job struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	jobs := []job{}
+	for _, jm := range s.jobs.Jobs() {
+		jobs = append(jobs, job{ID: jm.ID(), Status: string(jm.State())})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"jobs": jobs})
+}
+
+func (s *Server) jobsOverview(c echo.Context) error {
+	jobs := []jobmaster.Overview{}
+	for _, jm := range s.jobs.Jobs() {
+		jobs = append(jobs, jm.Overview())
+	}
+	return c.JSON(http.StatusOK, map[string]any{"jobs": jobs})
+}
+
+func (s *Server) job(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	return c.JSON(http.StatusOK, jm.Details())
+}
+
+// patchJob is Flink's PATCH /jobs/:id?mode=cancel.
+func (s *Server) patchJob(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	if mode := c.QueryParam("mode"); mode != "cancel" {
+		return badRequest(fmt.Errorf("mode %q is not supported; use mode=cancel", mode))
+	}
+	if err := jm.Cancel(); err != nil {
+		return badRequest(err)
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{})
+}
+
+func (s *Server) exceptions(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	return c.JSON(http.StatusOK, jm.Exceptions())
+}
+
+func (s *Server) taskManagers(c echo.Context) error {
+	tms := s.jobs.TaskManagers()
+	if tms == nil {
+		tms = []dispatcher.TaskManagerView{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"taskmanagers": tms})
+}
+
+func (s *Server) taskManager(c echo.Context) error {
+	tm, ok := s.jobs.TaskManager(c.Param("id"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("unknown TaskManager %q", c.Param("id")))
+	}
+	return c.JSON(http.StatusOK, tm)
+}
+
+// dashboard is a placeholder page until the dashboard lands.
+func (s *Server) dashboard(c echo.Context) error {
+	return c.HTML(http.StatusOK, `<!doctype html><html><head><meta charset="utf-8"><title>Weir</title></head>
+<body><h1>Weir</h1><p>The dashboard is coming. Meanwhile the REST API answers at
+<a href="/overview">/overview</a>, <a href="/jobs/overview">/jobs/overview</a>,
+<a href="/taskmanagers">/taskmanagers</a> and <a href="/metrics">/metrics</a>.</p></body></html>`)
+}
