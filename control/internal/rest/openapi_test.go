@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weirflow/weir/control/internal/dispatcher"
 	"github.com/weirflow/weir/control/internal/jobmaster"
 )
 
@@ -345,9 +346,9 @@ func TestOpenAPIValidator(t *testing.T) {
 	}
 }
 
-// TestOpenAPIJobViews checks the schemas of the job views against the
-// JobMaster's own JSON.
-func TestOpenAPIJobViews(t *testing.T) {
+// TestOpenAPIViews checks the schemas against the JSON of the JobMaster's
+// and the Dispatcher's own views.
+func TestOpenAPIViews(t *testing.T) {
 	doc := openapiDoc(t)
 	jid := "0123456789abcdef0123456789abcdef"
 	metrics := jobmaster.Metrics{ReadBytes: 10, ReadRecords: 1, WriteBytes: 20, WriteRecords: 2, Busy: 300, Idle: 600, Backpressured: 100}
@@ -376,6 +377,15 @@ func TestOpenAPIJobViews(t *testing.T) {
 	none.History.Entries = []jobmaster.Exception{}
 	overview := jobmaster.Overview{ID: jid, Name: "wordcount", State: "FINISHED", StartTime: 1000, EndTime: 2000, Duration: 1000, LastModified: 2000}
 	overview.Tasks.Total, overview.Tasks.Finished = 2, 2
+	tm := dispatcher.TaskManagerView{ID: "tm-1", Path: "127.0.0.1:6122", DataAddress: "127.0.0.1:6121", TimeSinceLastHeartbeat: 120,
+		SlotsNumber: 2, FreeSlots: 1, Hardware: dispatcher.Hardware{CPUCores: 2, PhysicalMemory: 8 << 30}}
+	tmDetails := tm
+	tmDetails.Slots = []dispatcher.SlotView{{Index: 0, JobID: jid, ExecutionIDs: []string{jid + "-v1-0-0"}}, {Index: 1, ExecutionIDs: []string{}}}
+	cluster := struct {
+		Version string `json:"weir-version"`
+		Uptime  int64  `json:"uptime-ms"`
+		dispatcher.Counts
+	}{Version: Version, Uptime: 5, Counts: dispatcher.Counts{TaskManagers: 1, SlotsTotal: 2, SlotsAvailable: 1, JobsRunning: 1}}
 
 	for _, tc := range []struct {
 		schema string
@@ -385,6 +395,9 @@ func TestOpenAPIJobViews(t *testing.T) {
 		{"JobExceptions", exceptions},
 		{"JobExceptions", none},
 		{"JobsOverview", map[string]any{"jobs": []jobmaster.Overview{overview}}},
+		{"TaskManagerList", map[string]any{"taskmanagers": []dispatcher.TaskManagerView{tm}}},
+		{"TaskManagerDetails", tmDetails},
+		{"ClusterOverview", cluster},
 	} {
 		data, err := json.Marshal(tc.value)
 		if err != nil {
