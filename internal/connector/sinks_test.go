@@ -3,6 +3,7 @@ package connector
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -464,5 +465,38 @@ func TestBlackhole(t *testing.T) {
 	bh := sink.(*BlackholeSink)
 	if bh.Rows() != 10 || bh.Batches() != 3 {
 		t.Errorf("rows %d batches %d, want 10 and 3", bh.Rows(), bh.Batches())
+	}
+}
+
+// A rate-limited blackhole takes rows no faster than its rate: with a fake
+// clock, 1000 rows at 100 rows/s take at least 9.9 s (a burst of a tenth of
+// a second is allowed up front).
+func TestBlackholeRate(t *testing.T) {
+	alloc := newAlloc(t)
+	ctx := context.Background()
+	sink, err := NewBlackhole(map[string]string{"rate": "100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock()
+	sink.Clock = clock
+	start := clock.Now()
+	if err := sink.Open(ctx, Context{Parallelism: 1}, sequenceSchema); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range genSeq(t, alloc, 1000) {
+		if err := sink.Write(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	if took := clock.Now().Sub(start); took < 9900*time.Millisecond || took > 11*time.Second {
+		t.Errorf("1000 rows at 100/s took %s of fake time", took)
+	}
+	if sink.Rows() != 1000 {
+		t.Errorf("rows %d", sink.Rows())
+	}
+	if _, err := NewBlackhole(map[string]string{"rate": "-1"}); !errors.Is(err, ErrParams) {
+		t.Errorf("negative rate: %v", err)
 	}
 }

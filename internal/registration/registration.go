@@ -16,17 +16,32 @@ import (
 
 // Loop registers and heartbeats until ctx ends.
 type Loop struct {
-	Client  rpcpb.ResourceManagerClient
+	// Client is the ResourceManager to register with, unless Connect is set.
+	Client rpcpb.ResourceManagerClient
+	// Connect, when set, finds the current leader's ResourceManager before
+	// each registration (through etcd), so the loop follows leader changes.
+	Connect func(ctx context.Context) (rpcpb.ResourceManagerClient, error)
 	Request *rpcpb.RegisterTaskManagerRequest
-	// Slots reports the slots' current state for each heartbeat.
-	Slots  func() []*rpcpb.SlotStatus
-	Logger *slog.Logger
+	// Slots reports the slots' current state for each heartbeat, and
+	// Metrics the running tasks' metrics.
+	Slots   func() []*rpcpb.SlotStatus
+	Metrics func() []*rpcpb.TaskMetrics
+	Logger  *slog.Logger
 	// OnRegistered is told of every successful registration.
 	OnRegistered func(*rpcpb.RegisterTaskManagerResponse)
 
-	mu    sync.Mutex
-	fence *rpcpb.Fence
-	count int
+	mu     sync.Mutex
+	fence  *rpcpb.Fence
+	count  int
+	client rpcpb.ResourceManagerClient
+}
+
+// Current returns the ResourceManager the TaskManager last registered with,
+// or nil before the first registration.
+func (l *Loop) Current() rpcpb.ResourceManagerClient {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.client
 }
 
 // Fence returns the fence of the leader the TaskManager last registered
@@ -51,7 +66,15 @@ func (l *Loop) Run(ctx context.Context) {
 	}
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		resp, err := l.Client.RegisterTaskManager(ctx, l.Request)
+		client := l.Client
+		var err error
+		if l.Connect != nil {
+			client, err = l.Connect(ctx)
+		}
+		var resp *rpcpb.RegisterTaskManagerResponse
+		if err == nil {
+			resp, err = client.RegisterTaskManager(ctx, l.Request)
+		}
 		if err != nil {
 			l.Logger.Warn("registration with the JobManager failed; retrying", "err", err, "in", backoff)
 			if !sleep(ctx, backoff) {
@@ -64,17 +87,18 @@ func (l *Loop) Run(ctx context.Context) {
 		l.mu.Lock()
 		l.fence = resp.GetFence()
 		l.count++
+		l.client = client
 		l.mu.Unlock()
 		if l.OnRegistered != nil {
 			l.OnRegistered(resp)
 		}
-		l.heartbeat(ctx, time.Duration(resp.GetHeartbeatIntervalMs())*time.Millisecond)
+		l.heartbeat(ctx, client, time.Duration(resp.GetHeartbeatIntervalMs())*time.Millisecond)
 	}
 }
 
 // heartbeat sends heartbeats until the JobManager asks for a new
 // registration, stops answering, or ctx ends.
-func (l *Loop) heartbeat(ctx context.Context, every time.Duration) {
+func (l *Loop) heartbeat(ctx context.Context, client rpcpb.ResourceManagerClient, every time.Duration) {
 	if every <= 0 {
 		every = time.Second
 	}
@@ -84,7 +108,10 @@ func (l *Loop) heartbeat(ctx context.Context, every time.Duration) {
 		if l.Slots != nil {
 			req.Slots = l.Slots()
 		}
-		resp, err := l.Client.Heartbeat(ctx, req)
+		if l.Metrics != nil {
+			req.Metrics = l.Metrics()
+		}
+		resp, err := client.Heartbeat(ctx, req)
 		switch {
 		case err != nil:
 			failures++
