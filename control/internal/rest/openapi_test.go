@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weirflow/weir/control/internal/artifact"
 	"github.com/weirflow/weir/control/internal/dispatcher"
 	"github.com/weirflow/weir/control/internal/jobmaster"
 )
@@ -63,6 +64,7 @@ var contract = []string{
 	"POST /wasm/upload",
 	"GET /wasm",
 	"DELETE /wasm/{}",
+	"GET /wasm/{}/module",
 	"POST /wasm/{}/run",
 	"GET /jobs",
 	"GET /jobs/overview",
@@ -471,5 +473,28 @@ func TestOpenAPIServerAnswers(t *testing.T) {
 		if errs := validate(t, doc, schema, decodeExact(t, data), tc.op); len(errs) > 0 {
 			t.Errorf("%s %s → %d:\n%s", tc.method, tc.path, resp.StatusCode, strings.Join(errs, "\n"))
 		}
+	}
+}
+
+// TestOpenAPIRoutes keeps the contract equal to the routes the server
+// registers (besides the dashboard page at /).
+func TestOpenAPIRoutes(t *testing.T) {
+	store, err := artifact.Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Artifacts: store, Jobs: dispatcher.New(dispatcher.Config{})})
+	var routes []string
+	for _, r := range s.e.Routes() {
+		if r.Path == "/" || strings.HasPrefix(r.Name, "github.com/labstack") {
+			continue
+		}
+		routes = append(routes, r.Method+" "+regexp.MustCompile(`:[a-z]+`).ReplaceAllString(r.Path, "{}"))
+	}
+	slices.Sort(routes)
+	want := slices.Clone(contract)
+	slices.Sort(want)
+	if !slices.Equal(routes, want) {
+		t.Errorf("server routes %v\ncontract      %v", routes, want)
 	}
 }

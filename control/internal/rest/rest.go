@@ -74,6 +74,7 @@ func New(cfg Config) *Server {
 		s.e.GET("/taskmanagers/:id", s.taskManager)
 		s.e.GET("/metrics", s.metrics)
 	}
+	s.e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	s.e.GET("/", s.dashboard)
 	return s
 }
