@@ -1,207 +1,96 @@
-// Package exchange moves batches and in-band events from producer subtasks to
-// consumer subtasks with credit-based flow control (worker/internal/credit).
-// This file is the in-process transport (local channels inside a
-// TaskManager): a producer's sends and a consumer's gate share one lock, so
-// every credit decision is made under it and memory per channel is bounded
-// by the consumer's buffers plus the producer's queue.
 package exchange
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/weirflow/weir/arrow/ipcframe"
 	"github.com/weirflow/weir/worker/internal/credit"
 )
 
-// ErrClosed means a send to a gate that was closed.
-var ErrClosed = errors.New("exchange: channel closed")
+// InputGate is a consumer subtask's input from one upstream vertex: n
+// channels (one per upstream producer subtask it reads from), each with a
+// credit.Receiver, sharing one floating credit.Pool. Connections (ConnectLocal,
+// remote.Connect) feed the channels; the consumer reads with Next.
+//
+// Memory is bounded: a channel holds at most Exclusive batches plus the
+// floating ones it was lent (received and not yet released), so the gate
+// holds at most n*Exclusive + Floating batches, whatever the producers do.
+type InputGate struct {
+	schema *arrow.Schema
+	opts   Options
 
-// Event is what travels on a channel: a batch or an in-band event. For a
-// batch, the receiver owns Record once Next returns it.
-type Event struct {
-	Kind      ipcframe.Kind // KindBatch, KindBarrier, KindWatermark, KindEndOfPartition
-	Record    arrow.Record
-	Barrier   ipcframe.Barrier
-	Watermark int64
+	mu     sync.Mutex
+	pool   *credit.Pool
+	chans  []*Channel
+	next   int // round-robin start
+	closed bool
+	failed int   // channels with an error
+	err    error // a gate-wide error (a bad connection request)
+	avail  signal
+	stats  Stats
+
+	ctx    context.Context // canceled by Close: ends the connections
+	cancel context.CancelFunc
+	conns  sync.WaitGroup // attached connections
 }
 
-// Options size a gate.
-type Options struct {
-	// Exclusive buffers per channel (default 2) and floating buffers shared by
-	// the gate (default 8).
-	Exclusive, Floating int
-	// Queue is how many batches a producer may queue per channel beyond the
-	// consumer's credit before Send blocks (default 2).
-	Queue int
-	// Now reads the clock (default time.Now); tests inject one.
-	Now func() time.Time
-}
-
-// Gate is a consumer subtask's input gate: one channel per upstream
-// producer subtask.
-type Gate struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	pool     *credit.Pool
-	channels []*Channel
-	next     int // round-robin start for fairness
-	closed   bool
-	now      func() time.Time
-}
-
-// Channel connects one producer subtask to a gate.
-type Channel struct {
-	gate     *Gate
-	index    int
-	sender   credit.Sender
-	receiver *credit.Receiver
-	queue    []Event // producer side: waiting for credit
-	inbox    []Event // consumer side: received, not yet taken
-	maxQueue int
-	inUse    int // batches taken by the consumer and not released
-}
-
-// NewGate returns a gate with n channels.
-func NewGate(n int, opts Options) *Gate {
-	if opts.Exclusive <= 0 {
-		opts.Exclusive = 2
-	}
-	if opts.Floating < 0 {
-		opts.Floating = 0
-	} else if opts.Floating == 0 {
-		opts.Floating = 8
-	}
-	if opts.Queue <= 0 {
-		opts.Queue = 2
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	g := &Gate{pool: credit.NewPool(opts.Floating), now: opts.Now}
-	g.cond = sync.NewCond(&g.mu)
-	for i := 0; i < n; i++ {
-		c := &Channel{gate: g, index: i, maxQueue: opts.Queue}
-		var grant int
-		c.receiver, grant = credit.NewReceiver(opts.Exclusive, g.pool)
-		_ = c.sender.Grant(grant, g.now())
-		g.channels = append(g.channels, c)
+// NewInputGate returns a gate of n channels (at least 1) for batches of
+// schema. Each channel starts with Exclusive credit, granted to its producer
+// when a connection attaches.
+func NewInputGate(schema *arrow.Schema, n int, opts Options) *InputGate {
+	opts = opts.withDefaults()
+	g := &InputGate{schema: schema, opts: opts, pool: credit.NewPool(opts.Floating)}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	for i := range max(n, 1) {
+		c := &Channel{g: g, index: i}
+		c.recv, _ = credit.NewReceiver(opts.Exclusive, g.pool)
+		g.chans = append(g.chans, c)
 	}
 	return g
 }
 
-// Channel returns the channel of upstream subtask i.
-func (g *Gate) Channel(i int) *Channel { return g.channels[i] }
+// Schema returns the schema of the gate's batches.
+func (g *InputGate) Schema() *arrow.Schema { return g.schema }
 
-// waitCtx waits on the gate's condition until woken or ctx ends; the caller
-// holds the lock.
-func (g *Gate) waitCtx(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() {
-		g.mu.Lock()
-		g.cond.Broadcast()
-		g.mu.Unlock()
-	})
-	g.cond.Wait()
-	stop()
-	return ctx.Err()
-}
+// NumChannels returns the number of channels.
+func (g *InputGate) NumChannels() int { return len(g.chans) }
 
-// Send queues ev on the channel, blocking while the producer's queue is full
-// (the consumer is not granting credit: backpressure). For a batch, the
-// channel takes ownership of ev.Record, also when Send fails.
-func (c *Channel) Send(ctx context.Context, ev Event) error {
-	g := c.gate
+// Next returns the next event of any channel and the channel's index,
+// taking channels in turn (round robin) so that none starves. It blocks until
+// an event is there or ctx ends. The caller owns ev.Record and must call
+// Release(ch) once it is done with a batch: that returns the credit.
+//
+// An error of a channel's connection (the producer failed, the stream broke)
+// is returned as soon as it is known, wrapped with the channel's index,
+// ahead of events still buffered; it is returned again by later calls. After
+// Close, Next returns ErrClosed.
+func (g *InputGate) Next(ctx context.Context) (ev Event, ch int, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for len(c.queue) >= c.maxQueue && !g.closed {
-		if err := g.waitCtx(ctx); err != nil {
-			releaseEvent(ev)
-			return err
-		}
-	}
-	if g.closed {
-		releaseEvent(ev)
-		return fmt.Errorf("%w: channel %d", ErrClosed, c.index)
-	}
-	c.queue = append(c.queue, ev)
-	if ev.Kind == ipcframe.KindBatch {
-		c.sender.Enqueue(g.now())
-	}
-	c.transfer()
-	return nil
-}
-
-// transfer moves queued events to the consumer while there is credit;
-// events other than batches need no credit but keep their place in order.
-// The caller holds the lock.
-func (c *Channel) transfer() {
-	moved := false
-	for len(c.queue) > 0 {
-		ev := c.queue[0]
-		if ev.Kind == ipcframe.KindBatch {
-			backlog, ok := c.sender.TrySend(c.gate.now())
-			if !ok {
-				break
-			}
-			grant, err := c.receiver.Received(backlog)
-			if err != nil {
-				panic(fmt.Sprintf("exchange: credit accounting broke: %v", err)) // a bug, not input
-			}
-			_ = c.sender.Grant(grant, c.gate.now())
-		}
-		c.queue[0] = Event{}
-		c.queue = c.queue[1:]
-		c.inbox = append(c.inbox, ev)
-		moved = true
-	}
-	if moved {
-		c.gate.cond.Broadcast()
-	}
-}
-
-// Backpressured is how long the producer of this channel has had data and no
-// credit, in total.
-func (c *Channel) Backpressured() time.Duration {
-	c.gate.mu.Lock()
-	defer c.gate.mu.Unlock()
-	return c.sender.Backpressured(c.gate.now())
-}
-
-// Held is how many batches the channel holds right now: queued at the
-// producer, received and taken but not released by the consumer.
-func (c *Channel) Held() int {
-	c.gate.mu.Lock()
-	defer c.gate.mu.Unlock()
-	n := c.inUse
-	for _, l := range [][]Event{c.queue, c.inbox} {
-		for _, ev := range l {
-			if ev.Kind == ipcframe.KindBatch {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-// Next returns the next event of any channel (taking channels in turn), and
-// the channel's index. It blocks until one arrives or ctx ends. A batch must
-// be handed back with Release(channel) once processed, which grants the
-// producer credit again.
-func (g *Gate) Next(ctx context.Context) (Event, int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	n := len(g.chans)
 	for {
-		for k := range g.channels {
-			i := (g.next + k) % len(g.channels)
-			c := g.channels[i]
+		switch {
+		case g.closed:
+			return Event{}, 0, ErrClosed
+		case g.err != nil:
+			return Event{}, 0, g.err
+		}
+		if g.failed > 0 {
+			for k := range n {
+				i := (g.next + k) % n
+				if c := g.chans[i]; c.err != nil {
+					return Event{}, i, fmt.Errorf("exchange: channel %d: %w", i, c.err)
+				}
+			}
+		}
+		for k := range n {
+			i := (g.next + k) % n
+			c := g.chans[i]
 			if len(c.inbox) == 0 {
 				continue
 			}
@@ -209,57 +98,298 @@ func (g *Gate) Next(ctx context.Context) (Event, int, error) {
 			c.inbox[0] = Event{}
 			c.inbox = c.inbox[1:]
 			if ev.Kind == ipcframe.KindBatch {
+				c.inboxBatches--
 				c.inUse++
+				g.stats.add(ev.Record)
 			}
 			g.next = i + 1
 			return ev, i, nil
 		}
-		if err := g.waitCtx(ctx); err != nil {
-			return Event{}, 0, err
+		wake := g.avail.wait()
+		g.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+		}
+		g.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return Event{}, 0, fmt.Errorf("exchange: next: %w", err)
 		}
 	}
 }
 
-// Release tells the gate that a batch taken from channel i has been
-// processed: its buffer is free, and the producer gets credit.
-func (g *Gate) Release(i int) error {
+// Release tells the gate that the consumer is done with a batch it took from
+// channel ch: the buffer is free, and the producer gets its credit back (or
+// the floating credit goes back to the pool). Release does not release the
+// Record; the consumer does that.
+func (g *InputGate) Release(ch int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	c := g.channels[i]
+	if g.closed {
+		return ErrClosed
+	}
+	if ch < 0 || ch >= len(g.chans) {
+		return fmt.Errorf("exchange: release on channel %d of %d", ch, len(g.chans))
+	}
+	c := g.chans[ch]
 	if c.inUse == 0 {
-		return fmt.Errorf("exchange: release on channel %d without a batch taken", i)
+		return fmt.Errorf("exchange: release on channel %d without a batch taken", ch)
 	}
 	c.inUse--
-	grant, err := c.receiver.Release()
+	grant, err := c.recv.Release()
 	if err != nil {
-		return err
+		return fmt.Errorf("exchange: release on channel %d: %w", ch, err)
 	}
-	_ = c.sender.Grant(grant, g.now())
-	c.transfer()
-	g.cond.Broadcast()
+	if grant > 0 && c.grant != nil && c.err == nil {
+		c.grant(grant)
+	}
 	return nil
 }
 
-// Close fails pending and future sends, releases what is still queued and
-// wakes every waiter.
-func (g *Gate) Close() {
+// Held reports the batches held on the consumer side: received and not yet
+// released (queued in the gate or taken by the consumer).
+func (g *InputGate) Held() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.closed = true
-	for _, c := range g.channels {
-		for _, l := range [][]Event{c.queue, c.inbox} {
-			for _, ev := range l {
-				releaseEvent(ev)
-			}
-		}
-		c.queue, c.inbox = nil, nil
-		c.receiver.Close()
+	n := 0
+	for _, c := range g.chans {
+		n += c.inboxBatches + c.inUse
 	}
-	g.cond.Broadcast()
+	return n
 }
 
-func releaseEvent(ev Event) {
-	if ev.Record != nil {
-		ev.Record.Release()
+// Stats returns the batches, rows and bytes handed to the consumer so far
+// (for records and bytes in).
+func (g *InputGate) Stats() Stats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stats
+}
+
+// Close releases every batch still buffered in the gate (not those the
+// consumer took), ends the connections and waits for them to return. Later
+// calls do nothing. It must not be called from a connection's grant
+// callback.
+func (g *InputGate) Close() {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		for _, c := range g.chans {
+			c.dropInbox()
+			c.recv.Close()
+		}
+		g.avail.notify()
+	}
+	g.mu.Unlock()
+	g.cancel()
+	g.conns.Wait()
+}
+
+// fail records a gate-wide error, returned by Next.
+func (g *InputGate) fail(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err == nil && !g.closed {
+		g.err = err
+		g.avail.notify()
+	}
+}
+
+// Channel is the receiving end of one channel of an InputGate, for the
+// connection (transport) that feeds it: ConnectLocal in this package, the
+// remote package between TaskManagers. A connection
+//
+//  1. calls Attach once, and runs under the context it returns (canceled
+//     when the gate closes);
+//  2. calls OnGrant once it can forward credit to the producer: the callback
+//     gets the initial credit at once, then each later grant;
+//  3. hands each event it receives to Deliver, with the backlog the producer
+//     announced with it, until end-of-partition;
+//  4. reports a failure (broken stream, producer failure, cancellation) with
+//     Fail, which Next returns;
+//  5. calls Detach when it has stopped (all its goroutines).
+type Channel struct {
+	g     *InputGate
+	index int
+
+	// guarded by g.mu
+	recv         *credit.Receiver
+	inbox        []Event // received, not yet taken by Next
+	inboxBatches int
+	inUse        int // batches taken by Next, not yet released
+	attached     bool
+	granted      bool // the initial credit was forwarded
+	grant        func(n int)
+	err          error
+	eop          bool // end-of-partition delivered
+	stop         func()
+}
+
+// Channel returns the channel ch of the gate, or nil if out of range.
+func (g *InputGate) Channel(ch int) *Channel {
+	if ch < 0 || ch >= len(g.chans) {
+		return nil
+	}
+	return g.chans[ch]
+}
+
+// Index returns the channel's index in its gate.
+func (c *Channel) Index() int { return c.index }
+
+// Schema returns the schema of the gate's batches (to decode with).
+func (c *Channel) Schema() *arrow.Schema { return c.g.schema }
+
+// Alloc returns the allocator to decode batches with (Options.Alloc).
+func (c *Channel) Alloc() memory.Allocator { return c.g.opts.Alloc }
+
+// Attach marks the channel connected and returns the context the connection
+// runs under: it is derived from ctx and canceled when the gate closes or
+// the connection detaches. It fails with ErrAttached if the channel already
+// had a connection (channels are not reconnected) and ErrClosed after Close.
+// After a successful Attach the connection must call Detach exactly once.
+func (c *Channel) Attach(ctx context.Context) (context.Context, error) {
+	g := c.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil, ErrClosed
+	}
+	if c.attached {
+		return nil, fmt.Errorf("%w: channel %d", ErrAttached, c.index)
+	}
+	c.attached = true
+	g.conns.Add(1)
+	cctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(g.ctx, cancel)
+	c.stop = func() {
+		stop()
+		cancel()
+	}
+	return cctx, nil
+}
+
+// OnGrant installs the callback that forwards credit to the producer (a
+// SubpartitionReader.Grant, or a credit frame on a stream) and calls it at
+// once with the credit granted so far. The gate calls it with its lock held,
+// from Release and Deliver: it must not block and must not call back into
+// the gate. A second call replaces the callback without granting again.
+func (c *Channel) OnGrant(grant func(n int)) {
+	g := c.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c.grant = grant
+	if c.granted || g.closed || c.err != nil || c.eop {
+		return
+	}
+	c.granted = true
+	if n := c.recv.Announced(); n > 0 {
+		grant(n)
+	}
+}
+
+// Deliver hands the gate an event received from the producer, with the
+// backlog the producer announced with a batch. Ownership of ev.Record passes
+// to the gate, also on error. A batch must have been sent against credit; the
+// receiver may grant more credit in return (through the OnGrant callback) to
+// cover the backlog. After end-of-partition, or once the gate is closed or
+// the channel failed, Deliver releases the event and returns an error: the
+// connection should stop.
+func (c *Channel) Deliver(ev Event, backlog int) error {
+	g := c.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.closed:
+		ev.release()
+		return ErrClosed
+	case c.err != nil || c.eop:
+		ev.release()
+		return fmt.Errorf("%w: channel %d ended", ErrClosed, c.index)
+	}
+	switch ev.Kind {
+	case ipcframe.KindBatch:
+		if ev.Record == nil {
+			return c.protocol("a batch event without a record")
+		}
+		if s := ev.Record.Schema(); s != g.schema && !s.Equal(g.schema) {
+			ev.release()
+			return c.protocol(fmt.Sprintf("batch schema %s differs from the gate's %s", s, g.schema))
+		}
+		grant, err := c.recv.Received(backlog)
+		if err != nil {
+			ev.release()
+			return c.protocol(err.Error())
+		}
+		c.inbox = append(c.inbox, ev)
+		c.inboxBatches++
+		if grant > 0 && c.grant != nil {
+			c.grant(grant)
+		}
+	case ipcframe.KindEndOfPartition:
+		ev.release()
+		c.eop = true
+		c.recv.EndOfPartition()
+		c.inbox = append(c.inbox, Event{Kind: ev.Kind})
+	case ipcframe.KindBarrier, ipcframe.KindWatermark:
+		ev.release()
+		ev.Record = nil
+		c.inbox = append(c.inbox, ev)
+	default:
+		ev.release()
+		return c.protocol(fmt.Sprintf("unexpected event kind %s", ev.Kind))
+	}
+	g.avail.notify()
+	return nil
+}
+
+// protocol fails the channel for a producer that broke the protocol. The
+// caller holds g.mu.
+func (c *Channel) protocol(what string) error {
+	err := fmt.Errorf("%w: channel %d: %s", credit.ErrProtocol, c.index, what)
+	c.failLocked(err)
+	return err
+}
+
+// Fail reports that the connection failed: Next returns err (wrapped with
+// the channel's index), and what the channel buffers is released. It does
+// nothing after end-of-partition, after an earlier failure, or once the gate
+// is closed.
+func (c *Channel) Fail(err error) {
+	g := c.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed || c.err != nil || c.eop {
+		return
+	}
+	c.failLocked(err)
+}
+
+func (c *Channel) failLocked(err error) {
+	c.err = err
+	c.g.failed++
+	c.dropInbox()
+	c.recv.Close()
+	c.g.avail.notify()
+}
+
+// dropInbox releases the events not yet taken. The caller holds g.mu.
+func (c *Channel) dropInbox() {
+	for _, ev := range c.inbox {
+		ev.release()
+	}
+	c.inbox, c.inboxBatches = nil, 0
+}
+
+// Detach tells the gate that the connection has stopped; Close waits for
+// it. Calling it again, or without Attach, does nothing.
+func (c *Channel) Detach() {
+	g := c.g
+	g.mu.Lock()
+	stop := c.stop
+	c.stop, c.grant = nil, nil
+	g.mu.Unlock()
+	if stop != nil {
+		stop()
+		g.conns.Done()
 	}
 }
