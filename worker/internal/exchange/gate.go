@@ -185,8 +185,10 @@ func (g *InputGate) Close() {
 	g.conns.Wait()
 }
 
-// fail records a gate-wide error, returned by Next.
-func (g *InputGate) fail(err error) {
+// Fail records a gate-wide error that Next returns from then on: for a
+// connection that could not even be set up (a channel index out of range).
+// It does nothing once the gate is closed or already failed.
+func (g *InputGate) Fail(err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.err == nil && !g.closed {

@@ -18,7 +18,7 @@ import (
 func (g *InputGate) ConnectLocal(ctx context.Context, ch int, r *Registry, key PartitionKey, sub int) {
 	c := g.Channel(ch)
 	if c == nil {
-		g.fail(fmt.Errorf("exchange: connect channel %d of a gate of %d", ch, len(g.chans)))
+		g.Fail(fmt.Errorf("exchange: connect channel %d of a gate of %d", ch, len(g.chans)))
 		return
 	}
 	cctx, err := c.Attach(ctx)
