@@ -176,7 +176,7 @@ func EncodeCredit(n int) []byte { return header(KindCredit, uint32(n)) }
 // arrow reads them and validated (batch.Validate) after.
 type Decoder struct {
 	alloc  memory.Allocator
-	src    bytes.Reader
+	msgs   frameMessages
 	r      *ipc.Reader
 	schema *arrow.Schema
 	prefix []byte // our own schema message
@@ -283,6 +283,7 @@ func (d *Decoder) batch(payload []byte) (arrow.Record, error) {
 		}
 	}
 	batchMsg := payload[msgs[len(msgs)-1].start:msgs[len(msgs)-1].end]
+	d.msgs.next = d.msgs.next[:0] // nothing left from a failed frame
 	if first {
 		if d.prefix == nil {
 			if d.prefix, err = schemaMessage(d.schema); err != nil {
@@ -293,14 +294,15 @@ func (d *Decoder) batch(payload []byte) (arrow.Record, error) {
 		if !bytes.Equal(payload[msgs[0].start:msgs[0].end], d.prefix) {
 			return nil, fmt.Errorf("%w: the channel's schema differs from %s", ErrFrame, d.schema)
 		}
-		d.src.Reset(append(append([]byte(nil), d.prefix...), batchMsg...))
-		r, err := ipc.NewReader(&d.src, ipc.WithAllocator(d.alloc))
+		d.msgs.push(d.prefix)
+		d.msgs.push(batchMsg)
+		r, err := ipc.NewReaderFromMessageReader(&d.msgs, ipc.WithAllocator(d.alloc))
 		if err != nil {
 			return nil, fmt.Errorf("ipcframe: read own schema: %w", err)
 		}
 		d.r = r
 	} else {
-		d.src.Reset(batchMsg)
+		d.msgs.push(batchMsg)
 	}
 	if !d.r.Next() {
 		err := d.r.Err()
@@ -309,8 +311,8 @@ func (d *Decoder) batch(payload []byte) (arrow.Record, error) {
 		}
 		return nil, fmt.Errorf("%w: batch: %w", ErrFrame, err)
 	}
-	if d.src.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes after the batch", ErrFrame, d.src.Len())
+	if len(d.msgs.next) != 0 {
+		return nil, fmt.Errorf("%w: %d IPC messages left after the batch", ErrFrame, len(d.msgs.next))
 	}
 	rec := d.r.Record()
 	if err := batch.Validate(rec); err != nil {
@@ -326,4 +328,55 @@ func (d *Decoder) Close() {
 		d.r.Release()
 		d.r = nil
 	}
+	d.msgs.Release()
+}
+
+// frameMessages is the ipc.MessageReader under a Decoder: it hands arrow's
+// reader the IPC messages of a frame, located and checked by
+// checkMessages, as slices of the frame. Arrow's stream reader over an
+// io.Reader would copy each message body before copying each buffer out of
+// it; this way a batch is copied once, from the frame into the decoder's
+// allocator (arrow's reader copies every buffer of a record it builds, so
+// nothing refers to the frame once Next returns).
+type frameMessages struct {
+	next [][]byte // whole IPC messages (continuation, length, metadata, body)
+	msg  *ipc.Message
+}
+
+func (m *frameMessages) push(msg []byte) { m.next = append(m.next, msg) }
+
+// Message returns the next pushed message, io.EOF if there is none. The
+// message is valid until the next call.
+func (m *frameMessages) Message() (*ipc.Message, error) {
+	if len(m.next) == 0 {
+		return nil, io.EOF
+	}
+	raw := m.next[0]
+	m.next[0] = nil
+	m.next = m.next[1:]
+	if m.msg != nil {
+		m.msg.Release()
+		m.msg = nil
+	}
+	// checkMessages has checked the marker, the metadata length and that the
+	// body fits.
+	metaLen := int(int32(binary.LittleEndian.Uint32(raw[4:])))
+	meta := memory.NewBufferBytes(raw[8 : 8+metaLen])
+	body := memory.NewBufferBytes(raw[8+metaLen:])
+	m.msg = ipc.NewMessage(meta, body)
+	meta.Release()
+	body.Release()
+	return m.msg, nil
+}
+
+// Retain is a no-op: the decoder owns the reader.
+func (m *frameMessages) Retain() {}
+
+// Release drops the last message handed out.
+func (m *frameMessages) Release() {
+	if m.msg != nil {
+		m.msg.Release()
+		m.msg = nil
+	}
+	m.next = m.next[:0]
 }

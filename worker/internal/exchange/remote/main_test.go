@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,8 +28,8 @@ import (
 // The test binary doubles as a producer TaskManager: with
 // WEIR_EXCHANGE_PRODUCER=1 it serves one partition of WEIR_EXCHANGE_BATCHES
 // batches (-1: until killed) of WEIR_EXCHANGE_ROWS rows of two int64
-// columns on 127.0.0.1, prints "ADDR host:port" and exits once the batches
-// are consumed.
+// columns on 127.0.0.1 (with WEIR_EXCHANGE_QUEUE as Options.Queue), prints
+// "ADDR host:port" and exits once the batches are consumed.
 func TestMain(m *testing.M) {
 	if os.Getenv("WEIR_EXCHANGE_PRODUCER") == "1" {
 		if err := serveProducer(); err != nil {
@@ -68,6 +69,17 @@ func int64Batch(alloc memory.Allocator, from int64, rows int) arrow.Record {
 }
 
 func serveProducer() error {
+	if path := os.Getenv("WEIR_EXCHANGE_CPUPROFILE"); path != "" { // for tuning
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	batches, err := strconv.Atoi(os.Getenv("WEIR_EXCHANGE_BATCHES"))
 	if err != nil {
 		return err
@@ -85,7 +97,8 @@ func serveProducer() error {
 	NewServer(reg, nil).Register(gs)
 	go gs.Serve(lis)
 	defer gs.Stop()
-	part := exchange.NewResultPartition(childKey, benchSchema, 1, exchange.Options{FlushRows: -1})
+	queue, _ := strconv.Atoi(os.Getenv("WEIR_EXCHANGE_QUEUE")) // 0: the default
+	part := exchange.NewResultPartition(childKey, benchSchema, 1, exchange.Options{FlushRows: -1, Queue: queue})
 	if err := reg.Register(part); err != nil {
 		return err
 	}
@@ -124,11 +137,11 @@ type producerProcess struct {
 }
 
 // startProducer re-executes the test binary as a producer TaskManager.
-func startProducer(tb testing.TB, batches, rows int) *producerProcess {
+func startProducer(tb testing.TB, batches, rows, queue int) *producerProcess {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "WEIR_EXCHANGE_PRODUCER=1",
-		"WEIR_EXCHANGE_BATCHES="+strconv.Itoa(batches), "WEIR_EXCHANGE_ROWS="+strconv.Itoa(rows))
+	cmd.Env = append(os.Environ(), "WEIR_EXCHANGE_PRODUCER=1", "WEIR_EXCHANGE_BATCHES="+strconv.Itoa(batches),
+		"WEIR_EXCHANGE_ROWS="+strconv.Itoa(rows), "WEIR_EXCHANGE_QUEUE="+strconv.Itoa(queue))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
