@@ -1,4 +1,203 @@
 package main
 
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weirflow/weir/control"
+	"github.com/weirflow/weir/worker"
+)
+
 // clusterCommands start the cluster processes: jobmanager, taskmanager, local.
-func clusterCommands() []command { return nil }
+func clusterCommands() []command {
+	return []command{
+		{"jobmanager", "[--rest-addr ADDR] [--rpc-addr ADDR] --data-dir DIR [--etcd-endpoints URLS | --etcd-listen URL]",
+			"run a JobManager (embeds a single-node etcd unless --etcd-endpoints is given)", runJobManager},
+		{"taskmanager", "--etcd-endpoints URLS [--slots N] [--data-addr ADDR] [--data-dir DIR]",
+			"run a TaskManager that registers with the leading JobManager", runTaskManager},
+		{"local", "[--rest-addr ADDR] [--task-managers N] [--slots N] [--data-dir DIR]",
+			"run etcd, a JobManager and TaskManagers in one process", runLocal},
+	}
+}
+
+// logFlag adds --log-level and returns a function that installs the logger.
+func logFlag(fs *flag.FlagSet) func() *slog.Logger {
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	return func() *slog.Logger {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(*level)); err != nil {
+			l = slog.LevelInfo
+		}
+		lg := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+		slog.SetDefault(lg)
+		return lg
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// jobManagerFlags registers the JobManager's flags on fs.
+func jobManagerFlags(fs *flag.FlagSet, cfg *control.Config) {
+	fs.StringVar(&cfg.RESTAddr, "rest-addr", "127.0.0.1:8081", "REST API and dashboard listen address")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "TaskManager heartbeat interval")
+	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a TaskManager silent this long is lost")
+	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", 64<<20, "largest module accepted by upload")
+	fs.DurationVar(&cfg.SlotTimeout, "slot-timeout", 5*time.Minute, "how long a job waits for free slots")
+}
+
+func runJobManager(ctx context.Context, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("jobmanager", flag.ContinueOnError)
+	var cfg control.Config
+	jobManagerFlags(fs, &cfg)
+	fs.StringVar(&cfg.RPCAddr, "rpc-addr", "127.0.0.1:6123", "gRPC listen address (ResourceManager)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for artifacts, caches and the embedded etcd (required)")
+	endpoints := fs.String("etcd-endpoints", "", "comma-separated etcd client URLs; empty embeds a single-node etcd")
+	fs.StringVar(&cfg.EtcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd")
+	logger := logFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.DataDir == "" {
+		return fmt.Errorf("%w: --data-dir is required", errUsage)
+	}
+	cfg.EtcdEndpoints = splitList(*endpoints)
+	cfg.Logger = logger()
+	jm, err := control.New(cfg)
+	if err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-jm.Ready():
+			fmt.Fprintf(w, "JobManager leading: REST http://%s, RPC %s, etcd %s\n", jm.RESTAddr(), jm.RPCAddr(), strings.Join(jm.EtcdEndpoints(), ","))
+		case <-ctx.Done():
+		}
+	}()
+	return jm.Run(ctx)
+}
+
+func taskManagerFlags(fs *flag.FlagSet, cfg *worker.Config) {
+	fs.IntVar(&cfg.Slots, "slots", 1, "task slots")
+	fs.IntVar(&cfg.BatchRows, "batch-rows", 1024, "rows per source batch")
+}
+
+func runTaskManager(ctx context.Context, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("taskmanager", flag.ContinueOnError)
+	var cfg worker.Config
+	taskManagerFlags(fs, &cfg)
+	endpoints := fs.String("etcd-endpoints", "", "comma-separated etcd client URLs (required)")
+	fs.StringVar(&cfg.DataAddr, "data-addr", "127.0.0.1:0", "listen address of the TaskExecutor and data exchange")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for modules and the compilation cache (default: temporary)")
+	fs.StringVar(&cfg.ID, "id", "", "TaskManager id (default: random)")
+	logger := logFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.EtcdEndpoints = splitList(*endpoints); len(cfg.EtcdEndpoints) == 0 {
+		return fmt.Errorf("%w: --etcd-endpoints is required", errUsage)
+	}
+	if cfg.Slots < 1 {
+		return fmt.Errorf("%w: --slots must be at least 1", errUsage)
+	}
+	cfg.Logger = logger()
+	tm, err := worker.NewTaskManager(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "TaskManager %s serving at %s with %d slots\n", tm.ID(), tm.Addr(), cfg.Slots)
+	return tm.Run(ctx)
+}
+
+func runLocal(ctx context.Context, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	var jcfg control.Config
+	var tcfg worker.Config
+	jobManagerFlags(fs, &jcfg)
+	taskManagerFlags(fs, &tcfg)
+	tms := fs.Int("task-managers", 1, "TaskManagers to run")
+	fs.StringVar(&jcfg.DataDir, "data-dir", "", "data directory (default: temporary, removed at exit)")
+	logger := logFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *tms < 1 || tcfg.Slots < 1 {
+		return fmt.Errorf("%w: --task-managers and --slots must be at least 1", errUsage)
+	}
+	lg := logger()
+	if jcfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "weir-local-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		jcfg.DataDir = dir
+	}
+	jcfg.RPCAddr = "127.0.0.1:0"
+	jcfg.EtcdListen = "http://127.0.0.1:0"
+	jcfg.Logger = lg.With("process", "jobmanager")
+	jm, err := control.New(jcfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, *tms+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs <- jm.Run(ctx)
+		cancel()
+	}()
+	select {
+	case <-jm.Ready():
+	case err := <-errs:
+		wg.Wait()
+		return err
+	}
+	for i := 0; i < *tms; i++ {
+		c := tcfg
+		c.EtcdEndpoints = jm.EtcdEndpoints()
+		c.DataAddr = "127.0.0.1:0"
+		c.ID = fmt.Sprintf("local-taskmanager-%d", i)
+		c.Logger = lg.With("process", c.ID)
+		tm, err := worker.NewTaskManager(c)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- tm.Run(ctx)
+		}()
+	}
+	fmt.Fprintf(w, "Weir local cluster: %d TaskManager(s) with %d slot(s) each.\nDashboard and REST API: http://%s\n", *tms, tcfg.Slots, jm.RESTAddr())
+	<-ctx.Done()
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}

@@ -50,7 +50,9 @@ func Start(ctx context.Context, dir, clientURL string) (*Server, error) {
 	cfg.ListenPeerUrls = []url.URL{pu}
 	cfg.AdvertisePeerUrls = []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
+	// etcd logs errors of its own orderly shutdown; real failures reach
+	// callers through Err and the clients.
+	cfg.LogLevel = "fatal"
 	cfg.LogOutputs = []string{"stderr"}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

@@ -1,0 +1,561 @@
+package main
+
+// Integration tests of the cluster runtime: they build the weir binary and
+// start real processes (a JobManager with its embedded etcd, TaskManagers)
+// on loopback, and drive them through the CLI and REST like a user.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weirflow/weir/internal/guesttest"
+)
+
+var buildWeir = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "weir-it-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "weir")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func weirBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: starts processes")
+	}
+	bin, err := buildWeir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// proc is a started weir process whose output is kept.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func startProc(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", strings.Join(args[:1], " "), tail(p.output(), 60))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cluster is a JobManager and its TaskManagers.
+type cluster struct {
+	bin  string
+	rest string // http://host:port
+	etcd string
+	jm   *proc
+	tms  []*proc
+}
+
+var leadingLine = regexp.MustCompile(`JobManager leading: REST (\S+), RPC (\S+), etcd (\S+)`)
+
+func startCluster(t *testing.T, tms, slots int, jmArgs ...string) *cluster {
+	t.Helper()
+	c := &cluster{bin: weirBinary(t)}
+	args := append([]string{"jobmanager", "--rest-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0",
+		"--etcd-listen", "http://127.0.0.1:0", "--data-dir", t.TempDir(), "--heartbeat-interval", "300ms",
+		"--heartbeat-timeout", "2s"}, jmArgs...)
+	c.jm = startProc(t, c.bin, args...)
+	waitFor(t, 60*time.Second, "the JobManager to lead", func() bool {
+		m := leadingLine.FindStringSubmatch(c.jm.output())
+		if m != nil {
+			c.rest, c.etcd = m[1], m[3]
+		}
+		return m != nil
+	})
+	for range tms {
+		c.addTaskManager(t, slots)
+	}
+	waitFor(t, 30*time.Second, "the TaskManagers to register", func() bool { return c.registered(t) == tms })
+	return c
+}
+
+func (c *cluster) addTaskManager(t *testing.T, slots int) *proc {
+	p := startProc(t, c.bin, "taskmanager", "--etcd-endpoints", c.etcd, "--slots", strconv.Itoa(slots), "--data-addr", "127.0.0.1:0")
+	c.tms = append(c.tms, p)
+	return p
+}
+
+func (c *cluster) registered(t *testing.T) int {
+	var v struct {
+		TaskManagers []struct{ ID string } `json:"taskmanagers"`
+	}
+	if c.get(t, "/taskmanagers", &v) != http.StatusOK {
+		return -1
+	}
+	return len(v.TaskManagers)
+}
+
+// get fetches a JSON document into v and returns the status.
+func (c *cluster) get(t *testing.T, path string, v any) int {
+	t.Helper()
+	resp, err := http.Get(c.rest + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if v != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("GET %s: %v: %s", path, err, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+// weir runs a client command against the cluster.
+func (c *cluster) weir(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	args = append([]string{args[0], "--jobmanager", c.rest}, args[1:]...)
+	cmd := exec.Command(c.bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+type clusterJob struct {
+	State    string `json:"state"`
+	Attempt  int    `json:"attempt"`
+	Vertices []struct {
+		Name    string `json:"name"`
+		Status  string `json:"status"`
+		Metrics struct {
+			WriteRecords  int64 `json:"write-records"`
+			Backpressured int64 `json:"backpressured-ms-per-second"`
+			Busy          int64 `json:"busy-ms-per-second"`
+		} `json:"metrics"`
+		Subtasks []struct {
+			Status        string `json:"status"`
+			TaskManagerID string `json:"taskmanager-id"`
+		} `json:"subtasks"`
+	} `json:"vertices"`
+}
+
+func (c *cluster) job(t *testing.T, id string) clusterJob {
+	t.Helper()
+	var d clusterJob
+	if st := c.get(t, "/jobs/"+id, &d); st != http.StatusOK {
+		t.Fatalf("GET /jobs/%s: %d", id, st)
+	}
+	return d
+}
+
+// wordcountInput writes a text of n lines with known word counts.
+func wordcountInput(t *testing.T, dir string, lines int) (string, map[string]int64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	counts := map[string]int64{}
+	var b strings.Builder
+	for range lines {
+		for w := range 1 + rng.IntN(10) {
+			// Zipf-like: a few words are very common.
+			word := fmt.Sprintf("w%d", int(rng.ExpFloat64()*60)%3000)
+			if w > 0 {
+				b.WriteString([]string{" ", ", ", "; ", "  "}[rng.IntN(4)])
+			}
+			if rng.IntN(7) == 0 {
+				word = strings.ToUpper(word)
+			}
+			b.WriteString(word)
+			counts[strings.ToLower(word)]++
+		}
+		b.WriteByte('\n')
+	}
+	// The tokenizer splits on non-letters: "w12" is "w".
+	letters := map[string]int64{}
+	for w, n := range counts {
+		letters[strings.TrimRight(w, "0123456789")] += n
+	}
+	path := filepath.Join(dir, "input.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, letters
+}
+
+// checkWordcount reads the committed output and checks it: every word's
+// largest count is its true count, and no line is there twice.
+func checkWordcount(t *testing.T, dir string, want map[string]int64) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+	if len(files) == 0 {
+		t.Fatalf("no part files in %s", dir)
+	}
+	seen := map[string]bool{}
+	got := map[string]int64{}
+	var lines int64
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			line := sc.Text()
+			if seen[line] {
+				t.Fatalf("line %s is committed twice", line)
+			}
+			seen[line] = true
+			lines++
+			var rec struct {
+				Word  string `json:"word"`
+				Count int64  `json:"count"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			got[rec.Word] = max(got[rec.Word], rec.Count)
+		}
+		fh.Close()
+	}
+	var total int64
+	for w, n := range want {
+		total += n
+		if got[w] != n {
+			t.Errorf("word %q: largest count %d, want %d", w, got[w], n)
+		}
+	}
+	if len(got) != len(want) || lines != total {
+		t.Errorf("%d words and %d lines, want %d and %d", len(got), lines, len(want), total)
+	}
+}
+
+func exampleModule(t *testing.T, pkg string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), strings.TrimPrefix(pkg, "./")+".wasm")
+	if err := os.WriteFile(path, guesttest.BuildGo(t, "examples", pkg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestClusterWordcount(t *testing.T) {
+	c := startCluster(t, 2, 2)
+	wasm := exampleModule(t, "./wordcount")
+	dir := t.TempDir()
+	input, want := wordcountInput(t, dir, 20000)
+	out := filepath.Join(dir, "out")
+	stdout, stderr, err := c.weir(t, "run", "-p", "4", "--wait", "--timeout", "2m", wasm, "--", "--input", input, "--output", out)
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s", err, stderr)
+	}
+	id := strings.TrimSpace(stdout)
+	checkWordcount(t, out, want)
+
+	d := c.job(t, id)
+	if d.State != "FINISHED" {
+		t.Fatalf("job %s", d.State)
+	}
+	// The keyed counting runs at parallelism 4 in both TaskManagers.
+	var counts *struct {
+		Status        string `json:"status"`
+		TaskManagerID string `json:"taskmanager-id"`
+	}
+	tms := map[string]int{}
+	for _, v := range d.Vertices {
+		if strings.Contains(v.Name, "count") {
+			for i := range v.Subtasks {
+				counts = &v.Subtasks[i]
+				tms[counts.TaskManagerID]++
+			}
+			if len(v.Subtasks) != 4 || v.Status != "FINISHED" {
+				t.Errorf("vertex %s: %d subtasks, %s", v.Name, len(v.Subtasks), v.Status)
+			}
+		}
+	}
+	if len(tms) != 2 || tms[""] != 0 {
+		t.Errorf("count subtasks per TaskManager: %v", tms)
+	}
+	if list, _, err := c.weir(t, "list", "--all"); err != nil || !strings.Contains(list, id) || !strings.Contains(list, "FINISHED") {
+		t.Errorf("weir list --all: %v\n%s", err, list)
+	}
+}
+
+func TestClusterTaskManagerKilled(t *testing.T) {
+	c := startCluster(t, 2, 4)
+	wasm := exampleModule(t, "./wordcount")
+	dir := t.TempDir()
+	input, want := wordcountInput(t, dir, 150000)
+	out := filepath.Join(dir, "out")
+	stdout, stderr, err := c.weir(t, "run", "-p", "4", "-D", "restart-strategy.type=fixed-delay",
+		"-D", "restart-strategy.fixed-delay.attempts=5", "-D", "restart-strategy.fixed-delay.delay=200ms",
+		wasm, "--", "--input", input, "--output", out)
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s", err, stderr)
+	}
+	id := strings.TrimSpace(stdout)
+	// Kill a TaskManager once the job is running and rows flow.
+	waitFor(t, 60*time.Second, "the job to run with rows flowing", func() bool {
+		d := c.job(t, id)
+		return d.State == "RUNNING" && len(d.Vertices) > 0 && d.Vertices[0].Metrics.WriteRecords > 0
+	})
+	victim := c.tms[1]
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-victim.done
+	waitFor(t, 120*time.Second, "the job to finish after the failover", func() bool {
+		s := c.job(t, id).State
+		if s == "FAILED" || s == "CANCELED" {
+			t.Fatalf("job %s", s)
+		}
+		return s == "FINISHED"
+	})
+	if d := c.job(t, id); d.Attempt < 1 {
+		t.Errorf("the job finished in attempt %d: the kill came too late to test a restart", d.Attempt)
+	}
+	var ex struct {
+		History struct {
+			Entries []struct {
+				Stacktrace string `json:"stacktrace"`
+			} `json:"entries"`
+		} `json:"exceptionHistory"`
+	}
+	c.get(t, "/jobs/"+id+"/exceptions", &ex)
+	if len(ex.History.Entries) == 0 {
+		t.Error("no exception recorded for the failover")
+	}
+	checkWordcount(t, out, want)
+}
+
+// rss returns a process's resident set size in bytes.
+func rss(t *testing.T, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func TestClusterBackpressure(t *testing.T) {
+	c := startCluster(t, 2, 2)
+	wasm := exampleModule(t, "./stream")
+	// An unbounded source, and sinks that take 20,000 rows per second each.
+	stdout, stderr, err := c.weir(t, "run", "-p", "2", wasm, "--", "--count", "0", "--sink-rate", "20000")
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s", err, stderr)
+	}
+	id := strings.TrimSpace(stdout)
+	var d clusterJob
+	waitFor(t, 60*time.Second, "the source to report backpressure", func() bool {
+		d = c.job(t, id)
+		return d.State == "RUNNING" && d.Vertices[0].Metrics.Backpressured >= 500
+	})
+	// Memory stays bounded: sample the TaskManagers' RSS while the source
+	// keeps being held back. The first seconds warm up (module compilation,
+	// instances, the Go heap finding its size); after them it must stay flat
+	// while many times the buffers' capacity streams through.
+	var warm, peak int64
+	for i := range 32 {
+		var sum int64
+		for _, p := range c.tms {
+			sum += rss(t, p.cmd.Process.Pid)
+		}
+		if i < 12 {
+			warm = max(warm, sum)
+		} else {
+			peak = max(peak, sum)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	d = c.job(t, id)
+	if d.Vertices[0].Metrics.Backpressured < 500 {
+		t.Errorf("source backpressured %d ms/s, want most of the time", d.Vertices[0].Metrics.Backpressured)
+	}
+	if peak > warm+32<<20 {
+		t.Errorf("TaskManagers' RSS grew from %d MiB to %d MiB under backpressure", warm>>20, peak>>20)
+	}
+	t.Logf("source backpressured %d ms/s; TaskManagers' RSS %d MiB after warm-up, peak %d MiB later", d.Vertices[0].Metrics.Backpressured, warm>>20, peak>>20)
+	if _, stderr, err := c.weir(t, "cancel", id); err != nil {
+		t.Fatalf("cancel: %v %s", err, stderr)
+	}
+	waitFor(t, 30*time.Second, "the job to be canceled", func() bool { return c.job(t, id).State == "CANCELED" })
+}
+
+func TestClusterBadREST(t *testing.T) {
+	c := startCluster(t, 1, 1, "--max-upload-bytes", strconv.Itoa(4<<20))
+	wasm := exampleModule(t, "./wordcount")
+	upload := func(name string, data []byte) (int, []byte) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("wasmfile", name)
+		_, _ = fw.Write(data)
+		_ = mw.Close()
+		resp, err := http.Post(c.rest+"/wasm/upload", mw.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	bin, _ := os.ReadFile(wasm)
+	st, body := upload("wordcount.wasm", bin)
+	if st != http.StatusOK {
+		t.Fatalf("upload: %d %s", st, body)
+	}
+	var up struct{ ID string }
+	_ = json.Unmarshal(body, &up)
+
+	do := func(method, path, body string) (int, []byte) {
+		req, _ := http.NewRequestWithContext(context.Background(), method, c.rest+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	// A finished job, for the conflict case.
+	dir := t.TempDir()
+	input, _ := wordcountInput(t, dir, 10)
+	st, body = do("POST", "/wasm/"+up.ID+"/run", fmt.Sprintf(`{"programArgs":["--input",%q,"--output",%q]}`, input, filepath.Join(dir, "out")))
+	if st != http.StatusOK {
+		t.Fatalf("run: %d %s", st, body)
+	}
+	var run struct{ JobID string }
+	_ = json.Unmarshal(body, &run)
+	waitFor(t, 60*time.Second, "the small job to finish", func() bool { return c.job(t, run.JobID).State == "FINISHED" })
+
+	cases := []struct {
+		name         string
+		status       int
+		method, path string
+		body         string
+		upload       []byte
+		contains     string
+	}{
+		{name: "not a module", status: 400, upload: []byte("hello, I am not wasm"), contains: "not a valid Weir module"},
+		{name: "too large", status: 413, upload: make([]byte, 5<<20), contains: "exceeds"},
+		{name: "unknown job", status: 404, method: "GET", path: "/jobs/0123456789abcdef0123456789abcdef", contains: "unknown job"},
+		{name: "unknown job exceptions", status: 404, method: "GET", path: "/jobs/nope/exceptions"},
+		{name: "cancel unknown job", status: 404, method: "PATCH", path: "/jobs/nope?mode=cancel"},
+		{name: "bad mode", status: 400, method: "PATCH", path: "/jobs/" + run.JobID + "?mode=explode", contains: "mode"},
+		{name: "cancel finished job", status: 409, method: "PATCH", path: "/jobs/" + run.JobID + "?mode=cancel", contains: "FINISHED"},
+		{name: "run unknown module", status: 404, method: "POST", path: "/wasm/" + strings.Repeat("0", 64) + "/run", body: `{}`},
+		{name: "malformed body", status: 400, method: "POST", path: "/wasm/" + up.ID + "/run", body: `{"parallelism":`, contains: "JSON"},
+		{name: "unknown field", status: 400, method: "POST", path: "/wasm/" + up.ID + "/run", body: `{"parallelsim":2}`, contains: "parallelsim"},
+		{name: "negative parallelism", status: 400, method: "POST", path: "/wasm/" + up.ID + "/run", body: `{"parallelism":-2}`, contains: "parallelism"},
+		{name: "parallelism above max", status: 400, method: "POST", path: "/wasm/" + up.ID + "/run", body: `{"parallelism":100000}`, contains: "parallelism"},
+		{name: "plan refuses its args", status: 400, method: "POST", path: "/wasm/" + up.ID + "/run", body: `{"programArgs":[]}`, contains: "--input"},
+		{name: "bad restart config", status: 400, method: "POST", path: "/wasm/" + up.ID + "/run", body: fmt.Sprintf(`{"programArgs":["--input",%q],"config":{"restart-strategy.type":"sometimes"}}`, input), contains: "restart-strategy"},
+		{name: "unknown TaskManager", status: 404, method: "GET", path: "/taskmanagers/nope"},
+		{name: "delete unknown module", status: 404, method: "DELETE", path: "/wasm/" + strings.Repeat("1", 64)},
+		{name: "unknown path", status: 404, method: "GET", path: "/nothing/here"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var st int
+			var body []byte
+			if tc.upload != nil {
+				st, body = upload("x.wasm", tc.upload)
+			} else {
+				st, body = do(tc.method, tc.path, tc.body)
+			}
+			var e struct{ Errors []string }
+			if err := json.Unmarshal(body, &e); err != nil || len(e.Errors) == 0 {
+				t.Errorf("body is not a JSON error: %s", body)
+			}
+			if st != tc.status || !strings.Contains(string(body), tc.contains) {
+				t.Errorf("status %d, want %d; body %s (want it to mention %q)", st, tc.status, body, tc.contains)
+			}
+		})
+	}
+	// The JobManager is still there and well.
+	if st := c.get(t, "/overview", nil); st != http.StatusOK {
+		t.Errorf("overview after bad input: %d", st)
+	}
+	select {
+	case <-c.jm.done:
+		t.Fatal("the JobManager exited")
+	default:
+	}
+}

@@ -1,0 +1,385 @@
+// Package taskrun runs one deployed subtask in a TaskManager: its input (a
+// source connector or an input gate fed by local and remote channels), its
+// chain of Wasm operators, and its outputs (a sink connector and/or result
+// partitions split by the edge's partitioner), until the input ends, the task
+// fails or it is canceled.
+package taskrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"google.golang.org/grpc"
+
+	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/arrow/ipcframe"
+	"github.com/weirflow/weir/internal/connector"
+	"github.com/weirflow/weir/internal/rpcpb"
+	"github.com/weirflow/weir/wasm"
+	"github.com/weirflow/weir/worker/internal/exchange"
+	"github.com/weirflow/weir/worker/internal/exchange/remote"
+	"github.com/weirflow/weir/worker/internal/partition"
+	"github.com/weirflow/weir/worker/internal/task"
+)
+
+// Env is what a TaskManager offers its tasks.
+type Env struct {
+	// Module returns the compiled module of an artifact, fetching it first
+	// if needed.
+	Module func(ctx context.Context, sha256, url string) (*wasm.Module, error)
+	// Registry holds this TaskManager's result partitions.
+	Registry *exchange.Registry
+	// Conn returns a (shared) connection to another TaskManager's data
+	// address.
+	Conn func(addr string) (*grpc.ClientConn, error)
+	// Schema returns the schema of a producer's partition (local or remote).
+	Schema func(ctx context.Context, addr string, key exchange.PartitionKey) (*arrow.Schema, error)
+	// Exchange configures gates and partitions.
+	Exchange exchange.Options
+	// BatchRows is the sources' batch size (default 1024).
+	BatchRows int
+	Alloc     memory.Allocator
+	Logger    *slog.Logger
+}
+
+// Metrics are a running task's counters; they are read concurrently.
+type Metrics struct {
+	RecordsIn, RecordsOut, BytesIn, BytesOut atomic.Int64
+	// Idle and Backpressured are accumulated nanoseconds: waiting for input,
+	// and waiting for downstream credit. Started is when the task began.
+	Idle          atomic.Int64
+	backpressured func() time.Duration
+	Started       time.Time
+}
+
+// Backpressured is the time the task's outputs waited for credit so far.
+func (m *Metrics) Backpressured() time.Duration {
+	if m.backpressured == nil {
+		return 0
+	}
+	return m.backpressured()
+}
+
+// Failure is a task failure with what the guest printed last.
+type Failure struct {
+	Err       error
+	GuestLogs []string
+}
+
+func (f *Failure) Error() string { return f.Err.Error() }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Task is one subtask attempt.
+type Task struct {
+	Deployment *rpcpb.TaskDeployment
+	Metrics    Metrics
+
+	env     *Env
+	log     *slog.Logger
+	nodes   []abi.Node
+	inst    *wasm.Instance
+	outputs []*output
+	running func()
+}
+
+type output struct {
+	rp    *exchange.ResultPartition
+	split partition.Partitioner
+}
+
+// New checks a deployment; Run runs it.
+func New(env *Env, d *rpcpb.TaskDeployment) (*Task, error) {
+	nodes, err := abi.DecodeNodes(d.GetChainJson())
+	if err != nil {
+		return nil, err
+	}
+	if len(nodes) == 0 {
+		return nil, errors.New("taskrun: a deployment without nodes")
+	}
+	if env.Alloc == nil {
+		env.Alloc = memory.DefaultAllocator
+	}
+	if env.Logger == nil {
+		env.Logger = slog.Default()
+	}
+	t := &Task{Deployment: d, env: env, nodes: nodes, log: env.Logger.With("task", d.GetExecutionId())}
+	t.Metrics.backpressured = t.backpressured
+	return t, nil
+}
+
+func (t *Task) backpressured() time.Duration {
+	var d time.Duration
+	for _, o := range t.outputs {
+		d = max(d, o.rp.Backpressured())
+	}
+	return d
+}
+
+// Run runs the task until its input ends (nil), ctx is canceled (ctx's
+// error) or it fails (a *Failure with the guest's last log lines when a
+// guest is involved). running is called once the task is set up.
+func (t *Task) Run(ctx context.Context, running func()) (err error) {
+	t.running = running
+	t.Metrics.Started = time.Now()
+	defer func() {
+		if err != nil {
+			for _, o := range t.outputs {
+				o.rp.Fail(err)
+			}
+			var logs []string
+			if t.inst != nil {
+				logs = t.inst.Logs()
+			}
+			if ctx.Err() == nil {
+				err = &Failure{Err: err, GuestLogs: logs}
+			}
+		}
+		if t.inst != nil {
+			_ = t.inst.Close(context.Background())
+		}
+	}()
+	return t.run(ctx)
+}
+
+// Partitions returns the keys of the task's result partitions.
+func (t *Task) Partitions() []exchange.PartitionKey {
+	var keys []exchange.PartitionKey
+	for _, o := range t.outputs {
+		keys = append(keys, o.rp.Key())
+	}
+	return keys
+}
+
+func (t *Task) run(ctx context.Context) (err error) {
+	d := t.Deployment
+	head, tail := t.nodes[0], t.nodes[len(t.nodes)-1]
+	cctx := connector.Context{
+		Subtask: int(d.GetSubtask()), Parallelism: int(d.GetParallelism()), Alloc: t.env.Alloc,
+		BatchRows: t.env.BatchRows, Job: d.GetJobId(), Attempt: int(d.GetAttempt()),
+	}
+
+	// The Wasm operators of the chain share one instance.
+	var ops []task.Operator
+	for _, n := range t.nodes {
+		if !n.IsWasm() {
+			continue
+		}
+		if t.inst == nil {
+			mod, err := t.env.Module(ctx, d.GetArtifactSha256(), d.GetArtifactUrl())
+			if err != nil {
+				return fmt.Errorf("loading the job's module: %w", err)
+			}
+			if t.inst, err = mod.Instantiate(ctx, wasm.InstanceOptions{Job: d.GetJobId(), Task: d.GetExecutionId(), Allocator: t.env.Alloc}); err != nil {
+				return fmt.Errorf("instantiating the job's module: %w", err)
+			}
+		}
+		op, err := task.NewWasm(n, t.inst, int(d.GetMaxParallelism()), t.env.Alloc)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+
+	// Input: a source connector, or a gate over the upstream partitions.
+	var next func(ctx context.Context) (arrow.Record, func(), error)
+	var schema *arrow.Schema
+	if head.Kind == "source" {
+		src, err := connector.NewSource(head.Connector, head.ConnectorParams)
+		if err != nil {
+			return err
+		}
+		if err := src.Open(ctx, cctx); err != nil {
+			return fmt.Errorf("open source %q: %w", head.ID, err)
+		}
+		defer func() { err = errors.Join(err, src.Close()) }()
+		schema = src.Schema()
+		next = func(ctx context.Context) (arrow.Record, func(), error) {
+			rec, err := src.Next(ctx)
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					err = fmt.Errorf("source %q: %w", head.ID, err)
+				}
+				return nil, nil, err
+			}
+			return rec, rec.Release, nil
+		}
+	} else {
+		gate, err := t.openGate(ctx)
+		if err != nil {
+			return err
+		}
+		defer gate.Close()
+		schema = gate.Schema()
+		ended, channels := 0, gate.NumChannels()
+		next = func(ctx context.Context) (arrow.Record, func(), error) {
+			for {
+				waitStart := time.Now()
+				ev, ch, err := gate.Next(ctx)
+				t.Metrics.Idle.Add(int64(time.Since(waitStart)))
+				if err != nil {
+					return nil, nil, err
+				}
+				switch ev.Kind {
+				case ipcframe.KindBatch:
+					rec := ev.Record
+					return rec, func() {
+						rec.Release()
+						_ = gate.Release(ch)
+					}, nil
+				case ipcframe.KindEndOfPartition:
+					if ended++; ended == channels {
+						return nil, nil, io.EOF
+					}
+				default:
+					// Barriers and watermarks come with checkpoints and
+					// event time; until then they are dropped here.
+				}
+			}
+		}
+	}
+
+	chain := task.NewChain(ops...)
+	out, err := chain.Open(ctx, schema)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, chain.Close(ctx)) }()
+
+	var sink connector.Sink
+	if tail.Kind == "sink" {
+		if sink, err = connector.NewSink(tail.Connector, tail.ConnectorParams); err != nil {
+			return err
+		}
+		if err := sink.Open(ctx, cctx, out); err != nil {
+			return fmt.Errorf("open sink %q: %w", tail.ID, err)
+		}
+		defer func() { err = errors.Join(err, sink.Close()) }()
+	}
+	for _, o := range d.GetOutputs() {
+		key := exchange.PartitionKey{Producer: d.GetExecutionId(), Downstream: o.GetDownstreamVertex()}
+		split, err := partition.New(o.GetPartition(), int(o.GetConsumers()), int(d.GetSubtask()), o.GetKeyBy(), int(d.GetMaxParallelism()), t.env.Alloc)
+		if err != nil {
+			return fmt.Errorf("output to %s: %w", o.GetDownstreamVertex(), err)
+		}
+		rp := exchange.NewResultPartition(key, out, int(o.GetConsumers()), t.env.Exchange)
+		if err := t.env.Registry.Register(rp); err != nil {
+			return err
+		}
+		t.outputs = append(t.outputs, &output{rp: rp, split: split})
+	}
+
+	emit := func(rec arrow.Record) error {
+		t.Metrics.RecordsOut.Add(rec.NumRows())
+		t.Metrics.BytesOut.Add(exchange.RecordBytes(rec))
+		if sink != nil {
+			if err := sink.Write(ctx, rec); err != nil {
+				return fmt.Errorf("sink %q: %w", tail.ID, err)
+			}
+		}
+		for _, o := range t.outputs {
+			parts, err := o.split.Split(rec)
+			if err != nil {
+				return err
+			}
+			for i, p := range parts {
+				if p == nil {
+					continue
+				}
+				if err := o.rp.Add(ctx, i, exchange.Event{Kind: ipcframe.KindBatch, Record: p}); err != nil {
+					for _, rest := range parts[i+1:] {
+						if rest != nil {
+							rest.Release()
+						}
+					}
+					return err
+				}
+			}
+		}
+		return nil
+	}
+
+	if t.running != nil {
+		t.running()
+	}
+	for {
+		rec, done, err := next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		t.Metrics.RecordsIn.Add(rec.NumRows())
+		t.Metrics.BytesIn.Add(exchange.RecordBytes(rec))
+		err = chain.Push(ctx, rec, emit)
+		done()
+		if err != nil {
+			return err
+		}
+	}
+	if sink != nil {
+		if err := sink.Finish(ctx); err != nil {
+			return fmt.Errorf("sink %q: %w", tail.ID, err)
+		}
+	}
+	for _, o := range t.outputs {
+		if err := o.rp.Finish(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openGate builds the input gate over every producer of every input edge
+// and connects its channels, local or remote.
+func (t *Task) openGate(ctx context.Context) (*exchange.InputGate, error) {
+	d := t.Deployment
+	type source struct {
+		key  exchange.PartitionKey
+		addr string
+		sub  int
+	}
+	var srcs []source
+	for _, in := range d.GetInputs() {
+		sub := int(d.GetSubtask())
+		if in.GetPartition() == "forward" {
+			sub = 0 // a forward partition has one subpartition
+		}
+		for _, p := range in.GetProducers() {
+			srcs = append(srcs, source{
+				key:  exchange.PartitionKey{Producer: p.GetExecutionId(), Downstream: d.GetVertexId()},
+				addr: p.GetDataAddress(), sub: sub,
+			})
+		}
+	}
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("taskrun: vertex %s has neither a source nor inputs", d.GetVertexId())
+	}
+	// Every producer of the gate emits the same schema (a union needs it);
+	// the first one's is the gate's.
+	schema, err := t.env.Schema(ctx, srcs[0].addr, srcs[0].key)
+	if err != nil {
+		return nil, fmt.Errorf("schema of %s: %w", srcs[0].key, err)
+	}
+	gate := exchange.NewInputGate(schema, len(srcs), t.env.Exchange)
+	for ch, s := range srcs {
+		if s.addr == "" {
+			gate.ConnectLocal(ctx, ch, t.env.Registry, s.key, s.sub)
+			continue
+		}
+		conn, err := t.env.Conn(s.addr)
+		if err != nil {
+			gate.Close()
+			return nil, err
+		}
+		remote.Connect(ctx, gate, ch, conn, s.key, s.sub)
+	}
+	return gate, nil
+}

@@ -1,0 +1,563 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/flight"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/weirflow/weir/internal/leader"
+	"github.com/weirflow/weir/internal/registration"
+	"github.com/weirflow/weir/internal/rpcpb"
+	"github.com/weirflow/weir/wasm"
+	"github.com/weirflow/weir/worker/internal/exchange"
+	"github.com/weirflow/weir/worker/internal/exchange/remote"
+	"github.com/weirflow/weir/worker/internal/taskrun"
+)
+
+// Version is reported when registering.
+const Version = "0.1.0-dev"
+
+// Config configures a TaskManager.
+type Config struct {
+	// EtcdEndpoints is where to find the leading JobManager.
+	EtcdEndpoints []string
+	// Slots is the number of task slots (default 1).
+	Slots int
+	// DataAddr is the listen address of the TaskManager's gRPC services
+	// (TaskExecutor and DataExchange); port 0 picks one.
+	DataAddr string
+	// DataDir holds fetched modules and the compilation cache (default: a
+	// temporary directory removed at exit).
+	DataDir string
+	// ID names the TaskManager (default: a random id).
+	ID string
+	// Exchange tunes channels and result partitions.
+	Exchange exchange.Options
+	// BatchRows is the sources' batch size (default 1024).
+	BatchRows int
+	Logger    *slog.Logger
+}
+
+// TaskManager is a running TaskManager.
+type TaskManager struct {
+	cfg Config
+	log *slog.Logger
+	lis net.Listener
+
+	rt       *wasm.Runtime
+	registry *exchange.Registry
+	loop     *registration.Loop
+	alloc    memory.Allocator
+
+	mu      sync.Mutex
+	epoch   int64 // highest fencing epoch seen
+	tasks   map[string]*running
+	modules map[string]*wasm.Module
+	conns   map[string]*grpc.ClientConn
+	prev    map[string]sample // for per-second rates
+	// finished holds, per job, the partitions of finished tasks that may
+	// still be registered (until consumed or the job's slots are released).
+	finished map[string][]exchange.PartitionKey
+}
+
+type running struct {
+	task   *taskrun.Task
+	cancel context.CancelFunc
+	slot   int
+	job    string
+}
+
+type sample struct {
+	at        time.Time
+	idle, bp  time.Duration
+	published *rpcpb.TaskMetrics
+}
+
+// NewTaskManager binds the TaskManager's listener.
+func NewTaskManager(cfg Config) (*TaskManager, error) {
+	if cfg.Slots <= 0 {
+		cfg.Slots = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		cfg.ID = "taskmanager-" + hex.EncodeToString(b[:])
+	}
+	if len(cfg.EtcdEndpoints) == 0 {
+		return nil, errors.New("worker: etcd endpoints are required to find the JobManager")
+	}
+	lis, err := net.Listen("tcp", cfg.DataAddr)
+	if err != nil {
+		return nil, fmt.Errorf("worker: data address: %w", err)
+	}
+	return &TaskManager{
+		cfg: cfg, log: cfg.Logger.With("taskmanager", cfg.ID), lis: lis, registry: exchange.NewRegistry(),
+		tasks: map[string]*running{}, modules: map[string]*wasm.Module{}, conns: map[string]*grpc.ClientConn{},
+		prev: map[string]sample{}, finished: map[string][]exchange.PartitionKey{}, alloc: memory.DefaultAllocator,
+	}, nil
+}
+
+// ID is the TaskManager's id.
+func (tm *TaskManager) ID() string { return tm.cfg.ID }
+
+// Addr is the address of its gRPC services.
+func (tm *TaskManager) Addr() string { return tm.lis.Addr().String() }
+
+// Run serves until ctx ends, then cancels its tasks and stops.
+func (tm *TaskManager) Run(ctx context.Context) error {
+	defer tm.lis.Close()
+	if tm.cfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "weir-taskmanager-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		tm.cfg.DataDir = dir
+	}
+	for _, sub := range []string{"artifacts", "cache"} {
+		if err := os.MkdirAll(filepath.Join(tm.cfg.DataDir, sub), 0o755); err != nil {
+			return fmt.Errorf("worker: data dir: %w", err)
+		}
+	}
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{CacheDir: filepath.Join(tm.cfg.DataDir, "cache"), Logger: tm.log})
+	if err != nil {
+		return err
+	}
+	defer rt.Close(context.Background())
+	tm.rt = rt
+
+	cli, err := leader.Dial(tm.cfg.EtcdEndpoints)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+
+	gs := grpc.NewServer(remote.ServerOptions()...)
+	rpcpb.RegisterTaskExecutorServer(gs, executor{tm: tm})
+	rpcpb.RegisterDataExchangeServer(gs, dataExchange{Server: remote.NewServer(tm.registry, tm.log), tm: tm})
+	go func() { _ = gs.Serve(tm.lis) }()
+	defer gs.Stop()
+	defer tm.closeConns()
+
+	var rmConn *grpc.ClientConn
+	var rmAddr string
+	defer func() {
+		if rmConn != nil {
+			rmConn.Close()
+		}
+	}()
+	tm.loop = &registration.Loop{
+		Connect: func(ctx context.Context) (rpcpb.ResourceManagerClient, error) {
+			info, _, err := leader.Current(ctx, cli)
+			if err != nil {
+				return nil, err
+			}
+			if info.RPCAddress != rmAddr || rmConn == nil {
+				if rmConn != nil {
+					rmConn.Close()
+				}
+				if rmConn, err = grpc.NewClient(info.RPCAddress, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+					return nil, err
+				}
+				rmAddr = info.RPCAddress
+			}
+			return rpcpb.NewResourceManagerClient(rmConn), nil
+		},
+		Request: &rpcpb.RegisterTaskManagerRequest{
+			TaskManagerId: tm.cfg.ID, RpcAddress: tm.Addr(), DataAddress: tm.Addr(), Slots: int32(tm.cfg.Slots),
+			Version: Version, CpuCores: int32(runtime.NumCPU()), MemoryBytes: physicalMemory(),
+		},
+		Slots:   tm.slotStatus,
+		Metrics: tm.metrics,
+		Logger:  tm.log,
+		OnRegistered: func(r *rpcpb.RegisterTaskManagerResponse) {
+			tm.observe(r.GetFence())
+			tm.log.Info("registered with the JobManager", "leader", r.GetFence().GetLeaderId(), "epoch", r.GetFence().GetEpoch())
+		},
+	}
+	tm.log.Info("TaskManager serving", "addr", tm.Addr(), "slots", tm.cfg.Slots)
+	tm.loop.Run(ctx)
+
+	// Shutting down: cancel what still runs.
+	tm.mu.Lock()
+	for _, r := range tm.tasks {
+		r.cancel()
+	}
+	tm.mu.Unlock()
+	return nil
+}
+
+// physicalMemory reads the machine's memory from /proc/meminfo (0 if
+// unknown).
+func physicalMemory() int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var kb int64
+	if _, err := fmt.Sscanf(string(data), "MemTotal: %d kB", &kb); err != nil {
+		return 0
+	}
+	return kb << 10
+}
+
+// observe raises the highest fencing epoch seen.
+func (tm *TaskManager) observe(f *rpcpb.Fence) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	tm.epoch = max(tm.epoch, f.GetEpoch())
+}
+
+// checkFence refuses calls from a JobManager older than the newest leader
+// seen (design.md §7).
+func (tm *TaskManager) checkFence(f *rpcpb.Fence) error {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if f.GetEpoch() < tm.epoch {
+		return status.Errorf(codes.FailedPrecondition, "stale JobManager: epoch %d is older than %d", f.GetEpoch(), tm.epoch)
+	}
+	tm.epoch = f.GetEpoch()
+	return nil
+}
+
+func (tm *TaskManager) slotStatus() []*rpcpb.SlotStatus {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	out := make([]*rpcpb.SlotStatus, tm.cfg.Slots)
+	for i := range out {
+		out[i] = &rpcpb.SlotStatus{Index: int32(i)}
+	}
+	for id, r := range tm.tasks {
+		if r.slot >= 0 && r.slot < len(out) {
+			out[r.slot].ExecutionId, out[r.slot].JobId = id, r.job
+		}
+	}
+	return out
+}
+
+// metrics samples every running task, with time rates over the last
+// heartbeat interval.
+func (tm *TaskManager) metrics() []*rpcpb.TaskMetrics {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	now := time.Now()
+	var out []*rpcpb.TaskMetrics
+	for id, r := range tm.tasks {
+		m := &r.task.Metrics
+		idle, bp := time.Duration(m.Idle.Load()), m.Backpressured()
+		prev, ok := tm.prev[id]
+		if !ok {
+			prev = sample{at: m.Started}
+		}
+		tm.prev[id] = sample{at: now, idle: idle, bp: bp}
+		wall := now.Sub(prev.at)
+		tmx := &rpcpb.TaskMetrics{
+			ExecutionId: id, RecordsIn: m.RecordsIn.Load(), RecordsOut: m.RecordsOut.Load(),
+			BytesIn: m.BytesIn.Load(), BytesOut: m.BytesOut.Load(),
+		}
+		if wall > 0 {
+			perSec := func(d time.Duration) int64 { return min(1000, max(0, int64(d)*1000/int64(wall))) }
+			tmx.IdleMsPerSecond = perSec(idle - prev.idle)
+			tmx.BackpressuredMsPerSecond = perSec(bp - prev.bp)
+			tmx.BusyMsPerSecond = max(0, 1000-tmx.IdleMsPerSecond-tmx.BackpressuredMsPerSecond)
+		}
+		out = append(out, tmx)
+	}
+	return out
+}
+
+// module returns the compiled module of an artifact, downloading it from
+// the JobManager into the data dir the first time.
+func (tm *TaskManager) module(ctx context.Context, sum, url string) (*wasm.Module, error) {
+	tm.mu.Lock()
+	if m, ok := tm.modules[sum]; ok {
+		tm.mu.Unlock()
+		return m, nil
+	}
+	tm.mu.Unlock()
+	if len(sum) != 64 {
+		return nil, fmt.Errorf("worker: bad artifact id %q", sum)
+	}
+	path := filepath.Join(tm.cfg.DataDir, "artifacts", sum+".wasm")
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		if bin, err = download(ctx, url); err != nil {
+			return nil, err
+		}
+	}
+	if got := sha256.Sum256(bin); hex.EncodeToString(got[:]) != sum {
+		return nil, fmt.Errorf("worker: artifact from %s has sha256 %x, want %s", url, got, sum)
+	}
+	if err := os.WriteFile(path, bin, 0o644); err != nil {
+		return nil, fmt.Errorf("worker: caching the artifact: %w", err)
+	}
+	mod, err := tm.rt.Load(ctx, sum[:12]+".wasm", bin)
+	if err != nil {
+		return nil, err
+	}
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if m, ok := tm.modules[sum]; ok {
+		return m, nil
+	}
+	tm.modules[sum] = mod
+	return mod, nil
+}
+
+func download(ctx context.Context, url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("worker: artifact URL %q: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("worker: downloading the artifact: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("worker: downloading the artifact from %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+}
+
+// conn returns a shared connection to another TaskManager.
+func (tm *TaskManager) conn(addr string) (*grpc.ClientConn, error) {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if c, ok := tm.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, append(remote.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		return nil, fmt.Errorf("worker: connect to TaskManager at %s: %w", addr, err)
+	}
+	tm.conns[addr] = c
+	return c, nil
+}
+
+func (tm *TaskManager) closeConns() {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	for addr, c := range tm.conns {
+		c.Close()
+		delete(tm.conns, addr)
+	}
+}
+
+// waitPartition waits until a partition is registered here.
+func (tm *TaskManager) waitPartition(ctx context.Context, key exchange.PartitionKey) (*exchange.ResultPartition, error) {
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		if p, ok := tm.registry.Lookup(key); ok {
+			return p, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for partition %s: %w", key, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// schema returns the schema of a producer's partition, here or remote.
+func (tm *TaskManager) schema(ctx context.Context, addr string, key exchange.PartitionKey) (*arrow.Schema, error) {
+	if addr == "" {
+		p, err := tm.waitPartition(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		return p.Schema(), nil
+	}
+	c, err := tm.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rpcpb.NewDataExchangeClient(c).Schema(ctx, &rpcpb.SchemaRequest{ProducerExecutionId: key.Producer, DownstreamVertex: key.Downstream})
+	if err != nil {
+		return nil, fmt.Errorf("schema of %s from %s: %w", key, addr, err)
+	}
+	s, err := flight.DeserializeSchema(resp.GetSchema(), tm.alloc)
+	if err != nil {
+		return nil, fmt.Errorf("schema of %s from %s: %w", key, addr, err)
+	}
+	return s, nil
+}
+
+// dataExchange adds the Schema call to the exchange's server.
+type dataExchange struct {
+	*remote.Server
+	tm *TaskManager
+}
+
+func (d dataExchange) Schema(ctx context.Context, req *rpcpb.SchemaRequest) (*rpcpb.SchemaResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	p, err := d.tm.waitPartition(ctx, exchange.PartitionKey{Producer: req.GetProducerExecutionId(), Downstream: req.GetDownstreamVertex()})
+	if err != nil {
+		return nil, status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return &rpcpb.SchemaResponse{Schema: flight.SerializeSchema(p.Schema(), d.tm.alloc)}, nil
+}
+
+// executor implements the TaskExecutor service.
+type executor struct {
+	rpcpb.UnimplementedTaskExecutorServer
+	tm *TaskManager
+}
+
+func (e executor) DeployTask(_ context.Context, req *rpcpb.DeployTaskRequest) (*rpcpb.Ack, error) {
+	tm := e.tm
+	if err := tm.checkFence(req.GetFence()); err != nil {
+		return nil, err
+	}
+	d := req.GetTask()
+	if d.GetSlot() < 0 || int(d.GetSlot()) >= tm.cfg.Slots {
+		return nil, status.Errorf(codes.InvalidArgument, "slot %d does not exist (this TaskManager has %d)", d.GetSlot(), tm.cfg.Slots)
+	}
+	env := &taskrun.Env{
+		Module: tm.module, Registry: tm.registry, Conn: tm.conn, Schema: tm.schema,
+		Exchange: tm.cfg.Exchange, BatchRows: tm.cfg.BatchRows, Alloc: tm.alloc, Logger: tm.log,
+	}
+	t, err := taskrun.New(env, d)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tm.mu.Lock()
+	if _, dup := tm.tasks[d.GetExecutionId()]; dup {
+		tm.mu.Unlock()
+		cancel()
+		return nil, status.Errorf(codes.AlreadyExists, "task %s is already deployed", d.GetExecutionId())
+	}
+	tm.tasks[d.GetExecutionId()] = &running{task: t, cancel: cancel, slot: int(d.GetSlot()), job: d.GetJobId()}
+	tm.mu.Unlock()
+	go tm.run(ctx, t)
+	return &rpcpb.Ack{}, nil
+}
+
+// run runs a task and reports its states.
+func (tm *TaskManager) run(ctx context.Context, t *taskrun.Task) {
+	id := t.Deployment.GetExecutionId()
+	log := tm.log.With("task", id)
+	err := t.Run(ctx, func() { tm.report(id, rpcpb.TaskState_TASK_STATE_RUNNING, nil, nil) })
+	state := rpcpb.TaskState_TASK_STATE_FINISHED
+	var logs []string
+	switch {
+	case err != nil && ctx.Err() != nil:
+		state = rpcpb.TaskState_TASK_STATE_CANCELED
+		err = nil
+	case err != nil:
+		state = rpcpb.TaskState_TASK_STATE_FAILED
+		var f *taskrun.Failure
+		if errors.As(err, &f) {
+			logs = f.GuestLogs
+		}
+		log.Warn("task failed", "err", err)
+	default:
+		log.Info("task finished", "records_in", t.Metrics.RecordsIn.Load(), "records_out", t.Metrics.RecordsOut.Load())
+	}
+	tm.mu.Lock()
+	delete(tm.tasks, id)
+	delete(tm.prev, id)
+	tm.mu.Unlock()
+	// Finished partitions stay until their consumers have read them (or the
+	// job's slots are released); failed ones go at once.
+	for _, key := range t.Partitions() {
+		if state != rpcpb.TaskState_TASK_STATE_FINISHED {
+			tm.registry.Unregister(key)
+			continue
+		}
+		if p, ok := tm.registry.Lookup(key); ok {
+			tm.mu.Lock()
+			tm.finished[t.Deployment.GetJobId()] = append(tm.finished[t.Deployment.GetJobId()], key)
+			tm.mu.Unlock()
+			go func() {
+				<-p.Consumed()
+				tm.registry.Unregister(key)
+			}()
+		}
+	}
+	tm.report(id, state, err, logs)
+}
+
+// report tells the JobManager about a task, retrying while it is
+// unreachable.
+func (tm *TaskManager) report(id string, s rpcpb.TaskState, cause error, logs []string) {
+	r := &rpcpb.TaskStateReport{TaskManagerId: tm.cfg.ID, ExecutionId: id, State: s, GuestLogs: logs}
+	if cause != nil {
+		r.Error = cause.Error()
+	}
+	for attempt, wait := 0, 50*time.Millisecond; attempt < 10; attempt, wait = attempt+1, min(2*wait, time.Second) {
+		if c := tm.loop.Current(); c != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := c.ReportTaskState(ctx, r)
+			cancel()
+			if err == nil {
+				return
+			}
+			tm.log.Debug("task report failed; retrying", "task", id, "err", err)
+		}
+		time.Sleep(wait)
+	}
+	tm.log.Warn("could not report a task state to the JobManager", "task", id, "state", s)
+}
+
+func (e executor) CancelTask(_ context.Context, req *rpcpb.CancelTaskRequest) (*rpcpb.Ack, error) {
+	if err := e.tm.checkFence(req.GetFence()); err != nil {
+		return nil, err
+	}
+	e.tm.mu.Lock()
+	r, ok := e.tm.tasks[req.GetExecutionId()]
+	e.tm.mu.Unlock()
+	if !ok {
+		// Already ended: its final state was (or is being) reported.
+		return &rpcpb.Ack{}, nil
+	}
+	r.cancel()
+	return &rpcpb.Ack{}, nil
+}
+
+func (e executor) ReleaseSlots(_ context.Context, req *rpcpb.ReleaseSlotsRequest) (*rpcpb.Ack, error) {
+	if err := e.tm.checkFence(req.GetFence()); err != nil {
+		return nil, err
+	}
+	e.tm.mu.Lock()
+	for _, r := range e.tm.tasks {
+		if r.job == req.GetJobId() {
+			r.cancel()
+		}
+	}
+	keys := e.tm.finished[req.GetJobId()]
+	delete(e.tm.finished, req.GetJobId())
+	e.tm.mu.Unlock()
+	for _, k := range keys {
+		e.tm.registry.Unregister(k)
+	}
+	return &rpcpb.Ack{}, nil
+}
+
+var _ rpcpb.TaskExecutorServer = executor{}
