@@ -65,6 +65,11 @@ func (g *InputGate) NumChannels() int { return len(g.chans) }
 // an event is there or ctx ends. The caller owns ev.Record and must call
 // Release(ch) once it is done with a batch: that returns the credit.
 //
+// Credit comes back only through Release: a consumer that keeps batches
+// unreleased while it waits for more can stall a channel (with every credit
+// of a channel held, its producer cannot send), as in Flink. Keep fewer than
+// Exclusive batches of a channel unreleased across calls to Next.
+//
 // An error of a channel's connection (the producer failed, the stream broke)
 // is returned as soon as it is known, wrapped with the channel's index,
 // ahead of events still buffered; it is returned again by later calls. After

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"syscall"
@@ -455,6 +456,26 @@ func TestRemoteProducerKilled(t *testing.T) {
 		t.Fatalf("Next %s after the kill: %v", time.Since(killed), err)
 	}
 	t.Logf("after %s: %v", time.Since(killed).Round(time.Millisecond), err)
+	g.Close()
+	checkNoLeaks(t)
+}
+
+// TestRemoteUnreachable: a producer TaskManager that does not listen fails
+// the channel at once with ErrBroken.
+func TestRemoteUnreachable(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close() // nothing listens there any more
+	ctx := timeout(t)
+	g := exchange.NewInputGate(benchSchema, 1, exchange.Options{})
+	defer g.Close()
+	Connect(ctx, g, 0, dial(t, addr), key(0), 0)
+	if _, _, err := g.Next(ctx); !errors.Is(err, ErrBroken) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("Next: %v", err)
+	}
 	g.Close()
 	checkNoLeaks(t)
 }
