@@ -75,6 +75,10 @@ type TaskManager struct {
 	modules map[string]*wasm.Module
 	conns   map[string]*grpc.ClientConn
 	prev    map[string]sample // for per-second rates
+	// canceled remembers cancellations of tasks this TaskManager did not
+	// run (yet): a deployment that arrives after its cancellation (the two
+	// RPCs race) is refused.
+	canceled map[string]time.Time
 	// finished holds, per job, the partitions of finished tasks that may
 	// still be registered (until consumed or the job's slots are released).
 	finished map[string][]exchange.PartitionKey
@@ -88,9 +92,8 @@ type running struct {
 }
 
 type sample struct {
-	at        time.Time
-	idle, bp  time.Duration
-	published *rpcpb.TaskMetrics
+	at       time.Time
+	idle, bp time.Duration
 }
 
 // NewTaskManager binds the TaskManager's listener.
@@ -116,7 +119,7 @@ func NewTaskManager(cfg Config) (*TaskManager, error) {
 	return &TaskManager{
 		cfg: cfg, log: cfg.Logger.With("taskmanager", cfg.ID), lis: lis, registry: exchange.NewRegistry(),
 		tasks: map[string]*running{}, modules: map[string]*wasm.Module{}, conns: map[string]*grpc.ClientConn{},
-		prev: map[string]sample{}, finished: map[string][]exchange.PartitionKey{}, alloc: memory.DefaultAllocator,
+		prev: map[string]sample{}, finished: map[string][]exchange.PartitionKey{}, canceled: map[string]time.Time{}, alloc: memory.DefaultAllocator,
 	}, nil
 }
 
@@ -266,27 +269,33 @@ func (tm *TaskManager) metrics() []*rpcpb.TaskMetrics {
 	now := time.Now()
 	var out []*rpcpb.TaskMetrics
 	for id, r := range tm.tasks {
-		m := &r.task.Metrics
-		idle, bp := time.Duration(m.Idle.Load()), m.Backpressured()
-		prev, ok := tm.prev[id]
-		if !ok {
-			prev = sample{at: m.Started}
-		}
-		tm.prev[id] = sample{at: now, idle: idle, bp: bp}
-		wall := now.Sub(prev.at)
-		tmx := &rpcpb.TaskMetrics{
-			ExecutionId: id, RecordsIn: m.RecordsIn.Load(), RecordsOut: m.RecordsOut.Load(),
-			BytesIn: m.BytesIn.Load(), BytesOut: m.BytesOut.Load(),
-		}
-		if wall > 0 {
-			perSec := func(d time.Duration) int64 { return min(1000, max(0, int64(d)*1000/int64(wall))) }
-			tmx.IdleMsPerSecond = perSec(idle - prev.idle)
-			tmx.BackpressuredMsPerSecond = perSec(bp - prev.bp)
-			tmx.BusyMsPerSecond = max(0, 1000-tmx.IdleMsPerSecond-tmx.BackpressuredMsPerSecond)
-		}
-		out = append(out, tmx)
+		out = append(out, tm.sample(id, r.task, now))
 	}
 	return out
+}
+
+// sample reads a task's metrics, with time rates since the previous sample.
+// Called with mu held.
+func (tm *TaskManager) sample(id string, t *taskrun.Task, now time.Time) *rpcpb.TaskMetrics {
+	m := &t.Metrics
+	idle, bp := time.Duration(m.Idle.Load()), m.Backpressured()
+	prev, ok := tm.prev[id]
+	if !ok {
+		prev = sample{at: m.Started}
+	}
+	tm.prev[id] = sample{at: now, idle: idle, bp: bp}
+	wall := now.Sub(prev.at)
+	tmx := &rpcpb.TaskMetrics{
+		ExecutionId: id, RecordsIn: m.RecordsIn.Load(), RecordsOut: m.RecordsOut.Load(),
+		BytesIn: m.BytesIn.Load(), BytesOut: m.BytesOut.Load(),
+	}
+	if wall > 0 {
+		perSec := func(d time.Duration) int64 { return min(1000, max(0, int64(d)*1000/int64(wall))) }
+		tmx.IdleMsPerSecond = perSec(idle - prev.idle)
+		tmx.BackpressuredMsPerSecond = perSec(bp - prev.bp)
+		tmx.BusyMsPerSecond = max(0, 1000-tmx.IdleMsPerSecond-tmx.BackpressuredMsPerSecond)
+	}
+	return tmx
 }
 
 // module returns the compiled module of an artifact, downloading it from
@@ -448,6 +457,12 @@ func (e executor) DeployTask(_ context.Context, req *rpcpb.DeployTaskRequest) (*
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tm.mu.Lock()
+	if _, gone := tm.canceled[d.GetExecutionId()]; gone {
+		tm.mu.Unlock()
+		cancel()
+		go tm.report(d.GetExecutionId(), rpcpb.TaskState_TASK_STATE_CANCELED, nil, nil, nil)
+		return &rpcpb.Ack{}, nil
+	}
 	if _, dup := tm.tasks[d.GetExecutionId()]; dup {
 		tm.mu.Unlock()
 		cancel()
@@ -463,7 +478,7 @@ func (e executor) DeployTask(_ context.Context, req *rpcpb.DeployTaskRequest) (*
 func (tm *TaskManager) run(ctx context.Context, t *taskrun.Task) {
 	id := t.Deployment.GetExecutionId()
 	log := tm.log.With("task", id)
-	err := t.Run(ctx, func() { tm.report(id, rpcpb.TaskState_TASK_STATE_RUNNING, nil, nil) })
+	err := t.Run(ctx, func() { tm.report(id, rpcpb.TaskState_TASK_STATE_RUNNING, nil, nil, nil) })
 	state := rpcpb.TaskState_TASK_STATE_FINISHED
 	var logs []string
 	switch {
@@ -481,6 +496,7 @@ func (tm *TaskManager) run(ctx context.Context, t *taskrun.Task) {
 		log.Info("task finished", "records_in", t.Metrics.RecordsIn.Load(), "records_out", t.Metrics.RecordsOut.Load())
 	}
 	tm.mu.Lock()
+	final := tm.sample(id, t, time.Now())
 	delete(tm.tasks, id)
 	delete(tm.prev, id)
 	tm.mu.Unlock()
@@ -501,13 +517,13 @@ func (tm *TaskManager) run(ctx context.Context, t *taskrun.Task) {
 			}()
 		}
 	}
-	tm.report(id, state, err, logs)
+	tm.report(id, state, err, logs, final)
 }
 
 // report tells the JobManager about a task, retrying while it is
 // unreachable.
-func (tm *TaskManager) report(id string, s rpcpb.TaskState, cause error, logs []string) {
-	r := &rpcpb.TaskStateReport{TaskManagerId: tm.cfg.ID, ExecutionId: id, State: s, GuestLogs: logs}
+func (tm *TaskManager) report(id string, s rpcpb.TaskState, cause error, logs []string, m *rpcpb.TaskMetrics) {
+	r := &rpcpb.TaskStateReport{TaskManagerId: tm.cfg.ID, ExecutionId: id, State: s, GuestLogs: logs, Metrics: m}
 	if cause != nil {
 		r.Error = cause.Error()
 	}
@@ -532,9 +548,19 @@ func (e executor) CancelTask(_ context.Context, req *rpcpb.CancelTaskRequest) (*
 	}
 	e.tm.mu.Lock()
 	r, ok := e.tm.tasks[req.GetExecutionId()]
+	if !ok {
+		// Ended (its final state was or is being reported), or not deployed
+		// yet: its deployment may still be on its way.
+		now := time.Now()
+		for id, at := range e.tm.canceled {
+			if now.Sub(at) > 10*time.Minute {
+				delete(e.tm.canceled, id)
+			}
+		}
+		e.tm.canceled[req.GetExecutionId()] = now
+	}
 	e.tm.mu.Unlock()
 	if !ok {
-		// Already ended: its final state was (or is being) reported.
 		return &rpcpb.Ack{}, nil
 	}
 	r.cancel()

@@ -37,12 +37,12 @@ var buildWeir = sync.OnceValues(func() (string, error) {
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return bin, nil
 })
 
-func weirBinary(t *testing.T) string {
+func weirBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts processes")
@@ -74,7 +74,7 @@ func (p *proc) output() string {
 	return p.out.String()
 }
 
-func startProc(t *testing.T, bin string, args ...string) *proc {
+func startProc(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
@@ -106,7 +106,7 @@ func tail(s string, n int) string {
 }
 
 // waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -128,7 +128,7 @@ type cluster struct {
 
 var leadingLine = regexp.MustCompile(`JobManager leading: REST (\S+), RPC (\S+), etcd (\S+)`)
 
-func startCluster(t *testing.T, tms, slots int, jmArgs ...string) *cluster {
+func startCluster(t testing.TB, tms, slots int, jmArgs ...string) *cluster {
 	t.Helper()
 	c := &cluster{bin: weirBinary(t)}
 	args := append([]string{"jobmanager", "--rest-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0",
@@ -149,13 +149,13 @@ func startCluster(t *testing.T, tms, slots int, jmArgs ...string) *cluster {
 	return c
 }
 
-func (c *cluster) addTaskManager(t *testing.T, slots int) *proc {
+func (c *cluster) addTaskManager(t testing.TB, slots int) *proc {
 	p := startProc(t, c.bin, "taskmanager", "--etcd-endpoints", c.etcd, "--slots", strconv.Itoa(slots), "--data-addr", "127.0.0.1:0")
 	c.tms = append(c.tms, p)
 	return p
 }
 
-func (c *cluster) registered(t *testing.T) int {
+func (c *cluster) registered(t testing.TB) int {
 	var v struct {
 		TaskManagers []struct{ ID string } `json:"taskmanagers"`
 	}
@@ -166,7 +166,7 @@ func (c *cluster) registered(t *testing.T) int {
 }
 
 // get fetches a JSON document into v and returns the status.
-func (c *cluster) get(t *testing.T, path string, v any) int {
+func (c *cluster) get(t testing.TB, path string, v any) int {
 	t.Helper()
 	resp, err := http.Get(c.rest + path)
 	if err != nil {
@@ -183,7 +183,7 @@ func (c *cluster) get(t *testing.T, path string, v any) int {
 }
 
 // weir runs a client command against the cluster.
-func (c *cluster) weir(t *testing.T, args ...string) (string, string, error) {
+func (c *cluster) weir(t testing.TB, args ...string) (string, string, error) {
 	t.Helper()
 	args = append([]string{args[0], "--jobmanager", c.rest}, args[1:]...)
 	cmd := exec.Command(c.bin, args...)
@@ -211,7 +211,7 @@ type clusterJob struct {
 	} `json:"vertices"`
 }
 
-func (c *cluster) job(t *testing.T, id string) clusterJob {
+func (c *cluster) job(t testing.TB, id string) clusterJob {
 	t.Helper()
 	var d clusterJob
 	if st := c.get(t, "/jobs/"+id, &d); st != http.StatusOK {
@@ -300,7 +300,7 @@ func checkWordcount(t *testing.T, dir string, want map[string]int64) {
 	}
 }
 
-func exampleModule(t *testing.T, pkg string) string {
+func exampleModule(t testing.TB, pkg string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), strings.TrimPrefix(pkg, "./")+".wasm")
 	if err := os.WriteFile(path, guesttest.BuildGo(t, "examples", pkg), 0o644); err != nil {
@@ -374,6 +374,16 @@ func TestClusterTaskManagerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-victim.done
+	defer func() {
+		if t.Failed() {
+			resp, err := http.Get(c.rest + "/jobs/" + id)
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				t.Logf("job details: %s", b)
+			}
+		}
+	}()
 	waitFor(t, 120*time.Second, "the job to finish after the failover", func() bool {
 		s := c.job(t, id).State
 		if s == "FAILED" || s == "CANCELED" {
@@ -399,7 +409,7 @@ func TestClusterTaskManagerKilled(t *testing.T) {
 }
 
 // rss returns a process's resident set size in bytes.
-func rss(t *testing.T, pid int) int64 {
+func rss(t testing.TB, pid int) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -557,5 +567,118 @@ func TestClusterBadREST(t *testing.T) {
 	case <-c.jm.done:
 		t.Fatal("the JobManager exited")
 	default:
+	}
+}
+
+// upload stores a module through REST and returns its id.
+func (c *cluster) upload(t testing.TB, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("wasmfile", filepath.Base(path))
+	_, _ = fw.Write(data)
+	_ = mw.Close()
+	resp, err := http.Post(c.rest+"/wasm/upload", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var up struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&up); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("upload: %d %v", resp.StatusCode, err)
+	}
+	return up.ID
+}
+
+// submit runs a stored module and returns the job id.
+func (c *cluster) submit(t testing.TB, id string, req string) string {
+	t.Helper()
+	resp, err := http.Post(c.rest+"/wasm/"+id+"/run", "application/json", strings.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var run struct{ JobID string }
+	if err := json.NewDecoder(resp.Body).Decode(&run); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("run: %d %v", resp.StatusCode, err)
+	}
+	return run.JobID
+}
+
+// allRunning reports whether every subtask of the job runs.
+func (c *cluster) allRunning(t testing.TB, id string) bool {
+	var d struct {
+		Counts map[string]int `json:"status-counts"`
+	}
+	c.get(t, "/jobs/"+id, &d)
+	total := 0
+	for _, n := range d.Counts {
+		total += n
+	}
+	return total > 0 && d.Counts["RUNNING"] == total
+}
+
+// BenchmarkSubmission measures upload → every subtask RUNNING for a Go job
+// module (examples/stream, ~3.6 MB) with warm compilation caches: the first
+// submission (not timed) compiles the module in the JobManager's plan
+// reader and in the TaskManagers.
+func BenchmarkSubmission(b *testing.B) {
+	c := startCluster(b, 2, 2)
+	wasm := exampleModule(b, "./stream")
+	req := `{"parallelism":2,"programArgs":["--count","0","--sink-rate","1000"]}`
+	run := func() string {
+		id := c.submit(b, c.upload(b, wasm), req)
+		waitFor(b, time.Minute, "every subtask to run", func() bool { return c.allRunning(b, id) })
+		return id
+	}
+	stop := func(id string) {
+		if _, _, err := c.weir(b, "cancel", id); err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, time.Minute, "the job to be canceled", func() bool { return c.job(b, id).State == "CANCELED" })
+	}
+	stop(run()) // warm the caches
+	fi, _ := os.Stat(wasm)
+	b.ReportMetric(float64(fi.Size())/1e6, "module-MB")
+	b.ResetTimer()
+	for range b.N {
+		id := run()
+		b.StopTimer()
+		stop(id)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkStreamMemory streams bounded jobs of growing size (rows through a
+// rebalance exchange between the TaskManagers) and reports the TaskManagers'
+// peak RSS: with credit-based flow control it must not grow with the data.
+func BenchmarkStreamMemory(b *testing.B) {
+	c := startCluster(b, 2, 2)
+	wasm := exampleModule(b, "./stream")
+	id := c.upload(b, wasm)
+	for _, count := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("rows=%d", 16*count), func(b *testing.B) {
+			var peak int64
+			for range b.N {
+				job := c.submit(b, id, fmt.Sprintf(`{"parallelism":2,"programArgs":["--count","%d"]}`, count))
+				for c.job(b, job).State == "RUNNING" {
+					var sum int64
+					for _, p := range c.tms {
+						sum += rss(b, p.cmd.Process.Pid)
+					}
+					peak = max(peak, sum)
+					time.Sleep(50 * time.Millisecond)
+				}
+				if s := c.job(b, job).State; s != "FINISHED" {
+					b.Fatalf("job %s", s)
+				}
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+			b.ReportMetric(float64(16*count*24*b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
+		})
 	}
 }

@@ -519,6 +519,7 @@ type TaskStateReport struct {
 	State         TaskState              `protobuf:"varint,3,opt,name=state,proto3,enum=weir.rpc.v1.TaskState" json:"state,omitempty"`
 	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`                          // why it failed, with the guest's message
 	GuestLogs     []string               `protobuf:"bytes,5,rep,name=guest_logs,json=guestLogs,proto3" json:"guest_logs,omitempty"` // the guest's last output lines
+	Metrics       *TaskMetrics           `protobuf:"bytes,6,opt,name=metrics,proto3" json:"metrics,omitempty"`                      // the task's final metrics, with a terminal state
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -584,6 +585,13 @@ func (x *TaskStateReport) GetError() string {
 func (x *TaskStateReport) GetGuestLogs() []string {
 	if x != nil {
 		return x.GuestLogs
+	}
+	return nil
+}
+
+func (x *TaskStateReport) GetMetrics() *TaskMetrics {
+	if x != nil {
+		return x.Metrics
 	}
 	return nil
 }
@@ -1475,14 +1483,15 @@ const file_weir_proto_rawDesc = "" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12\x1e\n" +
 	"\n" +
 	"reregister\x18\x02 \x01(\bR\n" +
-	"reregister\"\xbf\x01\n" +
+	"reregister\"\xf3\x01\n" +
 	"\x0fTaskStateReport\x12&\n" +
 	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12,\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x16.weir.rpc.v1.TaskStateR\x05state\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1d\n" +
 	"\n" +
-	"guest_logs\x18\x05 \x03(\tR\tguestLogs\"\xc1\x02\n" +
+	"guest_logs\x18\x05 \x03(\tR\tguestLogs\x122\n" +
+	"\ametrics\x18\x06 \x01(\v2\x18.weir.rpc.v1.TaskMetricsR\ametrics\"\xc1\x02\n" +
 	"\vTaskMetrics\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x1d\n" +
 	"\n" +
@@ -1618,36 +1627,37 @@ var file_weir_proto_depIdxs = []int32{
 	9,  // 2: weir.rpc.v1.HeartbeatRequest.metrics:type_name -> weir.rpc.v1.TaskMetrics
 	1,  // 3: weir.rpc.v1.HeartbeatResponse.fence:type_name -> weir.rpc.v1.Fence
 	0,  // 4: weir.rpc.v1.TaskStateReport.state:type_name -> weir.rpc.v1.TaskState
-	1,  // 5: weir.rpc.v1.DeployTaskRequest.fence:type_name -> weir.rpc.v1.Fence
-	11, // 6: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
-	12, // 7: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
-	14, // 8: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
-	21, // 9: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
-	13, // 10: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
-	1,  // 11: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
-	1,  // 12: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
-	20, // 13: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
-	3,  // 14: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
-	5,  // 15: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
-	8,  // 16: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
-	10, // 17: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
-	15, // 18: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
-	16, // 19: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
-	19, // 20: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
-	17, // 21: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
-	4,  // 22: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
-	7,  // 23: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
-	2,  // 24: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
-	2,  // 25: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
-	2,  // 26: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
-	2,  // 27: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
-	19, // 28: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
-	18, // 29: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
-	22, // [22:30] is the sub-list for method output_type
-	14, // [14:22] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	9,  // 5: weir.rpc.v1.TaskStateReport.metrics:type_name -> weir.rpc.v1.TaskMetrics
+	1,  // 6: weir.rpc.v1.DeployTaskRequest.fence:type_name -> weir.rpc.v1.Fence
+	11, // 7: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
+	12, // 8: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
+	14, // 9: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
+	21, // 10: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
+	13, // 11: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
+	1,  // 12: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
+	1,  // 13: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
+	20, // 14: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
+	3,  // 15: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
+	5,  // 16: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
+	8,  // 17: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
+	10, // 18: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
+	15, // 19: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
+	16, // 20: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
+	19, // 21: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
+	17, // 22: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
+	4,  // 23: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
+	7,  // 24: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
+	2,  // 25: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
+	2,  // 26: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
+	2,  // 27: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
+	2,  // 28: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
+	19, // 29: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
+	18, // 30: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
+	23, // [23:31] is the sub-list for method output_type
+	15, // [15:23] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_weir_proto_init() }

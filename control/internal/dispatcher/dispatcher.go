@@ -14,11 +14,14 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/control/internal/artifact"
@@ -294,7 +297,7 @@ func (g gateway) Deploy(ctx context.Context, tm string, dep *rpcpb.TaskDeploymen
 		return err
 	}
 	_, err = c.DeployTask(ctx, &rpcpb.DeployTaskRequest{Fence: g.d.cfg.Fence, Task: dep})
-	return err
+	return g.check(tm, err)
 }
 
 func (g gateway) Cancel(ctx context.Context, tm, exec string) error {
@@ -303,6 +306,16 @@ func (g gateway) Cancel(ctx context.Context, tm, exec string) error {
 		return err
 	}
 	_, err = c.CancelTask(ctx, &rpcpb.CancelTaskRequest{Fence: g.d.cfg.Fence, ExecutionId: exec})
+	return g.check(tm, err)
+}
+
+// check expels a TaskManager that refuses connections: it is gone, and
+// waiting for its heartbeats to time out would only let restarts pick its
+// slots again. (A live one registers again at its next heartbeat.)
+func (g gateway) check(tm string, err error) error {
+	if status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "connection refused") {
+		go g.d.cfg.RM.Expel(tm, err.Error())
+	}
 	return err
 }
 

@@ -222,6 +222,9 @@ func (m *JobMaster) TaskReport(r *rpcpb.TaskStateReport) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if st, ok := m.subtasks[task]; ok && attempt == m.job.Attempt && r.GetMetrics() != nil {
+		st.metrics = r.GetMetrics()
+	}
 	if state == jobstate.TaskFailed {
 		m.recordException(task, attempt, r.GetTaskManagerId(), r.GetError(), r.GetGuestLogs())
 	}
@@ -263,6 +266,10 @@ func (m *JobMaster) Metrics(tm *rpcpb.TaskMetrics) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	switch m.job.Task(task) {
+	case jobstate.TaskFinished, jobstate.TaskCanceled, jobstate.TaskFailed:
+		return // a heartbeat sampled before the final report came with it
+	}
 	if st, ok := m.subtasks[task]; ok && attempt == m.job.Attempt {
 		st.metrics = tm
 	}

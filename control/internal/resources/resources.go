@@ -119,6 +119,18 @@ func (r *Registry) Expire(now time.Time) []Lost {
 }
 
 // Get returns a TaskManager.
+// Remove forgets a TaskManager at once (it is known to be gone) and
+// returns it as lost with the jobs it had slots for.
+func (r *Registry) Remove(id string) (Lost, bool) {
+	tm, ok := r.tms[id]
+	if !ok {
+		return Lost{}, false
+	}
+	delete(r.tms, id)
+	return Lost{ID: id, Jobs: jobsOf(tm)}, true
+}
+
+// Get returns a registered TaskManager.
 func (r *Registry) Get(id string) (*TaskManager, bool) {
 	tm, ok := r.tms[id]
 	return tm, ok

@@ -76,3 +76,21 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("list %v", r.List())
 	}
 }
+
+func TestRemove(t *testing.T) {
+	r := New(time.Second)
+	r.Register(time.Unix(0, 0), TaskManager{ID: "tm-a", Slots: 2})
+	if err := r.Allocate("job-1", []execgraph.Slot{{TaskManager: "tm-a", Index: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	lost, ok := r.Remove("tm-a")
+	if !ok || fmt.Sprint(lost) != "{tm-a [job-1]}" {
+		t.Fatalf("remove: %v %v", lost, ok)
+	}
+	if _, ok := r.Remove("tm-a"); ok {
+		t.Fatal("removed twice")
+	}
+	if total, _ := r.Totals(); total != 0 {
+		t.Fatalf("%d slots left", total)
+	}
+}

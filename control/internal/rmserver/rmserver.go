@@ -136,6 +136,19 @@ func (s *Server) Expire() []resources.Lost {
 	return lost
 }
 
+// Expel declares a TaskManager lost before its heartbeats time out, when
+// calling it showed it is gone (connection refused). If it is alive after
+// all, its next heartbeat is answered with reregister.
+func (s *Server) Expel(id, why string) {
+	s.mu.Lock()
+	lost, ok := s.reg.Remove(id)
+	s.mu.Unlock()
+	if ok {
+		s.cfg.Logger.Warn("TaskManager lost: unreachable", "id", id, "why", why, "jobs", lost.Jobs)
+		s.cfg.OnLost(lost)
+	}
+}
+
 // RunExpiry calls Expire every heartbeat interval until ctx ends.
 func (s *Server) RunExpiry(ctx context.Context) {
 	t := time.NewTicker(s.cfg.HeartbeatInterval)

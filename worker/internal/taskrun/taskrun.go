@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,8 +86,10 @@ type Task struct {
 	log     *slog.Logger
 	nodes   []abi.Node
 	inst    *wasm.Instance
-	outputs []*output
 	running func()
+
+	mu      sync.Mutex // outputs are read by metrics while the task sets up
+	outputs []*output
 }
 
 type output struct {
@@ -111,10 +114,13 @@ func New(env *Env, d *rpcpb.TaskDeployment) (*Task, error) {
 	}
 	t := &Task{Deployment: d, env: env, nodes: nodes, log: env.Logger.With("task", d.GetExecutionId())}
 	t.Metrics.backpressured = t.backpressured
+	t.Metrics.Started = time.Now()
 	return t, nil
 }
 
 func (t *Task) backpressured() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var d time.Duration
 	for _, o := range t.outputs {
 		d = max(d, o.rp.Backpressured())
@@ -127,7 +133,6 @@ func (t *Task) backpressured() time.Duration {
 // guest is involved). running is called once the task is set up.
 func (t *Task) Run(ctx context.Context, running func()) (err error) {
 	t.running = running
-	t.Metrics.Started = time.Now()
 	defer func() {
 		if err != nil {
 			for _, o := range t.outputs {
@@ -150,6 +155,8 @@ func (t *Task) Run(ctx context.Context, running func()) (err error) {
 
 // Partitions returns the keys of the task's result partitions.
 func (t *Task) Partitions() []exchange.PartitionKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var keys []exchange.PartitionKey
 	for _, o := range t.outputs {
 		keys = append(keys, o.rp.Key())
@@ -272,7 +279,9 @@ func (t *Task) run(ctx context.Context) (err error) {
 		if err := t.env.Registry.Register(rp); err != nil {
 			return err
 		}
+		t.mu.Lock()
 		t.outputs = append(t.outputs, &output{rp: rp, split: split})
+		t.mu.Unlock()
 	}
 
 	emit := func(rec arrow.Record) error {
