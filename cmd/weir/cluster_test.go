@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -471,20 +472,7 @@ func TestClusterBackpressure(t *testing.T) {
 func TestClusterBadREST(t *testing.T) {
 	c := startCluster(t, 1, 1, "--max-upload-bytes", strconv.Itoa(4<<20))
 	wasm := exampleModule(t, "./wordcount")
-	upload := func(name string, data []byte) (int, []byte) {
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		fw, _ := mw.CreateFormFile("wasmfile", name)
-		_, _ = fw.Write(data)
-		_ = mw.Close()
-		resp, err := http.Post(c.rest+"/wasm/upload", mw.FormDataContentType(), &body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
+	upload := func(name string, data []byte) (int, []byte) { return c.uploadBytes(t, name, data) }
 	bin, _ := os.ReadFile(wasm)
 	st, body := upload("wordcount.wasm", bin)
 	if st != http.StatusOK {
@@ -570,16 +558,12 @@ func TestClusterBadREST(t *testing.T) {
 	}
 }
 
-// upload stores a module through REST and returns its id.
-func (c *cluster) upload(t testing.TB, path string) string {
+// uploadBytes posts a module to /wasm/upload and returns the answer.
+func (c *cluster) uploadBytes(t testing.TB, name string, data []byte) (int, []byte) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("wasmfile", filepath.Base(path))
+	fw, _ := mw.CreateFormFile("wasmfile", name)
 	_, _ = fw.Write(data)
 	_ = mw.Close()
 	resp, err := http.Post(c.rest+"/wasm/upload", mw.FormDataContentType(), &body)
@@ -587,9 +571,21 @@ func (c *cluster) upload(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// upload stores a module through REST and returns its id.
+func (c *cluster) upload(t testing.TB, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, body := c.uploadBytes(t, filepath.Base(path), data)
 	var up struct{ ID string }
-	if err := json.NewDecoder(resp.Body).Decode(&up); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("upload: %d %v", resp.StatusCode, err)
+	if err := json.Unmarshal(body, &up); err != nil || st != http.StatusOK {
+		t.Fatalf("upload: %d %s", st, body)
 	}
 	return up.ID
 }
@@ -681,4 +677,51 @@ func BenchmarkStreamMemory(b *testing.B) {
 			b.ReportMetric(float64(16*count*24*b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
 		})
 	}
+}
+
+// TestClusterJobManagerRestart restarts the JobManager (same data dir and
+// etcd address, new RPC and REST ports): the TaskManager finds the new
+// leader in etcd, registers again, and runs its jobs.
+func TestClusterJobManagerRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcdURL := "http://" + l.Addr().String()
+	l.Close()
+	dataDir := t.TempDir()
+	c := startCluster(t, 1, 2, "--etcd-listen", etcdURL, "--data-dir", dataDir)
+	oldREST := c.rest
+	if err := c.jm.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.jm.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the JobManager did not stop on SIGTERM")
+	}
+	c.jm = startProc(t, c.bin, "jobmanager", "--rest-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0",
+		"--etcd-listen", etcdURL, "--data-dir", dataDir, "--heartbeat-interval", "300ms", "--heartbeat-timeout", "2s")
+	waitFor(t, 60*time.Second, "the new JobManager to lead", func() bool {
+		m := leadingLine.FindStringSubmatch(c.jm.output())
+		if m != nil {
+			c.rest = m[1]
+		}
+		return m != nil
+	})
+	if c.rest == oldREST {
+		t.Fatalf("the new JobManager reuses %s", oldREST)
+	}
+	waitFor(t, 30*time.Second, "the TaskManager to register with the new JobManager", func() bool { return c.registered(t) == 1 })
+	if !strings.Contains(c.tms[0].output(), "epoch=") || strings.Count(c.tms[0].output(), "registered with the JobManager") < 2 {
+		t.Errorf("TaskManager output:\n%s", c.tms[0].output())
+	}
+	// The uploaded module survived in the data dir; a job runs.
+	dir := t.TempDir()
+	input, want := wordcountInput(t, dir, 200)
+	out := filepath.Join(dir, "out")
+	if _, stderr, err := c.weir(t, "run", "-p", "2", "--wait", "--timeout", "1m", exampleModule(t, "./wordcount"), "--", "--input", input, "--output", out); err != nil {
+		t.Fatalf("run after the restart: %v\n%s", err, stderr)
+	}
+	checkWordcount(t, out, want)
 }

@@ -118,7 +118,6 @@ func (r *Registry) Expire(now time.Time) []Lost {
 	return lost
 }
 
-// Get returns a TaskManager.
 // Remove forgets a TaskManager at once (it is known to be gone) and
 // returns it as lost with the jobs it had slots for.
 func (r *Registry) Remove(id string) (Lost, bool) {
