@@ -728,3 +728,54 @@ func TestClusterJobManagerRestart(t *testing.T) {
 	}
 	checkWordcount(t, out, want)
 }
+
+// TestClusterGuestFailure runs a job whose Wasm map fails on a poison
+// record: it restarts once (fixed-delay, 1 attempt), then fails for good;
+// the client and the exceptions endpoint show the guest's message and logs.
+func TestClusterGuestFailure(t *testing.T) {
+	c := startCluster(t, 1, 2)
+	wasm := exampleModule(t, "./stream")
+	stdout, stderr, err := c.weir(t, "run", "-p", "2", "--wait", "--timeout", "2m",
+		"-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.attempts=1",
+		"-D", "restart-strategy.fixed-delay.delay=100ms", wasm, "--", "--count", "1000", "--fail-at", "500")
+	if err == nil {
+		t.Fatalf("weir run --wait succeeded for a failing job:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "refusing the poison record seq=500") {
+		t.Errorf("weir run does not show the guest's message:\n%s", stderr)
+	}
+	id := strings.TrimSpace(stdout)
+	d := c.job(t, id)
+	if d.State != "FAILED" || d.Attempt != 1 {
+		t.Errorf("job %s after attempt %d, want FAILED after attempt 1", d.State, d.Attempt)
+	}
+	var ex struct {
+		Root    *string `json:"root-exception"`
+		History struct {
+			Entries []struct {
+				Name      string   `json:"exceptionName"`
+				Trace     string   `json:"stacktrace"`
+				TaskName  string   `json:"taskName"`
+				GuestLogs []string `json:"guestLogs"`
+			} `json:"entries"`
+		} `json:"exceptionHistory"`
+	}
+	if st := c.get(t, "/jobs/"+id+"/exceptions", &ex); st != http.StatusOK {
+		t.Fatalf("exceptions: %d", st)
+	}
+	if ex.Root == nil || !strings.Contains(*ex.Root, "poison record seq=500") {
+		t.Errorf("root exception %v", ex.Root)
+	}
+	guest := 0
+	for _, e := range ex.History.Entries {
+		if strings.Contains(e.Trace, "poison record seq=500") {
+			guest++
+			if e.Name != "GuestError" || !strings.Contains(e.TaskName, "Map: scale") || !strings.Contains(strings.Join(e.GuestLogs, "\n"), "poison record at seq 500") {
+				t.Errorf("exception entry %+v", e)
+			}
+		}
+	}
+	if guest != 2 {
+		t.Errorf("%d guest failures in the history, want one per attempt: %+v", guest, ex.History.Entries)
+	}
+}

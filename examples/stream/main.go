@@ -14,6 +14,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	weir "github.com/weirflow/weir/sdk/go"
 )
@@ -34,6 +35,7 @@ func plan(args []string) (*weir.Plan, error) {
 	sinkRate := fs.String("sink-rate", "", "rows per second per sink subtask (empty: as fast as possible)")
 	factor := fs.Int("factor", 3, "the map multiplies seq by this")
 	output := fs.String("output", "", "write jsonl here instead of discarding rows in a blackhole")
+	failAt := fs.Int("fail-at", 0, "a failure drill: the map fails on the row with this seq (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -48,7 +50,7 @@ func plan(args []string) (*weir.Plan, error) {
 	}
 	p := weir.NewPlan("stream")
 	s := p.Source("sequence", src).ID("numbers").Parallelism(1).
-		Map("scale", strconv.Itoa(*factor)).ID("scale")
+		Map("scale", fmt.Sprintf("%d,%d", *factor, *failAt)).ID("scale")
 	if *output != "" {
 		s.Sink("file", weir.Params{"path": *output, "format": "jsonl"}).ID("out")
 	} else {
@@ -61,15 +63,24 @@ func plan(args []string) (*weir.Plan, error) {
 	return p, nil
 }
 
-// scale: key, seq → key, seq, scaled (seq × the factor in params).
+// scale: key, seq → key, seq, scaled (seq × factor). Params "factor,failAt":
+// with failAt > 0 the map logs and fails on the first row whose seq is
+// failAt (a poison record, for failure drills).
 func openScale(op *weir.Operator) (weir.MapFunc, error) {
 	seq, err := op.Input.Lookup("seq", weir.Int64)
 	if err != nil {
 		return nil, err
 	}
-	factor, err := strconv.ParseInt(op.Params, 10, 64)
+	f, fail, _ := strings.Cut(op.Params, ",")
+	factor, err := strconv.ParseInt(f, 10, 64)
 	if err != nil {
-		return nil, fmt.Errorf("scale: params must be an integer factor: %w", err)
+		return nil, fmt.Errorf("scale: params must be \"factor,failAt\" integers: %w", err)
+	}
+	failAt := int64(0)
+	if fail != "" {
+		if failAt, err = strconv.ParseInt(fail, 10, 64); err != nil {
+			return nil, fmt.Errorf("scale: params must be \"factor,failAt\" integers: %w", err)
+		}
 	}
 	op.Output = append(append(weir.Schema{}, op.Input...), weir.Field{Name: "scaled", Type: weir.Int64})
 	return func(in *weir.Batch, out *weir.Builder) error {
@@ -81,6 +92,10 @@ func openScale(op *weir.Operator) (weir.MapFunc, error) {
 		vals := in.Int64(seq).Values()
 		dst := out.Int64(in.NumCols()).Extend(len(vals))
 		for i, v := range vals {
+			if failAt > 0 && v == failAt {
+				weir.Logf(weir.LevelWarn, "scale: poison record at seq %d", v)
+				return fmt.Errorf("scale: refusing the poison record seq=%d", v)
+			}
 			dst[i] = v * factor
 		}
 		return nil
