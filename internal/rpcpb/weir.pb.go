@@ -180,6 +180,260 @@ func (*Ack) Descriptor() ([]byte, []int) {
 	return file_weir_proto_rawDescGZIP(), []int{1}
 }
 
+// OperatorState is one chained operator's part of a checkpoint, written by
+// one subtask.
+type OperatorState struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	NodeId          string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Subtask         int32                  `protobuf:"varint,2,opt,name=subtask,proto3" json:"subtask,omitempty"`                                       // the subtask that wrote it
+	Parallelism     int32                  `protobuf:"varint,3,opt,name=parallelism,proto3" json:"parallelism,omitempty"`                               // of the node when it was written
+	KeyedState      string                 `protobuf:"bytes,4,opt,name=keyed_state,json=keyedState,proto3" json:"keyed_state,omitempty"`                // file with the keyed state (Arrow IPC), relative to the checkpoint's directory
+	SourcePosition  []byte                 `protobuf:"bytes,5,opt,name=source_position,json=sourcePosition,proto3" json:"source_position,omitempty"`    // a source's read position
+	SinkTransaction []byte                 `protobuf:"bytes,6,opt,name=sink_transaction,json=sinkTransaction,proto3" json:"sink_transaction,omitempty"` // a two-phase sink's pre-committed transaction
+	SizeBytes       int64                  `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *OperatorState) Reset() {
+	*x = OperatorState{}
+	mi := &file_weir_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorState) ProtoMessage() {}
+
+func (x *OperatorState) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorState.ProtoReflect.Descriptor instead.
+func (*OperatorState) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *OperatorState) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *OperatorState) GetSubtask() int32 {
+	if x != nil {
+		return x.Subtask
+	}
+	return 0
+}
+
+func (x *OperatorState) GetParallelism() int32 {
+	if x != nil {
+		return x.Parallelism
+	}
+	return 0
+}
+
+func (x *OperatorState) GetKeyedState() string {
+	if x != nil {
+		return x.KeyedState
+	}
+	return ""
+}
+
+func (x *OperatorState) GetSourcePosition() []byte {
+	if x != nil {
+		return x.SourcePosition
+	}
+	return nil
+}
+
+func (x *OperatorState) GetSinkTransaction() []byte {
+	if x != nil {
+		return x.SinkTransaction
+	}
+	return nil
+}
+
+func (x *OperatorState) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+type CheckpointAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskManagerId string                 `protobuf:"bytes,1,opt,name=task_manager_id,json=taskManagerId,proto3" json:"task_manager_id,omitempty"`
+	ExecutionId   string                 `protobuf:"bytes,2,opt,name=execution_id,json=executionId,proto3" json:"execution_id,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	States        []*OperatorState       `protobuf:"bytes,4,rep,name=states,proto3" json:"states,omitempty"`
+	SyncMs        int64                  `protobuf:"varint,5,opt,name=sync_ms,json=syncMs,proto3" json:"sync_ms,omitempty"`                // the pause of the task's processing
+	AsyncMs       int64                  `protobuf:"varint,6,opt,name=async_ms,json=asyncMs,proto3" json:"async_ms,omitempty"`             // writing the state after processing resumed
+	AlignmentMs   int64                  `protobuf:"varint,7,opt,name=alignment_ms,json=alignmentMs,proto3" json:"alignment_ms,omitempty"` // from the first barrier to the last
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointAck) Reset() {
+	*x = CheckpointAck{}
+	mi := &file_weir_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointAck) ProtoMessage() {}
+
+func (x *CheckpointAck) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointAck.ProtoReflect.Descriptor instead.
+func (*CheckpointAck) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CheckpointAck) GetTaskManagerId() string {
+	if x != nil {
+		return x.TaskManagerId
+	}
+	return ""
+}
+
+func (x *CheckpointAck) GetExecutionId() string {
+	if x != nil {
+		return x.ExecutionId
+	}
+	return ""
+}
+
+func (x *CheckpointAck) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *CheckpointAck) GetStates() []*OperatorState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *CheckpointAck) GetSyncMs() int64 {
+	if x != nil {
+		return x.SyncMs
+	}
+	return 0
+}
+
+func (x *CheckpointAck) GetAsyncMs() int64 {
+	if x != nil {
+		return x.AsyncMs
+	}
+	return 0
+}
+
+func (x *CheckpointAck) GetAlignmentMs() int64 {
+	if x != nil {
+		return x.AlignmentMs
+	}
+	return 0
+}
+
+type CheckpointDecline struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskManagerId string                 `protobuf:"bytes,1,opt,name=task_manager_id,json=taskManagerId,proto3" json:"task_manager_id,omitempty"`
+	ExecutionId   string                 `protobuf:"bytes,2,opt,name=execution_id,json=executionId,proto3" json:"execution_id,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointDecline) Reset() {
+	*x = CheckpointDecline{}
+	mi := &file_weir_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointDecline) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointDecline) ProtoMessage() {}
+
+func (x *CheckpointDecline) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointDecline.ProtoReflect.Descriptor instead.
+func (*CheckpointDecline) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CheckpointDecline) GetTaskManagerId() string {
+	if x != nil {
+		return x.TaskManagerId
+	}
+	return ""
+}
+
+func (x *CheckpointDecline) GetExecutionId() string {
+	if x != nil {
+		return x.ExecutionId
+	}
+	return ""
+}
+
+func (x *CheckpointDecline) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *CheckpointDecline) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type RegisterTaskManagerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TaskManagerId string                 `protobuf:"bytes,1,opt,name=task_manager_id,json=taskManagerId,proto3" json:"task_manager_id,omitempty"`
@@ -195,7 +449,7 @@ type RegisterTaskManagerRequest struct {
 
 func (x *RegisterTaskManagerRequest) Reset() {
 	*x = RegisterTaskManagerRequest{}
-	mi := &file_weir_proto_msgTypes[2]
+	mi := &file_weir_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -207,7 +461,7 @@ func (x *RegisterTaskManagerRequest) String() string {
 func (*RegisterTaskManagerRequest) ProtoMessage() {}
 
 func (x *RegisterTaskManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[2]
+	mi := &file_weir_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -220,7 +474,7 @@ func (x *RegisterTaskManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterTaskManagerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterTaskManagerRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{2}
+	return file_weir_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RegisterTaskManagerRequest) GetTaskManagerId() string {
@@ -284,7 +538,7 @@ type RegisterTaskManagerResponse struct {
 
 func (x *RegisterTaskManagerResponse) Reset() {
 	*x = RegisterTaskManagerResponse{}
-	mi := &file_weir_proto_msgTypes[3]
+	mi := &file_weir_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +550,7 @@ func (x *RegisterTaskManagerResponse) String() string {
 func (*RegisterTaskManagerResponse) ProtoMessage() {}
 
 func (x *RegisterTaskManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[3]
+	mi := &file_weir_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +563,7 @@ func (x *RegisterTaskManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterTaskManagerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterTaskManagerResponse) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{3}
+	return file_weir_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterTaskManagerResponse) GetFence() *Fence {
@@ -351,7 +605,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_weir_proto_msgTypes[4]
+	mi := &file_weir_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +617,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[4]
+	mi := &file_weir_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +630,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{4}
+	return file_weir_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HeartbeatRequest) GetTaskManagerId() string {
@@ -411,7 +665,7 @@ type SlotStatus struct {
 
 func (x *SlotStatus) Reset() {
 	*x = SlotStatus{}
-	mi := &file_weir_proto_msgTypes[5]
+	mi := &file_weir_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +677,7 @@ func (x *SlotStatus) String() string {
 func (*SlotStatus) ProtoMessage() {}
 
 func (x *SlotStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[5]
+	mi := &file_weir_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +690,7 @@ func (x *SlotStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotStatus.ProtoReflect.Descriptor instead.
 func (*SlotStatus) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{5}
+	return file_weir_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SlotStatus) GetIndex() int32 {
@@ -470,7 +724,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_weir_proto_msgTypes[6]
+	mi := &file_weir_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +736,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[6]
+	mi := &file_weir_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +749,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{6}
+	return file_weir_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HeartbeatResponse) GetFence() *Fence {
@@ -526,7 +780,7 @@ type TaskStateReport struct {
 
 func (x *TaskStateReport) Reset() {
 	*x = TaskStateReport{}
-	mi := &file_weir_proto_msgTypes[7]
+	mi := &file_weir_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +792,7 @@ func (x *TaskStateReport) String() string {
 func (*TaskStateReport) ProtoMessage() {}
 
 func (x *TaskStateReport) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[7]
+	mi := &file_weir_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +805,7 @@ func (x *TaskStateReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStateReport.ProtoReflect.Descriptor instead.
 func (*TaskStateReport) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{7}
+	return file_weir_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TaskStateReport) GetTaskManagerId() string {
@@ -613,7 +867,7 @@ type TaskMetrics struct {
 
 func (x *TaskMetrics) Reset() {
 	*x = TaskMetrics{}
-	mi := &file_weir_proto_msgTypes[8]
+	mi := &file_weir_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +879,7 @@ func (x *TaskMetrics) String() string {
 func (*TaskMetrics) ProtoMessage() {}
 
 func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[8]
+	mi := &file_weir_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +892,7 @@ func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskMetrics.ProtoReflect.Descriptor instead.
 func (*TaskMetrics) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{8}
+	return file_weir_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskMetrics) GetExecutionId() string {
@@ -697,6 +951,205 @@ func (x *TaskMetrics) GetBackpressuredMsPerSecond() int64 {
 	return 0
 }
 
+type TriggerCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fence         *Fence                 `protobuf:"bytes,1,opt,name=fence,proto3" json:"fence,omitempty"`
+	ExecutionId   string                 `protobuf:"bytes,2,opt,name=execution_id,json=executionId,proto3" json:"execution_id,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	TimestampMs   int64                  `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	Savepoint     bool                   `protobuf:"varint,5,opt,name=savepoint,proto3" json:"savepoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerCheckpointRequest) Reset() {
+	*x = TriggerCheckpointRequest{}
+	mi := &file_weir_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerCheckpointRequest) ProtoMessage() {}
+
+func (x *TriggerCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*TriggerCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TriggerCheckpointRequest) GetFence() *Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
+}
+
+func (x *TriggerCheckpointRequest) GetExecutionId() string {
+	if x != nil {
+		return x.ExecutionId
+	}
+	return ""
+}
+
+func (x *TriggerCheckpointRequest) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *TriggerCheckpointRequest) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *TriggerCheckpointRequest) GetSavepoint() bool {
+	if x != nil {
+		return x.Savepoint
+	}
+	return false
+}
+
+type NotifyCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fence         *Fence                 `protobuf:"bytes,1,opt,name=fence,proto3" json:"fence,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	CheckpointId  int64                  `protobuf:"varint,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyCheckpointRequest) Reset() {
+	*x = NotifyCheckpointRequest{}
+	mi := &file_weir_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyCheckpointRequest) ProtoMessage() {}
+
+func (x *NotifyCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*NotifyCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *NotifyCheckpointRequest) GetFence() *Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
+}
+
+func (x *NotifyCheckpointRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *NotifyCheckpointRequest) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+// RestoreState is the checkpoint a task starts from: every operator state
+// of the nodes in its chain, of every subtask that wrote one (the task keeps
+// what concerns it: its key groups, its share of sources and sinks).
+type RestoreState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CheckpointId  int64                  `protobuf:"varint,1,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"` // the checkpoint's directory
+	States        []*OperatorState       `protobuf:"bytes,3,rep,name=states,proto3" json:"states,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreState) Reset() {
+	*x = RestoreState{}
+	mi := &file_weir_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreState) ProtoMessage() {}
+
+func (x *RestoreState) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreState.ProtoReflect.Descriptor instead.
+func (*RestoreState) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RestoreState) GetCheckpointId() int64 {
+	if x != nil {
+		return x.CheckpointId
+	}
+	return 0
+}
+
+func (x *RestoreState) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *RestoreState) GetStates() []*OperatorState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
 type DeployTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Fence         *Fence                 `protobuf:"bytes,1,opt,name=fence,proto3" json:"fence,omitempty"`
@@ -707,7 +1160,7 @@ type DeployTaskRequest struct {
 
 func (x *DeployTaskRequest) Reset() {
 	*x = DeployTaskRequest{}
-	mi := &file_weir_proto_msgTypes[9]
+	mi := &file_weir_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +1172,7 @@ func (x *DeployTaskRequest) String() string {
 func (*DeployTaskRequest) ProtoMessage() {}
 
 func (x *DeployTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[9]
+	mi := &file_weir_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +1185,7 @@ func (x *DeployTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployTaskRequest.ProtoReflect.Descriptor instead.
 func (*DeployTaskRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{9}
+	return file_weir_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeployTaskRequest) GetFence() *Fence {
@@ -769,13 +1222,15 @@ type TaskDeployment struct {
 	Config         map[string]string      `protobuf:"bytes,14,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	KeyGroupStart  int32                  `protobuf:"varint,15,opt,name=key_group_start,json=keyGroupStart,proto3" json:"key_group_start,omitempty"` // inclusive range of owned key groups
 	KeyGroupEnd    int32                  `protobuf:"varint,16,opt,name=key_group_end,json=keyGroupEnd,proto3" json:"key_group_end,omitempty"`
+	CheckpointDir  string                 `protobuf:"bytes,17,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"` // where the job's checkpoints go ("" without checkpoints)
+	Restore        *RestoreState          `protobuf:"bytes,18,opt,name=restore,proto3" json:"restore,omitempty"`                                  // the state to start from, if any
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TaskDeployment) Reset() {
 	*x = TaskDeployment{}
-	mi := &file_weir_proto_msgTypes[10]
+	mi := &file_weir_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +1242,7 @@ func (x *TaskDeployment) String() string {
 func (*TaskDeployment) ProtoMessage() {}
 
 func (x *TaskDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[10]
+	mi := &file_weir_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +1255,7 @@ func (x *TaskDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskDeployment.ProtoReflect.Descriptor instead.
 func (*TaskDeployment) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{10}
+	return file_weir_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TaskDeployment) GetJobId() string {
@@ -915,6 +1370,20 @@ func (x *TaskDeployment) GetKeyGroupEnd() int32 {
 	return 0
 }
 
+func (x *TaskDeployment) GetCheckpointDir() string {
+	if x != nil {
+		return x.CheckpointDir
+	}
+	return ""
+}
+
+func (x *TaskDeployment) GetRestore() *RestoreState {
+	if x != nil {
+		return x.Restore
+	}
+	return nil
+}
+
 type InputGate struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	UpstreamVertex string                 `protobuf:"bytes,1,opt,name=upstream_vertex,json=upstreamVertex,proto3" json:"upstream_vertex,omitempty"`
@@ -926,7 +1395,7 @@ type InputGate struct {
 
 func (x *InputGate) Reset() {
 	*x = InputGate{}
-	mi := &file_weir_proto_msgTypes[11]
+	mi := &file_weir_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1407,7 @@ func (x *InputGate) String() string {
 func (*InputGate) ProtoMessage() {}
 
 func (x *InputGate) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[11]
+	mi := &file_weir_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1420,7 @@ func (x *InputGate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputGate.ProtoReflect.Descriptor instead.
 func (*InputGate) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{11}
+	return file_weir_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InputGate) GetUpstreamVertex() string {
@@ -986,7 +1455,7 @@ type ProducerLocation struct {
 
 func (x *ProducerLocation) Reset() {
 	*x = ProducerLocation{}
-	mi := &file_weir_proto_msgTypes[12]
+	mi := &file_weir_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1467,7 @@ func (x *ProducerLocation) String() string {
 func (*ProducerLocation) ProtoMessage() {}
 
 func (x *ProducerLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[12]
+	mi := &file_weir_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1480,7 @@ func (x *ProducerLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducerLocation.ProtoReflect.Descriptor instead.
 func (*ProducerLocation) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{12}
+	return file_weir_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProducerLocation) GetSubtask() int32 {
@@ -1047,7 +1516,7 @@ type ResultPartition struct {
 
 func (x *ResultPartition) Reset() {
 	*x = ResultPartition{}
-	mi := &file_weir_proto_msgTypes[13]
+	mi := &file_weir_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1528,7 @@ func (x *ResultPartition) String() string {
 func (*ResultPartition) ProtoMessage() {}
 
 func (x *ResultPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[13]
+	mi := &file_weir_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1541,7 @@ func (x *ResultPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultPartition.ProtoReflect.Descriptor instead.
 func (*ResultPartition) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{13}
+	return file_weir_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResultPartition) GetDownstreamVertex() string {
@@ -1113,7 +1582,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_weir_proto_msgTypes[14]
+	mi := &file_weir_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1594,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[14]
+	mi := &file_weir_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1607,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{14}
+	return file_weir_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CancelTaskRequest) GetFence() *Fence {
@@ -1165,7 +1634,7 @@ type ReleaseSlotsRequest struct {
 
 func (x *ReleaseSlotsRequest) Reset() {
 	*x = ReleaseSlotsRequest{}
-	mi := &file_weir_proto_msgTypes[15]
+	mi := &file_weir_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1646,7 @@ func (x *ReleaseSlotsRequest) String() string {
 func (*ReleaseSlotsRequest) ProtoMessage() {}
 
 func (x *ReleaseSlotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[15]
+	mi := &file_weir_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1659,7 @@ func (x *ReleaseSlotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseSlotsRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseSlotsRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{15}
+	return file_weir_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReleaseSlotsRequest) GetFence() *Fence {
@@ -1217,7 +1686,7 @@ type SchemaRequest struct {
 
 func (x *SchemaRequest) Reset() {
 	*x = SchemaRequest{}
-	mi := &file_weir_proto_msgTypes[16]
+	mi := &file_weir_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1698,7 @@ func (x *SchemaRequest) String() string {
 func (*SchemaRequest) ProtoMessage() {}
 
 func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[16]
+	mi := &file_weir_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1711,7 @@ func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
 func (*SchemaRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{16}
+	return file_weir_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SchemaRequest) GetProducerExecutionId() string {
@@ -1268,7 +1737,7 @@ type SchemaResponse struct {
 
 func (x *SchemaResponse) Reset() {
 	*x = SchemaResponse{}
-	mi := &file_weir_proto_msgTypes[17]
+	mi := &file_weir_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1749,7 @@ func (x *SchemaResponse) String() string {
 func (*SchemaResponse) ProtoMessage() {}
 
 func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[17]
+	mi := &file_weir_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1762,7 @@ func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
 func (*SchemaResponse) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{17}
+	return file_weir_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SchemaResponse) GetSchema() []byte {
@@ -1316,7 +1785,7 @@ type ExchangeMessage struct {
 
 func (x *ExchangeMessage) Reset() {
 	*x = ExchangeMessage{}
-	mi := &file_weir_proto_msgTypes[18]
+	mi := &file_weir_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1797,7 @@ func (x *ExchangeMessage) String() string {
 func (*ExchangeMessage) ProtoMessage() {}
 
 func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[18]
+	mi := &file_weir_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1810,7 @@ func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeMessage.ProtoReflect.Descriptor instead.
 func (*ExchangeMessage) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{18}
+	return file_weir_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExchangeMessage) GetBody() isExchangeMessage_Body {
@@ -1396,7 +1865,7 @@ type ChannelOpen struct {
 
 func (x *ChannelOpen) Reset() {
 	*x = ChannelOpen{}
-	mi := &file_weir_proto_msgTypes[19]
+	mi := &file_weir_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1877,7 @@ func (x *ChannelOpen) String() string {
 func (*ChannelOpen) ProtoMessage() {}
 
 func (x *ChannelOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[19]
+	mi := &file_weir_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1890,7 @@ func (x *ChannelOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelOpen.ProtoReflect.Descriptor instead.
 func (*ChannelOpen) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{19}
+	return file_weir_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ChannelOpen) GetProducerExecutionId() string {
@@ -1455,6 +1924,29 @@ const file_weir_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\"\x05\n" +
 	"\x03Ack\"\xf8\x01\n" +
+	"\rOperatorState\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
+	"\asubtask\x18\x02 \x01(\x05R\asubtask\x12 \n" +
+	"\vparallelism\x18\x03 \x01(\x05R\vparallelism\x12\x1f\n" +
+	"\vkeyed_state\x18\x04 \x01(\tR\n" +
+	"keyedState\x12'\n" +
+	"\x0fsource_position\x18\x05 \x01(\fR\x0esourcePosition\x12)\n" +
+	"\x10sink_transaction\x18\x06 \x01(\fR\x0fsinkTransaction\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\a \x01(\x03R\tsizeBytes\"\x8a\x02\n" +
+	"\rCheckpointAck\x12&\n" +
+	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12!\n" +
+	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12#\n" +
+	"\rcheckpoint_id\x18\x03 \x01(\x03R\fcheckpointId\x122\n" +
+	"\x06states\x18\x04 \x03(\v2\x1a.weir.rpc.v1.OperatorStateR\x06states\x12\x17\n" +
+	"\async_ms\x18\x05 \x01(\x03R\x06syncMs\x12\x19\n" +
+	"\basync_ms\x18\x06 \x01(\x03R\aasyncMs\x12!\n" +
+	"\falignment_ms\x18\a \x01(\x03R\valignmentMs\"\x9b\x01\n" +
+	"\x11CheckpointDecline\x12&\n" +
+	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12!\n" +
+	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12#\n" +
+	"\rcheckpoint_id\x18\x03 \x01(\x03R\fcheckpointId\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xf8\x01\n" +
 	"\x1aRegisterTaskManagerRequest\x12&\n" +
 	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12\x1f\n" +
 	"\vrpc_address\x18\x02 \x01(\tR\n" +
@@ -1502,10 +1994,24 @@ const file_weir_proto_rawDesc = "" +
 	"\tbytes_out\x18\x05 \x01(\x03R\bbytesOut\x12+\n" +
 	"\x12busy_ms_per_second\x18\x06 \x01(\x03R\x0fbusyMsPerSecond\x12+\n" +
 	"\x12idle_ms_per_second\x18\a \x01(\x03R\x0fidleMsPerSecond\x12=\n" +
-	"\x1bbackpressured_ms_per_second\x18\b \x01(\x03R\x18backpressuredMsPerSecond\"n\n" +
+	"\x1bbackpressured_ms_per_second\x18\b \x01(\x03R\x18backpressuredMsPerSecond\"\xcd\x01\n" +
+	"\x18TriggerCheckpointRequest\x12(\n" +
+	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12!\n" +
+	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12#\n" +
+	"\rcheckpoint_id\x18\x03 \x01(\x03R\fcheckpointId\x12!\n" +
+	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\x12\x1c\n" +
+	"\tsavepoint\x18\x05 \x01(\bR\tsavepoint\"\x7f\n" +
+	"\x17NotifyCheckpointRequest\x12(\n" +
+	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12#\n" +
+	"\rcheckpoint_id\x18\x03 \x01(\x03R\fcheckpointId\"{\n" +
+	"\fRestoreState\x12#\n" +
+	"\rcheckpoint_id\x18\x01 \x01(\x03R\fcheckpointId\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x122\n" +
+	"\x06states\x18\x03 \x03(\v2\x1a.weir.rpc.v1.OperatorStateR\x06states\"n\n" +
 	"\x11DeployTaskRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12/\n" +
-	"\x04task\x18\x02 \x01(\v2\x1b.weir.rpc.v1.TaskDeploymentR\x04task\"\x95\x05\n" +
+	"\x04task\x18\x02 \x01(\v2\x1b.weir.rpc.v1.TaskDeploymentR\x04task\"\xf1\x05\n" +
 	"\x0eTaskDeployment\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12\x1b\n" +
@@ -1524,7 +2030,9 @@ const file_weir_proto_rawDesc = "" +
 	"\aoutputs\x18\r \x03(\v2\x1c.weir.rpc.v1.ResultPartitionR\aoutputs\x12?\n" +
 	"\x06config\x18\x0e \x03(\v2'.weir.rpc.v1.TaskDeployment.ConfigEntryR\x06config\x12&\n" +
 	"\x0fkey_group_start\x18\x0f \x01(\x05R\rkeyGroupStart\x12\"\n" +
-	"\rkey_group_end\x18\x10 \x01(\x05R\vkeyGroupEnd\x1a9\n" +
+	"\rkey_group_end\x18\x10 \x01(\x05R\vkeyGroupEnd\x12%\n" +
+	"\x0echeckpoint_dir\x18\x11 \x01(\tR\rcheckpointDir\x123\n" +
+	"\arestore\x18\x12 \x01(\v2\x19.weir.rpc.v1.RestoreStateR\arestore\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +
@@ -1568,17 +2076,21 @@ const file_weir_proto_rawDesc = "" +
 	"\x13TASK_STATE_FINISHED\x10\x04\x12\x18\n" +
 	"\x14TASK_STATE_CANCELING\x10\x05\x12\x17\n" +
 	"\x13TASK_STATE_CANCELED\x10\x06\x12\x15\n" +
-	"\x11TASK_STATE_FAILED\x10\a2\x8a\x02\n" +
+	"\x11TASK_STATE_FAILED\x10\a2\x98\x03\n" +
 	"\x0fResourceManager\x12h\n" +
 	"\x13RegisterTaskManager\x12'.weir.rpc.v1.RegisterTaskManagerRequest\x1a(.weir.rpc.v1.RegisterTaskManagerResponse\x12J\n" +
 	"\tHeartbeat\x12\x1d.weir.rpc.v1.HeartbeatRequest\x1a\x1e.weir.rpc.v1.HeartbeatResponse\x12A\n" +
-	"\x0fReportTaskState\x12\x1c.weir.rpc.v1.TaskStateReport\x1a\x10.weir.rpc.v1.Ack2\xd2\x01\n" +
+	"\x0fReportTaskState\x12\x1c.weir.rpc.v1.TaskStateReport\x1a\x10.weir.rpc.v1.Ack\x12E\n" +
+	"\x15AcknowledgeCheckpoint\x12\x1a.weir.rpc.v1.CheckpointAck\x1a\x10.weir.rpc.v1.Ack\x12E\n" +
+	"\x11DeclineCheckpoint\x12\x1e.weir.rpc.v1.CheckpointDecline\x1a\x10.weir.rpc.v1.Ack2\xf4\x02\n" +
 	"\fTaskExecutor\x12>\n" +
 	"\n" +
 	"DeployTask\x12\x1e.weir.rpc.v1.DeployTaskRequest\x1a\x10.weir.rpc.v1.Ack\x12>\n" +
 	"\n" +
 	"CancelTask\x12\x1e.weir.rpc.v1.CancelTaskRequest\x1a\x10.weir.rpc.v1.Ack\x12B\n" +
-	"\fReleaseSlots\x12 .weir.rpc.v1.ReleaseSlotsRequest\x1a\x10.weir.rpc.v1.Ack2\x9c\x01\n" +
+	"\fReleaseSlots\x12 .weir.rpc.v1.ReleaseSlotsRequest\x1a\x10.weir.rpc.v1.Ack\x12L\n" +
+	"\x11TriggerCheckpoint\x12%.weir.rpc.v1.TriggerCheckpointRequest\x1a\x10.weir.rpc.v1.Ack\x12R\n" +
+	"\x18NotifyCheckpointComplete\x12$.weir.rpc.v1.NotifyCheckpointRequest\x1a\x10.weir.rpc.v1.Ack2\x9c\x01\n" +
 	"\fDataExchange\x12I\n" +
 	"\aChannel\x12\x1c.weir.rpc.v1.ExchangeMessage\x1a\x1c.weir.rpc.v1.ExchangeMessage(\x010\x01\x12A\n" +
 	"\x06Schema\x12\x1a.weir.rpc.v1.SchemaRequest\x1a\x1b.weir.rpc.v1.SchemaResponseB)Z'github.com/weirflow/weir/internal/rpcpbb\x06proto3"
@@ -1596,68 +2108,87 @@ func file_weir_proto_rawDescGZIP() []byte {
 }
 
 var file_weir_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_weir_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_weir_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_weir_proto_goTypes = []any{
 	(TaskState)(0),                      // 0: weir.rpc.v1.TaskState
 	(*Fence)(nil),                       // 1: weir.rpc.v1.Fence
 	(*Ack)(nil),                         // 2: weir.rpc.v1.Ack
-	(*RegisterTaskManagerRequest)(nil),  // 3: weir.rpc.v1.RegisterTaskManagerRequest
-	(*RegisterTaskManagerResponse)(nil), // 4: weir.rpc.v1.RegisterTaskManagerResponse
-	(*HeartbeatRequest)(nil),            // 5: weir.rpc.v1.HeartbeatRequest
-	(*SlotStatus)(nil),                  // 6: weir.rpc.v1.SlotStatus
-	(*HeartbeatResponse)(nil),           // 7: weir.rpc.v1.HeartbeatResponse
-	(*TaskStateReport)(nil),             // 8: weir.rpc.v1.TaskStateReport
-	(*TaskMetrics)(nil),                 // 9: weir.rpc.v1.TaskMetrics
-	(*DeployTaskRequest)(nil),           // 10: weir.rpc.v1.DeployTaskRequest
-	(*TaskDeployment)(nil),              // 11: weir.rpc.v1.TaskDeployment
-	(*InputGate)(nil),                   // 12: weir.rpc.v1.InputGate
-	(*ProducerLocation)(nil),            // 13: weir.rpc.v1.ProducerLocation
-	(*ResultPartition)(nil),             // 14: weir.rpc.v1.ResultPartition
-	(*CancelTaskRequest)(nil),           // 15: weir.rpc.v1.CancelTaskRequest
-	(*ReleaseSlotsRequest)(nil),         // 16: weir.rpc.v1.ReleaseSlotsRequest
-	(*SchemaRequest)(nil),               // 17: weir.rpc.v1.SchemaRequest
-	(*SchemaResponse)(nil),              // 18: weir.rpc.v1.SchemaResponse
-	(*ExchangeMessage)(nil),             // 19: weir.rpc.v1.ExchangeMessage
-	(*ChannelOpen)(nil),                 // 20: weir.rpc.v1.ChannelOpen
-	nil,                                 // 21: weir.rpc.v1.TaskDeployment.ConfigEntry
+	(*OperatorState)(nil),               // 3: weir.rpc.v1.OperatorState
+	(*CheckpointAck)(nil),               // 4: weir.rpc.v1.CheckpointAck
+	(*CheckpointDecline)(nil),           // 5: weir.rpc.v1.CheckpointDecline
+	(*RegisterTaskManagerRequest)(nil),  // 6: weir.rpc.v1.RegisterTaskManagerRequest
+	(*RegisterTaskManagerResponse)(nil), // 7: weir.rpc.v1.RegisterTaskManagerResponse
+	(*HeartbeatRequest)(nil),            // 8: weir.rpc.v1.HeartbeatRequest
+	(*SlotStatus)(nil),                  // 9: weir.rpc.v1.SlotStatus
+	(*HeartbeatResponse)(nil),           // 10: weir.rpc.v1.HeartbeatResponse
+	(*TaskStateReport)(nil),             // 11: weir.rpc.v1.TaskStateReport
+	(*TaskMetrics)(nil),                 // 12: weir.rpc.v1.TaskMetrics
+	(*TriggerCheckpointRequest)(nil),    // 13: weir.rpc.v1.TriggerCheckpointRequest
+	(*NotifyCheckpointRequest)(nil),     // 14: weir.rpc.v1.NotifyCheckpointRequest
+	(*RestoreState)(nil),                // 15: weir.rpc.v1.RestoreState
+	(*DeployTaskRequest)(nil),           // 16: weir.rpc.v1.DeployTaskRequest
+	(*TaskDeployment)(nil),              // 17: weir.rpc.v1.TaskDeployment
+	(*InputGate)(nil),                   // 18: weir.rpc.v1.InputGate
+	(*ProducerLocation)(nil),            // 19: weir.rpc.v1.ProducerLocation
+	(*ResultPartition)(nil),             // 20: weir.rpc.v1.ResultPartition
+	(*CancelTaskRequest)(nil),           // 21: weir.rpc.v1.CancelTaskRequest
+	(*ReleaseSlotsRequest)(nil),         // 22: weir.rpc.v1.ReleaseSlotsRequest
+	(*SchemaRequest)(nil),               // 23: weir.rpc.v1.SchemaRequest
+	(*SchemaResponse)(nil),              // 24: weir.rpc.v1.SchemaResponse
+	(*ExchangeMessage)(nil),             // 25: weir.rpc.v1.ExchangeMessage
+	(*ChannelOpen)(nil),                 // 26: weir.rpc.v1.ChannelOpen
+	nil,                                 // 27: weir.rpc.v1.TaskDeployment.ConfigEntry
 }
 var file_weir_proto_depIdxs = []int32{
-	1,  // 0: weir.rpc.v1.RegisterTaskManagerResponse.fence:type_name -> weir.rpc.v1.Fence
-	6,  // 1: weir.rpc.v1.HeartbeatRequest.slots:type_name -> weir.rpc.v1.SlotStatus
-	9,  // 2: weir.rpc.v1.HeartbeatRequest.metrics:type_name -> weir.rpc.v1.TaskMetrics
-	1,  // 3: weir.rpc.v1.HeartbeatResponse.fence:type_name -> weir.rpc.v1.Fence
-	0,  // 4: weir.rpc.v1.TaskStateReport.state:type_name -> weir.rpc.v1.TaskState
-	9,  // 5: weir.rpc.v1.TaskStateReport.metrics:type_name -> weir.rpc.v1.TaskMetrics
-	1,  // 6: weir.rpc.v1.DeployTaskRequest.fence:type_name -> weir.rpc.v1.Fence
-	11, // 7: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
-	12, // 8: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
-	14, // 9: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
-	21, // 10: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
-	13, // 11: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
-	1,  // 12: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
-	1,  // 13: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
-	20, // 14: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
-	3,  // 15: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
-	5,  // 16: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
-	8,  // 17: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
-	10, // 18: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
-	15, // 19: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
-	16, // 20: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
-	19, // 21: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
-	17, // 22: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
-	4,  // 23: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
-	7,  // 24: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
-	2,  // 25: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
-	2,  // 26: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
-	2,  // 27: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
-	2,  // 28: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
-	19, // 29: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
-	18, // 30: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
-	23, // [23:31] is the sub-list for method output_type
-	15, // [15:23] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	3,  // 0: weir.rpc.v1.CheckpointAck.states:type_name -> weir.rpc.v1.OperatorState
+	1,  // 1: weir.rpc.v1.RegisterTaskManagerResponse.fence:type_name -> weir.rpc.v1.Fence
+	9,  // 2: weir.rpc.v1.HeartbeatRequest.slots:type_name -> weir.rpc.v1.SlotStatus
+	12, // 3: weir.rpc.v1.HeartbeatRequest.metrics:type_name -> weir.rpc.v1.TaskMetrics
+	1,  // 4: weir.rpc.v1.HeartbeatResponse.fence:type_name -> weir.rpc.v1.Fence
+	0,  // 5: weir.rpc.v1.TaskStateReport.state:type_name -> weir.rpc.v1.TaskState
+	12, // 6: weir.rpc.v1.TaskStateReport.metrics:type_name -> weir.rpc.v1.TaskMetrics
+	1,  // 7: weir.rpc.v1.TriggerCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
+	1,  // 8: weir.rpc.v1.NotifyCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
+	3,  // 9: weir.rpc.v1.RestoreState.states:type_name -> weir.rpc.v1.OperatorState
+	1,  // 10: weir.rpc.v1.DeployTaskRequest.fence:type_name -> weir.rpc.v1.Fence
+	17, // 11: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
+	18, // 12: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
+	20, // 13: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
+	27, // 14: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
+	15, // 15: weir.rpc.v1.TaskDeployment.restore:type_name -> weir.rpc.v1.RestoreState
+	19, // 16: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
+	1,  // 17: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
+	1,  // 18: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
+	26, // 19: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
+	6,  // 20: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
+	8,  // 21: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
+	11, // 22: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
+	4,  // 23: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:input_type -> weir.rpc.v1.CheckpointAck
+	5,  // 24: weir.rpc.v1.ResourceManager.DeclineCheckpoint:input_type -> weir.rpc.v1.CheckpointDecline
+	16, // 25: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
+	21, // 26: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
+	22, // 27: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
+	13, // 28: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:input_type -> weir.rpc.v1.TriggerCheckpointRequest
+	14, // 29: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:input_type -> weir.rpc.v1.NotifyCheckpointRequest
+	25, // 30: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
+	23, // 31: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
+	7,  // 32: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
+	10, // 33: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
+	2,  // 34: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
+	2,  // 35: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:output_type -> weir.rpc.v1.Ack
+	2,  // 36: weir.rpc.v1.ResourceManager.DeclineCheckpoint:output_type -> weir.rpc.v1.Ack
+	2,  // 37: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
+	2,  // 38: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
+	2,  // 39: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
+	2,  // 40: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:output_type -> weir.rpc.v1.Ack
+	2,  // 41: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:output_type -> weir.rpc.v1.Ack
+	25, // 42: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
+	24, // 43: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
+	32, // [32:44] is the sub-list for method output_type
+	20, // [20:32] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_weir_proto_init() }
@@ -1665,7 +2196,7 @@ func file_weir_proto_init() {
 	if File_weir_proto != nil {
 		return
 	}
-	file_weir_proto_msgTypes[18].OneofWrappers = []any{
+	file_weir_proto_msgTypes[24].OneofWrappers = []any{
 		(*ExchangeMessage_Open)(nil),
 		(*ExchangeMessage_Frame)(nil),
 	}
@@ -1675,7 +2206,7 @@ func file_weir_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_proto_rawDesc), len(file_weir_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

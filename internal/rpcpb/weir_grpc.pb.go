@@ -22,9 +22,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ResourceManager_RegisterTaskManager_FullMethodName = "/weir.rpc.v1.ResourceManager/RegisterTaskManager"
-	ResourceManager_Heartbeat_FullMethodName           = "/weir.rpc.v1.ResourceManager/Heartbeat"
-	ResourceManager_ReportTaskState_FullMethodName     = "/weir.rpc.v1.ResourceManager/ReportTaskState"
+	ResourceManager_RegisterTaskManager_FullMethodName   = "/weir.rpc.v1.ResourceManager/RegisterTaskManager"
+	ResourceManager_Heartbeat_FullMethodName             = "/weir.rpc.v1.ResourceManager/Heartbeat"
+	ResourceManager_ReportTaskState_FullMethodName       = "/weir.rpc.v1.ResourceManager/ReportTaskState"
+	ResourceManager_AcknowledgeCheckpoint_FullMethodName = "/weir.rpc.v1.ResourceManager/AcknowledgeCheckpoint"
+	ResourceManager_DeclineCheckpoint_FullMethodName     = "/weir.rpc.v1.ResourceManager/DeclineCheckpoint"
 )
 
 // ResourceManagerClient is the client API for ResourceManager service.
@@ -38,6 +40,10 @@ type ResourceManagerClient interface {
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	// ReportTaskState reports a task's state transitions.
 	ReportTaskState(ctx context.Context, in *TaskStateReport, opts ...grpc.CallOption) (*Ack, error)
+	// AcknowledgeCheckpoint reports that a task has taken its part of a
+	// checkpoint (its state is written); DeclineCheckpoint that it cannot.
+	AcknowledgeCheckpoint(ctx context.Context, in *CheckpointAck, opts ...grpc.CallOption) (*Ack, error)
+	DeclineCheckpoint(ctx context.Context, in *CheckpointDecline, opts ...grpc.CallOption) (*Ack, error)
 }
 
 type resourceManagerClient struct {
@@ -78,6 +84,26 @@ func (c *resourceManagerClient) ReportTaskState(ctx context.Context, in *TaskSta
 	return out, nil
 }
 
+func (c *resourceManagerClient) AcknowledgeCheckpoint(ctx context.Context, in *CheckpointAck, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, ResourceManager_AcknowledgeCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *resourceManagerClient) DeclineCheckpoint(ctx context.Context, in *CheckpointDecline, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, ResourceManager_DeclineCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResourceManagerServer is the server API for ResourceManager service.
 // All implementations must embed UnimplementedResourceManagerServer
 // for forward compatibility.
@@ -89,6 +115,10 @@ type ResourceManagerServer interface {
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	// ReportTaskState reports a task's state transitions.
 	ReportTaskState(context.Context, *TaskStateReport) (*Ack, error)
+	// AcknowledgeCheckpoint reports that a task has taken its part of a
+	// checkpoint (its state is written); DeclineCheckpoint that it cannot.
+	AcknowledgeCheckpoint(context.Context, *CheckpointAck) (*Ack, error)
+	DeclineCheckpoint(context.Context, *CheckpointDecline) (*Ack, error)
 	mustEmbedUnimplementedResourceManagerServer()
 }
 
@@ -107,6 +137,12 @@ func (UnimplementedResourceManagerServer) Heartbeat(context.Context, *HeartbeatR
 }
 func (UnimplementedResourceManagerServer) ReportTaskState(context.Context, *TaskStateReport) (*Ack, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportTaskState not implemented")
+}
+func (UnimplementedResourceManagerServer) AcknowledgeCheckpoint(context.Context, *CheckpointAck) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcknowledgeCheckpoint not implemented")
+}
+func (UnimplementedResourceManagerServer) DeclineCheckpoint(context.Context, *CheckpointDecline) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeclineCheckpoint not implemented")
 }
 func (UnimplementedResourceManagerServer) mustEmbedUnimplementedResourceManagerServer() {}
 func (UnimplementedResourceManagerServer) testEmbeddedByValue()                         {}
@@ -183,6 +219,42 @@ func _ResourceManager_ReportTaskState_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResourceManager_AcknowledgeCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckpointAck)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResourceManagerServer).AcknowledgeCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResourceManager_AcknowledgeCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResourceManagerServer).AcknowledgeCheckpoint(ctx, req.(*CheckpointAck))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ResourceManager_DeclineCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckpointDecline)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResourceManagerServer).DeclineCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResourceManager_DeclineCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResourceManagerServer).DeclineCheckpoint(ctx, req.(*CheckpointDecline))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResourceManager_ServiceDesc is the grpc.ServiceDesc for ResourceManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,15 +274,25 @@ var ResourceManager_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReportTaskState",
 			Handler:    _ResourceManager_ReportTaskState_Handler,
 		},
+		{
+			MethodName: "AcknowledgeCheckpoint",
+			Handler:    _ResourceManager_AcknowledgeCheckpoint_Handler,
+		},
+		{
+			MethodName: "DeclineCheckpoint",
+			Handler:    _ResourceManager_DeclineCheckpoint_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "weir.proto",
 }
 
 const (
-	TaskExecutor_DeployTask_FullMethodName   = "/weir.rpc.v1.TaskExecutor/DeployTask"
-	TaskExecutor_CancelTask_FullMethodName   = "/weir.rpc.v1.TaskExecutor/CancelTask"
-	TaskExecutor_ReleaseSlots_FullMethodName = "/weir.rpc.v1.TaskExecutor/ReleaseSlots"
+	TaskExecutor_DeployTask_FullMethodName               = "/weir.rpc.v1.TaskExecutor/DeployTask"
+	TaskExecutor_CancelTask_FullMethodName               = "/weir.rpc.v1.TaskExecutor/CancelTask"
+	TaskExecutor_ReleaseSlots_FullMethodName             = "/weir.rpc.v1.TaskExecutor/ReleaseSlots"
+	TaskExecutor_TriggerCheckpoint_FullMethodName        = "/weir.rpc.v1.TaskExecutor/TriggerCheckpoint"
+	TaskExecutor_NotifyCheckpointComplete_FullMethodName = "/weir.rpc.v1.TaskExecutor/NotifyCheckpointComplete"
 )
 
 // TaskExecutorClient is the client API for TaskExecutor service.
@@ -220,6 +302,11 @@ type TaskExecutorClient interface {
 	DeployTask(ctx context.Context, in *DeployTaskRequest, opts ...grpc.CallOption) (*Ack, error)
 	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*Ack, error)
 	ReleaseSlots(ctx context.Context, in *ReleaseSlotsRequest, opts ...grpc.CallOption) (*Ack, error)
+	// TriggerCheckpoint asks a source task to inject a barrier.
+	TriggerCheckpoint(ctx context.Context, in *TriggerCheckpointRequest, opts ...grpc.CallOption) (*Ack, error)
+	// NotifyCheckpointComplete tells a job's tasks that a checkpoint is
+	// complete: two-phase sinks commit its transactions.
+	NotifyCheckpointComplete(ctx context.Context, in *NotifyCheckpointRequest, opts ...grpc.CallOption) (*Ack, error)
 }
 
 type taskExecutorClient struct {
@@ -260,6 +347,26 @@ func (c *taskExecutorClient) ReleaseSlots(ctx context.Context, in *ReleaseSlotsR
 	return out, nil
 }
 
+func (c *taskExecutorClient) TriggerCheckpoint(ctx context.Context, in *TriggerCheckpointRequest, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, TaskExecutor_TriggerCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *taskExecutorClient) NotifyCheckpointComplete(ctx context.Context, in *NotifyCheckpointRequest, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, TaskExecutor_NotifyCheckpointComplete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TaskExecutorServer is the server API for TaskExecutor service.
 // All implementations must embed UnimplementedTaskExecutorServer
 // for forward compatibility.
@@ -267,6 +374,11 @@ type TaskExecutorServer interface {
 	DeployTask(context.Context, *DeployTaskRequest) (*Ack, error)
 	CancelTask(context.Context, *CancelTaskRequest) (*Ack, error)
 	ReleaseSlots(context.Context, *ReleaseSlotsRequest) (*Ack, error)
+	// TriggerCheckpoint asks a source task to inject a barrier.
+	TriggerCheckpoint(context.Context, *TriggerCheckpointRequest) (*Ack, error)
+	// NotifyCheckpointComplete tells a job's tasks that a checkpoint is
+	// complete: two-phase sinks commit its transactions.
+	NotifyCheckpointComplete(context.Context, *NotifyCheckpointRequest) (*Ack, error)
 	mustEmbedUnimplementedTaskExecutorServer()
 }
 
@@ -285,6 +397,12 @@ func (UnimplementedTaskExecutorServer) CancelTask(context.Context, *CancelTaskRe
 }
 func (UnimplementedTaskExecutorServer) ReleaseSlots(context.Context, *ReleaseSlotsRequest) (*Ack, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReleaseSlots not implemented")
+}
+func (UnimplementedTaskExecutorServer) TriggerCheckpoint(context.Context, *TriggerCheckpointRequest) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method TriggerCheckpoint not implemented")
+}
+func (UnimplementedTaskExecutorServer) NotifyCheckpointComplete(context.Context, *NotifyCheckpointRequest) (*Ack, error) {
+	return nil, status.Error(codes.Unimplemented, "method NotifyCheckpointComplete not implemented")
 }
 func (UnimplementedTaskExecutorServer) mustEmbedUnimplementedTaskExecutorServer() {}
 func (UnimplementedTaskExecutorServer) testEmbeddedByValue()                      {}
@@ -361,6 +479,42 @@ func _TaskExecutor_ReleaseSlots_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TaskExecutor_TriggerCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TriggerCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskExecutorServer).TriggerCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TaskExecutor_TriggerCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskExecutorServer).TriggerCheckpoint(ctx, req.(*TriggerCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TaskExecutor_NotifyCheckpointComplete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NotifyCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TaskExecutorServer).NotifyCheckpointComplete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TaskExecutor_NotifyCheckpointComplete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TaskExecutorServer).NotifyCheckpointComplete(ctx, req.(*NotifyCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TaskExecutor_ServiceDesc is the grpc.ServiceDesc for TaskExecutor service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -379,6 +533,14 @@ var TaskExecutor_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReleaseSlots",
 			Handler:    _TaskExecutor_ReleaseSlots_Handler,
+		},
+		{
+			MethodName: "TriggerCheckpoint",
+			Handler:    _TaskExecutor_TriggerCheckpoint_Handler,
+		},
+		{
+			MethodName: "NotifyCheckpointComplete",
+			Handler:    _TaskExecutor_NotifyCheckpointComplete_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
