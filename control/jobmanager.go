@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/weirflow/weir/control/internal/artifact"
+	"github.com/weirflow/weir/control/internal/checkpoint"
 	"github.com/weirflow/weir/control/internal/dispatcher"
 	"github.com/weirflow/weir/control/internal/planread"
 	"github.com/weirflow/weir/control/internal/resources"
@@ -49,6 +50,9 @@ type Config struct {
 	MaxUploadBytes int64
 	// SlotTimeout bounds a job's wait for free slots (default 5 minutes).
 	SlotTimeout time.Duration
+	// Checkpoints are the cluster's checkpoint defaults (jobs override them
+	// with checkpoint.* keys).
+	Checkpoints checkpoint.Config
 	Logger      *slog.Logger
 }
 
@@ -155,15 +159,22 @@ func (m *JobManager) Run(ctx context.Context) error {
 	var disp *dispatcher.Dispatcher
 	rm := rmserver.New(rmserver.Config{
 		Fence: fence, HeartbeatInterval: m.cfg.HeartbeatInterval, HeartbeatTimeout: m.cfg.HeartbeatTimeout,
-		OnLost:      func(l resources.Lost) { disp.Lost(l) },
-		OnTaskState: func(r *rpcpb.TaskStateReport) { disp.TaskState(r) },
-		OnHeartbeat: func(r *rpcpb.HeartbeatRequest) { disp.Heartbeat(r) },
-		Logger:      m.log,
+		OnLost:              func(l resources.Lost) { disp.Lost(l) },
+		OnTaskState:         func(r *rpcpb.TaskStateReport) { disp.TaskState(r) },
+		OnHeartbeat:         func(r *rpcpb.HeartbeatRequest) { disp.Heartbeat(r) },
+		OnCheckpointAck:     func(a *rpcpb.CheckpointAck) { disp.CheckpointAck(a) },
+		OnCheckpointDecline: func(d *rpcpb.CheckpointDecline) { disp.CheckpointDecline(d) },
+		Logger:              m.log,
 	})
 	restURL := "http://" + m.RESTAddr()
 	disp = dispatcher.New(dispatcher.Config{
 		Artifacts: store, Plans: plans, RM: rm, Fence: fence, SlotTimeout: m.cfg.SlotTimeout, Logger: m.log,
-		ArtifactURL: func(id string) string { return restURL + "/wasm/" + id + "/module" },
+		ArtifactURL:    func(id string) string { return restURL + "/wasm/" + id + "/module" },
+		CheckpointRoot: filepath.Join(m.cfg.DataDir, "checkpoints"),
+		Checkpoints:    m.cfg.Checkpoints,
+		CommitPointer: func(job string, id int64, path string) error {
+			return leader.CommitCheckpoint(ctx, cli, lead, job, id, path)
+		},
 	})
 	defer disp.Close()
 

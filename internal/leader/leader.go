@@ -98,3 +98,28 @@ func Dial(endpoints []string) (*clientv3.Client, error) {
 	}
 	return cli, nil
 }
+
+// CheckpointKey is where a job's latest complete checkpoint is recorded.
+func CheckpointKey(job string) string { return "/weir/jobs/" + job + "/checkpoint" }
+
+// CommitCheckpoint records a job's latest complete checkpoint, guarded by
+// the leadership: the write happens only while l's election key exists
+// with its create revision (a deposed leader cannot move the pointer).
+func CommitCheckpoint(ctx context.Context, cli *clientv3.Client, l *Leadership, job string, id int64, path string) error {
+	val, err := json.Marshal(map[string]any{"id": id, "path": path})
+	if err != nil {
+		return err
+	}
+	key := l.election.Key()
+	resp, err := cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", l.Epoch)).
+		Then(clientv3.OpPut(CheckpointKey(job), string(val))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("leader: commit checkpoint %d of %s: %w", id, job, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("leader: commit checkpoint %d of %s: no longer the leader (epoch %d)", id, job, l.Epoch)
+	}
+	return nil
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/control/internal/artifact"
+	"github.com/weirflow/weir/control/internal/checkpoint"
 	"github.com/weirflow/weir/control/internal/execgraph"
 	"github.com/weirflow/weir/control/internal/jobmaster"
 	"github.com/weirflow/weir/control/internal/planread"
@@ -51,7 +53,14 @@ type Config struct {
 	// SlotTimeout bounds a job's wait for slots (default 5 minutes);
 	// "slot.request.timeout" in a job's config overrides it.
 	SlotTimeout time.Duration
-	Logger      *slog.Logger
+	// CheckpointRoot holds jobs' checkpoints (<root>/<job>/chk-<n>); it must
+	// be a directory every TaskManager can write (local or shared).
+	CheckpointRoot string
+	// Checkpoints are the cluster's checkpoint defaults; jobs override them.
+	Checkpoints checkpoint.Config
+	// CommitPointer records a job's latest complete checkpoint (in etcd).
+	CommitPointer func(job string, id int64, path string) error
+	Logger        *slog.Logger
 }
 
 // Dispatcher keeps the jobs.
@@ -83,6 +92,10 @@ type RunRequest struct {
 	Parallelism int               `json:"parallelism,omitempty"`
 	ProgramArgs []string          `json:"programArgs,omitempty"`
 	Config      map[string]string `json:"config,omitempty"`
+	// SavepointPath restores the job from a savepoint or checkpoint;
+	// AllowNonRestoredState skips state of operators the job lacks.
+	SavepointPath         string `json:"savepointPath,omitempty"`
+	AllowNonRestoredState bool   `json:"allowNonRestoredState,omitempty"`
 }
 
 // Submit reads the plan of a stored module with the request's arguments and
@@ -120,10 +133,28 @@ func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunReque
 			return "", fmt.Errorf("%w: slot.request.timeout %q is not a positive duration like 30s", ErrBadRequest, v)
 		}
 	}
+	cps, err := checkpoint.ParseConfig(plan.Config, d.cfg.Checkpoints)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	var restore *checkpoint.Metadata
+	var restorePath string
+	if req.SavepointPath != "" {
+		if restore, restorePath, err = checkpoint.ReadMetadata(req.SavepointPath); err != nil {
+			return "", fmt.Errorf("%w: savepointPath: %w", ErrBadRequest, err)
+		}
+	}
 	id := newJobID()
+	commit := d.cfg.CommitPointer
+	if commit == nil {
+		commit = func(string, int64, string) error { return nil }
+	}
 	jm, err := jobmaster.New(jobmaster.Config{
 		JobID: id, Plan: plan, Artifact: info.ID, ArtifactURL: d.cfg.ArtifactURL(info.ID),
 		Strategy: strategy, Gateway: gateway{d}, Slots: slots{d}, SlotTimeout: slotTimeout, Logger: d.log,
+		Checkpoints: cps, CheckpointDir: filepath.Join(d.cfg.CheckpointRoot, id),
+		CommitPointer: func(cp int64, path string) error { return commit(id, cp, path) },
+		Restore:       restore, RestorePath: restorePath, AllowNonRestored: req.AllowNonRestoredState,
 	})
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -198,6 +229,32 @@ func (d *Dispatcher) Heartbeat(r *rpcpb.HeartbeatRequest) {
 			jm.Metrics(m)
 		}
 	}
+}
+
+// CheckpointAck routes a task's checkpoint acknowledgement to its job.
+func (d *Dispatcher) CheckpointAck(a *rpcpb.CheckpointAck) {
+	if jm := d.jobOf(a.GetExecutionId()); jm != nil {
+		jm.AcknowledgeCheckpoint(a)
+	}
+}
+
+// CheckpointDecline routes a task's refusal of a checkpoint to its job.
+func (d *Dispatcher) CheckpointDecline(dc *rpcpb.CheckpointDecline) {
+	if jm := d.jobOf(dc.GetExecutionId()); jm != nil {
+		jm.DeclineCheckpoint(dc)
+	}
+}
+
+func (d *Dispatcher) jobOf(exec string) *jobmaster.JobMaster {
+	job, _, _, err := jobmaster.ParseExecutionID(exec)
+	if err != nil {
+		return nil
+	}
+	jm, err := d.Job(job)
+	if err != nil {
+		return nil
+	}
+	return jm
 }
 
 // Lost fails the tasks a lost TaskManager ran.
@@ -307,6 +364,25 @@ func (g gateway) Cancel(ctx context.Context, tm, exec string) error {
 	}
 	_, err = c.CancelTask(ctx, &rpcpb.CancelTaskRequest{Fence: g.d.cfg.Fence, ExecutionId: exec})
 	return g.check(tm, err)
+}
+
+func (g gateway) TriggerCheckpoint(ctx context.Context, tm string, req *rpcpb.TriggerCheckpointRequest) error {
+	c, err := g.client(tm)
+	if err != nil {
+		return err
+	}
+	req.Fence = g.d.cfg.Fence
+	_, err = c.TriggerCheckpoint(ctx, req)
+	return err
+}
+
+func (g gateway) NotifyCheckpointComplete(ctx context.Context, tm, job string, id int64) error {
+	c, err := g.client(tm)
+	if err != nil {
+		return err
+	}
+	_, err = c.NotifyCheckpointComplete(ctx, &rpcpb.NotifyCheckpointRequest{Fence: g.d.cfg.Fence, JobId: job, CheckpointId: id})
+	return err
 }
 
 // check expels a TaskManager that refuses connections: it is gone, and

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/control/internal/checkpoint"
 	"github.com/weirflow/weir/control/internal/execgraph"
 	"github.com/weirflow/weir/control/internal/jobstate"
 	"github.com/weirflow/weir/control/internal/restart"
@@ -36,6 +37,8 @@ type Gateway interface {
 	Deploy(ctx context.Context, tm string, d *rpcpb.TaskDeployment) error
 	Cancel(ctx context.Context, tm, executionID string) error
 	ReleaseSlots(ctx context.Context, tm, job string) error
+	TriggerCheckpoint(ctx context.Context, tm string, req *rpcpb.TriggerCheckpointRequest) error
+	NotifyCheckpointComplete(ctx context.Context, tm, job string, id int64) error
 }
 
 // Location is an allocated slot and where its TaskManager exchanges data.
@@ -68,8 +71,20 @@ type Config struct {
 	SlotTimeout time.Duration
 	// RPCTimeout bounds each TaskExecutor call (default 10 s).
 	RPCTimeout time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Checkpoints configures periodic checkpoints; CheckpointDir is where the
+	// job's checkpoints go (chk-<n> below it; a directory every TaskManager
+	// can write). CommitPointer records the latest complete checkpoint.
+	Checkpoints   checkpoint.Config
+	CheckpointDir string
+	CommitPointer func(id int64, path string) error
+	// Restore, when set, is the savepoint or checkpoint the job starts from
+	// (RestorePath its directory); AllowNonRestored lets a job start whose
+	// plan lacks operators the savepoint has state for.
+	Restore          *checkpoint.Metadata
+	RestorePath      string
+	AllowNonRestored bool
+	Logger           *slog.Logger
+	Now              func() time.Time
 }
 
 // JobMaster runs one job.
@@ -90,6 +105,17 @@ type JobMaster struct {
 	tms        map[string]bool // TaskManagers the job has used, for ReleaseSlots
 	restartT   *time.Timer
 	done       chan struct{}
+
+	coord      *checkpoint.Coordinator
+	savepoints map[string]*SavepointStatus // by trigger id
+	terminate  bool                        // a stop-with-savepoint is under way
+}
+
+// SavepointStatus is the state of a savepoint request.
+type SavepointStatus struct {
+	Status   string `json:"status"` // IN_PROGRESS or COMPLETED
+	Location string `json:"location,omitempty"`
+	Failure  string `json:"failure-cause,omitempty"`
 }
 
 type subtask struct {
@@ -136,6 +162,18 @@ func New(cfg Config) (*JobMaster, error) {
 		}
 	}
 	m.job = jobstate.New(m.order, cfg.Strategy)
+	m.savepoints = map[string]*SavepointStatus{}
+	if cfg.CommitPointer == nil {
+		cfg.CommitPointer = func(int64, string) error { return nil }
+		m.cfg.CommitPointer = cfg.CommitPointer
+	}
+	m.coord = checkpoint.New(cfg.Checkpoints, cfg.CheckpointDir, cfg.JobID, cfg.Plan.Name, g.MaxParallelism, coordIO{m})
+	if cfg.Restore != nil {
+		if err := m.checkRestore(); err != nil {
+			return nil, err
+		}
+		m.coord.SetRestored(cfg.Restore, cfg.RestorePath)
+	}
 	now := cfg.Now()
 	m.start, m.modified = now, now
 	m.timestamps[jobstate.Created], m.lastState = now, jobstate.Created
@@ -184,6 +222,7 @@ func (m *JobMaster) Start() error {
 		return err
 	}
 	m.apply(acts)
+	go m.checkpointLoop()
 	return nil
 }
 
@@ -300,6 +339,9 @@ func (m *JobMaster) apply(acts []jobstate.Action) {
 	m.modified = now
 	if m.job.State != m.lastState {
 		m.timestamps[m.job.State], m.lastState = now, m.job.State
+		if m.job.State != jobstate.Running {
+			go m.coord.AbortPending(fmt.Sprintf("the job is %s", m.job.State))
+		}
 	}
 	for _, a := range acts {
 		switch a.Kind {
@@ -336,6 +378,7 @@ func (m *JobMaster) deploy(attempt int) {
 	for _, st := range m.subtasks {
 		st.placed, st.start, st.end, st.metrics = false, time.Time{}, time.Time{}, nil
 	}
+	m.coord.Reset()
 	go func() {
 		locs, err := m.allocate(attempt)
 		m.mu.Lock()
@@ -463,6 +506,24 @@ func (m *JobMaster) deployments(attempt int, locs []Location) (map[string]*rpcpb
 			consumers[e.Source] = append(consumers[e.Source], e)
 		}
 	}
+	md, path := m.coord.Latest()
+	if md == nil && m.cfg.Restore != nil {
+		md, path = m.cfg.Restore, m.cfg.RestorePath
+	}
+	restore := func(v *execgraph.Vertex) *rpcpb.RestoreState {
+		if md == nil {
+			return nil
+		}
+		rs := &rpcpb.RestoreState{CheckpointId: md.Checkpoint, Path: path}
+		for _, n := range v.Nodes {
+			for _, st := range md.States {
+				if st.Node == n.ID {
+					rs.States = append(rs.States, checkpoint.ToProto([]checkpoint.State{st})...)
+				}
+			}
+		}
+		return rs
+	}
 	for _, v := range m.graph.Vertices {
 		chain, err := json.Marshal(v.Nodes)
 		if err != nil {
@@ -486,6 +547,7 @@ func (m *JobMaster) deployments(attempt int, locs []Location) (map[string]*rpcpb
 				Slot: int32(locs[i].Slot.Index), ArtifactSha256: m.cfg.Artifact, ArtifactUrl: m.cfg.ArtifactURL,
 				ChainJson: chain, Outputs: outputs, Config: m.cfg.Plan.Config,
 				KeyGroupStart: int32(kg.Start), KeyGroupEnd: int32(kg.End),
+				CheckpointDir: m.cfg.CheckpointDir, Restore: restore(v),
 			}
 			for _, e := range v.Inputs {
 				gate := &rpcpb.InputGate{UpstreamVertex: e.Source, Partition: e.Partition}

@@ -97,6 +97,12 @@ func (c *cluster) ReleaseSlots(_ context.Context, tm, job string) error {
 	return nil
 }
 
+func (c *cluster) TriggerCheckpoint(context.Context, string, *rpcpb.TriggerCheckpointRequest) error {
+	return nil
+}
+
+func (c *cluster) NotifyCheckpointComplete(context.Context, string, string, int64) error { return nil }
+
 // deployments waits until n deployments of attempt were sent and returns them by task.
 func (c *cluster) deployments(t *testing.T, attempt, n int) map[string]*rpcpb.TaskDeployment {
 	t.Helper()

@@ -210,6 +210,18 @@ func (j *Job) Restart(now time.Time) ([]Action, error) {
 	return j.deployAll(), nil
 }
 
+// Fail fails the running job for a reason outside its tasks (too many failed
+// checkpoints): RUNNING -> FAILING, cancel every live task; the restart
+// strategy decides what follows.
+func (j *Job) Fail(now time.Time, cause error) ([]Action, error) {
+	if j.State != Running {
+		return nil, fmt.Errorf("%w: fail in %s", ErrEvent, j.State)
+	}
+	j.Failure = cause
+	j.to(Failing, now, cause.Error())
+	return j.cancelOthers(now), nil
+}
+
 // Cancel is a user's cancel request.
 func (j *Job) Cancel(now time.Time) ([]Action, error) {
 	switch j.State {

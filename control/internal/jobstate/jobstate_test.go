@@ -152,3 +152,21 @@ func TestRefusedEvents(t *testing.T) {
 		t.Fatalf("cancel a finished job: %v", err)
 	}
 }
+
+func TestFail(t *testing.T) {
+	now := time.Unix(0, 0)
+	j := New([]string{"a", "b"}, &restart.FixedDelay{Attempts: 1, Delay: time.Second})
+	if _, err := j.Fail(now, errors.New("x")); !errors.Is(err, ErrEvent) {
+		t.Fatalf("fail before start: %v", err)
+	}
+	_, _ = j.Start(now)
+	acts, err := j.Fail(now, errors.New("checkpoints keep failing"))
+	if err != nil || j.State != Failing || len(acts) != 1 || acts[0].Kind != Cancel || len(acts[0].Tasks) != 2 {
+		t.Fatalf("fail: %v %s %+v", err, j.State, acts)
+	}
+	_, _ = j.TaskUpdate(now, "a", 0, TaskCanceled, nil)
+	acts, _ = j.TaskUpdate(now, "b", 0, TaskCanceled, nil)
+	if j.State != Restarting || acts[0].Kind != ScheduleRestart {
+		t.Fatalf("after the cancels: %s %+v", j.State, acts)
+	}
+}

@@ -33,7 +33,11 @@ type Config struct {
 	// OnHeartbeat is told of every heartbeat of a known TaskManager (its
 	// task metrics).
 	OnHeartbeat func(*rpcpb.HeartbeatRequest)
-	Logger      *slog.Logger
+	// OnCheckpointAck and OnCheckpointDecline are told of tasks' checkpoint
+	// acknowledgements and refusals.
+	OnCheckpointAck     func(*rpcpb.CheckpointAck)
+	OnCheckpointDecline func(*rpcpb.CheckpointDecline)
+	Logger              *slog.Logger
 	// Now reads the clock (default time.Now).
 	Now func() time.Time
 }
@@ -62,6 +66,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.OnLost == nil {
 		cfg.OnLost = func(resources.Lost) {}
+	}
+	if cfg.OnCheckpointAck == nil {
+		cfg.OnCheckpointAck = func(*rpcpb.CheckpointAck) {}
+	}
+	if cfg.OnCheckpointDecline == nil {
+		cfg.OnCheckpointDecline = func(*rpcpb.CheckpointDecline) {}
 	}
 	if cfg.OnHeartbeat == nil {
 		cfg.OnHeartbeat = func(*rpcpb.HeartbeatRequest) {}
@@ -121,6 +131,18 @@ func (s *Server) Heartbeat(_ context.Context, req *rpcpb.HeartbeatRequest) (*rpc
 // ReportTaskState implements the service.
 func (s *Server) ReportTaskState(_ context.Context, req *rpcpb.TaskStateReport) (*rpcpb.Ack, error) {
 	s.cfg.OnTaskState(req)
+	return &rpcpb.Ack{}, nil
+}
+
+// AcknowledgeCheckpoint implements the service.
+func (s *Server) AcknowledgeCheckpoint(_ context.Context, a *rpcpb.CheckpointAck) (*rpcpb.Ack, error) {
+	s.cfg.OnCheckpointAck(a)
+	return &rpcpb.Ack{}, nil
+}
+
+// DeclineCheckpoint implements the service.
+func (s *Server) DeclineCheckpoint(_ context.Context, d *rpcpb.CheckpointDecline) (*rpcpb.Ack, error) {
+	s.cfg.OnCheckpointDecline(d)
 	return &rpcpb.Ack{}, nil
 }
 

@@ -1,0 +1,130 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+)
+
+func (s *Server) checkpoints(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	return c.JSON(http.StatusOK, jm.Checkpoints())
+}
+
+func (s *Server) checkpointConfig(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	cfg := jm.CheckpointConfig()
+	mode := "exactly_once"
+	if !cfg.Enabled() {
+		mode = "disabled"
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"mode": mode, "interval": cfg.Interval.Milliseconds(), "timeout": cfg.Timeout.Milliseconds(),
+		"min_pause": cfg.MinPause.Milliseconds(), "max_concurrent": 1,
+		"tolerable_failed_checkpoints": cfg.Tolerable, "retained": cfg.Retained,
+	})
+}
+
+func (s *Server) checkpointDetails(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	id, err := strconv.ParseInt(c.Param("cid"), 10, 64)
+	if err != nil {
+		return badRequest(fmt.Errorf("checkpoint id %q is not a number", c.Param("cid")))
+	}
+	d, ok := jm.CheckpointDetails(id)
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no checkpoint %d in the job's history", id))
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+// decodeBody reads an optional JSON object into v, refusing unknown fields.
+func decodeBody(c echo.Context, v any, what string) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return badRequest(fmt.Errorf("reading the request body: %w", err))
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest(fmt.Errorf("the body must be a JSON object with %s: %w", what, err))
+	}
+	return nil
+}
+
+// savepoint is POST /jobs/:id/savepoints.
+func (s *Server) savepoint(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	var req struct {
+		Target string `json:"target-directory"`
+		Cancel bool   `json:"cancel-job"`
+	}
+	if err := decodeBody(c, &req, `"target-directory" and "cancel-job"`); err != nil {
+		return err
+	}
+	trigger, err := jm.TriggerSavepoint(req.Target, false, req.Cancel)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"request-id": trigger})
+}
+
+// stop is POST /jobs/:id/stop: stop-with-savepoint.
+func (s *Server) stop(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	var req struct {
+		Target string `json:"targetDirectory"`
+		Drain  bool   `json:"drain"`
+	}
+	if err := decodeBody(c, &req, `"targetDirectory" and "drain"`); err != nil {
+		return err
+	}
+	trigger, err := jm.TriggerSavepoint(req.Target, true, false)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"request-id": trigger})
+}
+
+// savepointStatus is GET /jobs/:id/savepoints/:triggerid.
+func (s *Server) savepointStatus(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	st, ok := jm.Savepoint(c.Param("trigger"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("unknown savepoint trigger %q", c.Param("trigger")))
+	}
+	op := map[string]any{}
+	if st.Location != "" {
+		op["location"] = st.Location
+	}
+	if st.Failure != "" {
+		op["failure-cause"] = map[string]string{"stack-trace": st.Failure}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": map[string]string{"id": st.Status}, "operation": op})
+}
