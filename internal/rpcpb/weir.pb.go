@@ -958,6 +958,7 @@ type TriggerCheckpointRequest struct {
 	CheckpointId  int64                  `protobuf:"varint,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
 	TimestampMs   int64                  `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
 	Savepoint     bool                   `protobuf:"varint,5,opt,name=savepoint,proto3" json:"savepoint,omitempty"`
+	Terminate     bool                   `protobuf:"varint,6,opt,name=terminate,proto3" json:"terminate,omitempty"` // stop-with-savepoint: the source ends after the barrier
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1023,6 +1024,13 @@ func (x *TriggerCheckpointRequest) GetTimestampMs() int64 {
 func (x *TriggerCheckpointRequest) GetSavepoint() bool {
 	if x != nil {
 		return x.Savepoint
+	}
+	return false
+}
+
+func (x *TriggerCheckpointRequest) GetTerminate() bool {
+	if x != nil {
+		return x.Terminate
 	}
 	return false
 }
@@ -1994,13 +2002,14 @@ const file_weir_proto_rawDesc = "" +
 	"\tbytes_out\x18\x05 \x01(\x03R\bbytesOut\x12+\n" +
 	"\x12busy_ms_per_second\x18\x06 \x01(\x03R\x0fbusyMsPerSecond\x12+\n" +
 	"\x12idle_ms_per_second\x18\a \x01(\x03R\x0fidleMsPerSecond\x12=\n" +
-	"\x1bbackpressured_ms_per_second\x18\b \x01(\x03R\x18backpressuredMsPerSecond\"\xcd\x01\n" +
+	"\x1bbackpressured_ms_per_second\x18\b \x01(\x03R\x18backpressuredMsPerSecond\"\xeb\x01\n" +
 	"\x18TriggerCheckpointRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12#\n" +
 	"\rcheckpoint_id\x18\x03 \x01(\x03R\fcheckpointId\x12!\n" +
 	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\x12\x1c\n" +
-	"\tsavepoint\x18\x05 \x01(\bR\tsavepoint\"\x7f\n" +
+	"\tsavepoint\x18\x05 \x01(\bR\tsavepoint\x12\x1c\n" +
+	"\tterminate\x18\x06 \x01(\bR\tterminate\"\x7f\n" +
 	"\x17NotifyCheckpointRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12#\n" +
