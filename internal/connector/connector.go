@@ -17,6 +17,17 @@ import (
 // JobManager can refuse a job before deploying it.
 var ErrParams = errors.New("connector: bad parameters")
 
+// ErrPosition is wrapped by every error about source positions given to
+// [Checkpointed.RestorePositions]: malformed, of another connector or
+// version, incomplete, or incompatible with the source's parameters.
+var ErrPosition = errors.New("connector: bad source position")
+
+// ErrTransaction is wrapped by every error about sink transactions given to
+// [TwoPhase.Commit] or [TwoPhase.Recover]: malformed, of another connector
+// or version, or no longer committable (neither its pending nor its final
+// files exist).
+var ErrTransaction = errors.New("connector: bad sink transaction")
+
 // Context is what a source or sink instance learns about where it runs.
 type Context struct {
 	// Subtask is this instance's index, 0..Parallelism-1.
@@ -27,9 +38,60 @@ type Context struct {
 	BatchRows int
 	// Job and Attempt identify the job run in a cluster ("" and 0 outside
 	// one). Sinks scope their output to the job and start it over when a
-	// job restarts from scratch (attempt > 0).
+	// job restarts from scratch (attempt > 0). Attempt must never repeat
+	// within a job, also across JobManager failovers: sink file names carry
+	// it.
 	Job     string
 	Attempt int
+	// Checkpointing tells whether the job takes checkpoints. With it, a
+	// restarted attempt keeps the output of earlier attempts (it belongs to
+	// completed checkpoints; [TwoPhase.Recover] sorts it out); without it, an
+	// attempt > 0 starts the output over.
+	Checkpointing bool
+}
+
+// Checkpointed is a source whose read position can be saved in a
+// checkpoint and restored, also at another parallelism.
+type Checkpointed interface {
+	// SnapshotPosition returns the subtask's read position: opaque,
+	// versioned bytes that name the connector, the parallelism and the
+	// subtask. It is called between calls of Next; the next row Next
+	// returns is the first one after the position.
+	SnapshotPosition() ([]byte, error)
+	// RestorePositions is called after Open and before the first Next with
+	// the positions of every subtask of the old run of the same source
+	// vertex, in any order and at any parallelism (one blob per old
+	// subtask, all of them, to every new subtask). Each new subtask picks
+	// the part that concerns the keys, files or streams it owns at its
+	// parallelism, so that the new run as a whole continues exactly where
+	// the old one stopped. A missing, duplicated or foreign position is an
+	// error wrapping [ErrPosition].
+	RestorePositions(all [][]byte) error
+}
+
+// TwoPhase is a sink whose output becomes visible only when a checkpoint
+// completes (exactly-once output with two-phase commit). A sink that does
+// not implement it is at-least-once at best.
+type TwoPhase interface {
+	// PreCommit makes everything written since the previous PreCommit
+	// durable but invisible and returns the transaction to store in
+	// checkpoint: opaque bytes covering every pre-committed output of this
+	// subtask not yet known to be committed (so a lost or late Commit of an
+	// earlier checkpoint is repaired by committing a later one). It is
+	// called on the checkpoint barrier, between calls of Write, and always
+	// returns a transaction, also when nothing was written.
+	PreCommit(ctx context.Context, checkpoint int64) ([]byte, error)
+	// Commit makes the transactions visible. It is idempotent: committing
+	// an already committed transaction is a no-op. It may run concurrently
+	// with Write (from the checkpoint-completed notification).
+	Commit(ctx context.Context, txns [][]byte) error
+	// Recover is called after Open, before the first Write, when the task
+	// restores a checkpoint, with the transactions of that checkpoint given
+	// to this subtask (those of any old subtasks, at any parallelism; none
+	// is fine, but every transaction of the checkpoint must be given to
+	// some subtask). It commits them, idempotently, and removes what the
+	// job's earlier attempts wrote after that checkpoint.
+	Recover(ctx context.Context, txns [][]byte) error
 }
 
 // Source produces record batches. A bounded source returns io.EOF from Next

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,12 @@ var datagenEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // DatagenSource is the "datagen" source: random rows of a given schema,
 // reproducible from the seed (subtask i uses seed+i).
+//
+// It implements [Checkpointed]: a subtask's position is its generator's
+// state, so a restore continues the very same rows. At another parallelism,
+// new subtask i continues the stream of old subtask i if there was one and
+// starts stream seed+i otherwise; the streams of old subtasks ≥ the new
+// parallelism end.
 type DatagenSource struct {
 	// Clock is the time source of the rate limiter (SystemClock if nil);
 	// set it before Open.
@@ -34,6 +41,7 @@ type DatagenSource struct {
 	nullRatio float64
 
 	c       Context
+	pcg     *rand.PCG
 	rng     *rand.Rand
 	emitted int64
 	ts      time.Duration // offset of the next timestamp from datagenEpoch
@@ -80,7 +88,8 @@ func (s *DatagenSource) Open(_ context.Context, c Context) error {
 	}
 	s.c = c
 	seed := uint64(s.seed + int64(c.Subtask))
-	s.rng = rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	s.pcg = rand.NewPCG(seed, 0x9e3779b97f4a7c15)
+	s.rng = rand.New(s.pcg)
 	s.emitted, s.ts = 0, 0
 	s.bucket = nil
 	if s.rate > 0 {
@@ -92,6 +101,61 @@ func (s *DatagenSource) Open(_ context.Context, c Context) error {
 
 // Emitted is the number of rows this subtask has emitted.
 func (s *DatagenSource) Emitted() int64 { return s.emitted }
+
+// datagenPosition is the position of a datagen subtask: the rows it
+// emitted, the offset of its next timestamp and its generator's state.
+type datagenPosition struct {
+	positionHeader
+	Seed    int64  `json:"seed"`
+	Emitted int64  `json:"emitted"`
+	TS      int64  `json:"ts"` // nanoseconds after 2024-01-01
+	PCG     []byte `json:"pcg"`
+}
+
+// SnapshotPosition returns the subtask's rows emitted and generator state.
+// Call it between calls of Next.
+func (s *DatagenSource) SnapshotPosition() ([]byte, error) {
+	state, err := s.pcg.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("datagen: %w", err)
+	}
+	b, err := json.Marshal(datagenPosition{
+		positionHeader: newPositionHeader("datagen", s.c),
+		Seed:           s.seed, Emitted: s.emitted, TS: int64(s.ts), PCG: state,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("datagen: %w", err)
+	}
+	return b, nil
+}
+
+// RestorePositions continues the stream of the old subtask with this
+// subtask's index, if any: same rows, and rows counts the rows it emitted
+// before. A subtask beyond the old parallelism starts afresh from
+// seed+subtask. The seed parameter must be the same.
+func (s *DatagenSource) RestorePositions(all [][]byte) error {
+	old, err := decodePositions("datagen", all, func(p *datagenPosition) *positionHeader { return &p.positionHeader })
+	if err != nil {
+		return err
+	}
+	for _, o := range old {
+		if o.Seed != s.seed {
+			return fmt.Errorf("%w: datagen: the checkpoint's seed is %d, the source's %d", ErrPosition, o.Seed, s.seed)
+		}
+	}
+	if s.c.Subtask >= len(old) {
+		return nil // a new stream
+	}
+	o := old[s.c.Subtask]
+	if o.Emitted < 0 || o.TS < 0 {
+		return fmt.Errorf("%w: datagen: negative rows or time in the position", ErrPosition)
+	}
+	if err := s.pcg.UnmarshalBinary(o.PCG); err != nil {
+		return fmt.Errorf("%w: datagen: generator state: %w", ErrPosition, err)
+	}
+	s.emitted, s.ts = o.Emitted, time.Duration(o.TS)
+	return nil
+}
 
 // Next returns the next batch of at most BatchRows random rows; the caller
 // owns it and must Release it. With rows set it returns io.EOF after the

@@ -39,6 +39,11 @@ type FilePosition struct {
 // FileSource is the "file" source: it reads a file, or the files of a
 // directory, as lines, CSV or JSON Lines. File j of the sorted list goes to
 // subtask j % parallelism. It is bounded.
+//
+// It implements [Checkpointed]: a subtask's position names each of its files
+// with the byte offset where reading goes on (or done), so a restore at
+// another parallelism, which splits the files differently, still reads each
+// row once.
 type FileSource struct {
 	path   string
 	format string // lines, csv, jsonl
@@ -48,8 +53,11 @@ type FileSource struct {
 	c     Context
 	locs  []*time.Location
 	files []string // all files, sorted by name
-	next  int      // index into files of the file to open next (owned ones only)
-	pos   FilePosition
+	// todo holds the subtask's files not read to their end yet, in order,
+	// each with the position to start from; todo[0] is the current file,
+	// its position is pos.
+	todo []FilePosition
+	pos  FilePosition
 
 	f             *os.File
 	br            *bufio.Reader
@@ -154,33 +162,140 @@ func (s *FileSource) Open(_ context.Context, c Context) error {
 	if s.files, err = listFiles(s.path); err != nil {
 		return fmt.Errorf("file source: listing %s: %w", s.path, err)
 	}
-	mine := 0
-	for j := c.Subtask; j < len(s.files); j += c.Parallelism {
-		mine++
+	s.setTodo(s.owned(0))
+	slog.Debug("file source open", "path", s.path, "subtask", c.Subtask, "files", len(s.files), "mine", len(s.todo))
+	return nil
+}
+
+// owned returns the positions of the start of the subtask's files from
+// index from on.
+func (s *FileSource) owned(from int) []FilePosition {
+	var out []FilePosition
+	for j := s.c.Subtask; j < len(s.files); j += s.c.Parallelism {
+		if j >= from {
+			out = append(out, FilePosition{File: j})
+		}
 	}
-	slog.Debug("file source open", "path", s.path, "subtask", c.Subtask, "files", len(s.files), "mine", mine)
-	return s.SetPosition(FilePosition{File: c.Subtask})
+	return out
+}
+
+// setTodo makes todo the files left to read, closing the current one.
+func (s *FileSource) setTodo(todo []FilePosition) {
+	s.closeFile()
+	s.todo = todo
+	s.pos = FilePosition{File: len(s.files)}
+	if len(todo) > 0 {
+		s.pos = todo[0]
+	}
 }
 
 // Position is where the next row comes from; call it between calls of Next.
+// After a restore at another parallelism the subtask may have more than one
+// file started; Position is the current one (see SnapshotPosition).
 func (s *FileSource) Position() FilePosition { return s.pos }
 
 // SetPosition makes the next row the one at pos (from Position, for restoring a
 // checkpoint); call it after Open, between calls of Next. pos.File must be
 // a file of this subtask (or past the last file).
 func (s *FileSource) SetPosition(pos FilePosition) error {
-	s.closeFile()
 	if pos.File < len(s.files) && pos.File%s.c.Parallelism != s.c.Subtask {
 		return fmt.Errorf("file source: file %d belongs to subtask %d, not %d", pos.File, pos.File%s.c.Parallelism, s.c.Subtask)
 	}
-	s.pos = pos
 	if pos.File >= len(s.files) {
-		s.pos = FilePosition{File: len(s.files)}
-		s.next = len(s.files)
+		s.setTodo(nil)
 		return nil
 	}
-	s.next = pos.File
-	return s.openFile(pos)
+	s.setTodo(append([]FilePosition{pos}, s.owned(pos.File+1)...))
+	return nil
+}
+
+// fileSourcePosition is the position of a file source subtask: the state
+// of every file it owns, by name (its base name in the directory).
+type fileSourcePosition struct {
+	positionHeader
+	Files []fileState `json:"files"`
+}
+
+// fileState is where reading a file goes on: at byte Offset after Line
+// lines, or nowhere if Done.
+type fileState struct {
+	Name   string `json:"name"`
+	Offset int64  `json:"offset,omitempty"`
+	Line   int64  `json:"line,omitempty"`
+	Done   bool   `json:"done,omitempty"`
+}
+
+// SnapshotPosition returns the state of every file the subtask owns: done,
+// or the byte offset and line where the next row starts. Call it between
+// calls of Next.
+func (s *FileSource) SnapshotPosition() ([]byte, error) {
+	p := fileSourcePosition{positionHeader: newPositionHeader("file", s.c), Files: []fileState{}}
+	todo := map[int]FilePosition{}
+	for i, t := range s.todo {
+		if i == 0 {
+			t = s.pos
+		}
+		todo[t.File] = t
+	}
+	for j := s.c.Subtask; j < len(s.files); j += s.c.Parallelism {
+		st := fileState{Name: filepath.Base(s.files[j]), Done: true}
+		if t, ok := todo[j]; ok {
+			st = fileState{Name: st.Name, Offset: t.Offset, Line: t.Line}
+		}
+		p.Files = append(p.Files, st)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("file source: %w", err)
+	}
+	return b, nil
+}
+
+// RestorePositions gathers the state of every file from the old subtasks'
+// positions and reads the files this subtask owns at its parallelism from
+// where they stopped, skipping the done ones; a file the old run did not
+// list (added since) is read from its start. A file that was not done and
+// is gone is an error: its rows would be lost.
+func (s *FileSource) RestorePositions(all [][]byte) error {
+	old, err := decodePositions("file", all, func(p *fileSourcePosition) *positionHeader { return &p.positionHeader })
+	if err != nil {
+		return err
+	}
+	states := map[string]fileState{}
+	owner := map[string]int{}
+	for _, o := range old {
+		for _, f := range o.Files {
+			if prev, ok := owner[f.Name]; ok {
+				return fmt.Errorf("%w: file source: file %q is in the positions of subtasks %d and %d", ErrPosition, f.Name, prev, o.Subtask)
+			}
+			if f.Offset < 0 || f.Line < 0 {
+				return fmt.Errorf("%w: file source: file %q at negative offset or line", ErrPosition, f.Name)
+			}
+			owner[f.Name], states[f.Name] = o.Subtask, f
+		}
+	}
+	listed := map[string]bool{}
+	for _, f := range s.files {
+		listed[filepath.Base(f)] = true
+	}
+	for name, st := range states {
+		if !st.Done && !listed[name] {
+			return fmt.Errorf("%w: file source: file %q of the checkpoint, not read to its end, is gone from %s", ErrPosition, name, s.path)
+		}
+	}
+	var todo []FilePosition
+	for j := s.c.Subtask; j < len(s.files); j += s.c.Parallelism {
+		st, ok := states[filepath.Base(s.files[j])]
+		switch {
+		case !ok:
+			todo = append(todo, FilePosition{File: j})
+		case !st.Done:
+			todo = append(todo, FilePosition{File: j, Offset: st.Offset, Line: st.Line})
+		}
+	}
+	s.setTodo(todo)
+	slog.Debug("file source restored", "subtask", s.c.Subtask, "old-parallelism", len(old), "files-left", len(todo))
+	return nil
 }
 
 func (s *FileSource) openFile(pos FilePosition) error {
@@ -197,7 +312,6 @@ func (s *FileSource) openFile(pos FilePosition) error {
 	}
 	s.f = f
 	s.pos = pos
-	s.next = pos.File + s.c.Parallelism
 	if s.br == nil {
 		s.br = bufio.NewReaderSize(f, 64<<10)
 	} else {
@@ -220,15 +334,20 @@ func (s *FileSource) closeFile() {
 	}
 }
 
-// advance closes the current file and opens the subtask's next one; it
-// returns io.EOF when there is none.
+// advance opens the subtask's current file; it returns io.EOF when there
+// is none left.
 func (s *FileSource) advance() error {
-	s.closeFile()
-	if s.next >= len(s.files) {
+	if len(s.todo) == 0 {
 		s.pos = FilePosition{File: len(s.files)}
 		return io.EOF
 	}
-	return s.openFile(FilePosition{File: s.next})
+	return s.openFile(s.todo[0])
+}
+
+// fileDone closes the current file, read to its end, and moves to the next.
+func (s *FileSource) fileDone() {
+	s.closeFile()
+	s.setTodo(s.todo[1:])
 }
 
 // Next returns the next batch of at most BatchRows rows (a batch may span
@@ -255,7 +374,7 @@ func (s *FileSource) Next(ctx context.Context) (arrow.Record, error) {
 			return nil, err
 		}
 		if !ok {
-			s.closeFile()
+			s.fileDone()
 			continue
 		}
 		rows++
