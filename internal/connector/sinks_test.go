@@ -264,16 +264,16 @@ func TestFileSinkRestartedAttempt(t *testing.T) {
 	write("j1", 0, 1, 4, true)
 	write("j1", 1, 1, 4, true)
 	got := strings.Join(listDir(t, dir), " ")
-	want := "part-j1-0-0.jsonl part-j1-1-0.jsonl part-j2-0-0.jsonl"
+	want := "part-j1-0-1-0.jsonl part-j1-1-1-0.jsonl part-j2-0-0-0.jsonl"
 	if got != want {
 		t.Fatalf("files %q, want %q", got, want)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "part-j1-0-0.jsonl"))
+	data, err := os.ReadFile(filepath.Join(dir, "part-j1-0-1-0.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(string(data), "\n"); n != 4 {
-		t.Errorf("part-j1-0-0 has %d lines, want the 4 of attempt 1", n)
+		t.Errorf("part-j1-0-1-0 has %d lines, want the 4 of attempt 1", n)
 	}
 }
 
