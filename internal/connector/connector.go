@@ -90,7 +90,11 @@ type TwoPhase interface {
 	// to this subtask (those of any old subtasks, at any parallelism; none
 	// is fine, but every transaction of the checkpoint must be given to
 	// some subtask). It commits them, idempotently, and removes what the
-	// job's earlier attempts wrote after that checkpoint.
+	// job's earlier attempts wrote after that checkpoint. Call it on every
+	// restore, also with no transactions: an attempt > 0 with Checkpointing
+	// whose first Write, PreCommit or Finish comes without a Recover before
+	// is a restart from scratch, and the sink removes what earlier attempts
+	// wrote.
 	Recover(ctx context.Context, txns [][]byte) error
 }
 
