@@ -1232,6 +1232,7 @@ type TaskDeployment struct {
 	KeyGroupEnd    int32                  `protobuf:"varint,16,opt,name=key_group_end,json=keyGroupEnd,proto3" json:"key_group_end,omitempty"`
 	CheckpointDir  string                 `protobuf:"bytes,17,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"` // where the job's checkpoints go ("" without checkpoints)
 	Restore        *RestoreState          `protobuf:"bytes,18,opt,name=restore,proto3" json:"restore,omitempty"`                                  // the state to start from, if any
+	Checkpointing  bool                   `protobuf:"varint,19,opt,name=checkpointing,proto3" json:"checkpointing,omitempty"`                     // the job takes periodic checkpoints
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1390,6 +1391,13 @@ func (x *TaskDeployment) GetRestore() *RestoreState {
 		return x.Restore
 	}
 	return nil
+}
+
+func (x *TaskDeployment) GetCheckpointing() bool {
+	if x != nil {
+		return x.Checkpointing
+	}
+	return false
 }
 
 type InputGate struct {
@@ -2020,7 +2028,7 @@ const file_weir_proto_rawDesc = "" +
 	"\x06states\x18\x03 \x03(\v2\x1a.weir.rpc.v1.OperatorStateR\x06states\"n\n" +
 	"\x11DeployTaskRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12/\n" +
-	"\x04task\x18\x02 \x01(\v2\x1b.weir.rpc.v1.TaskDeploymentR\x04task\"\xf1\x05\n" +
+	"\x04task\x18\x02 \x01(\v2\x1b.weir.rpc.v1.TaskDeploymentR\x04task\"\x97\x06\n" +
 	"\x0eTaskDeployment\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12\x1b\n" +
@@ -2041,7 +2049,8 @@ const file_weir_proto_rawDesc = "" +
 	"\x0fkey_group_start\x18\x0f \x01(\x05R\rkeyGroupStart\x12\"\n" +
 	"\rkey_group_end\x18\x10 \x01(\x05R\vkeyGroupEnd\x12%\n" +
 	"\x0echeckpoint_dir\x18\x11 \x01(\tR\rcheckpointDir\x123\n" +
-	"\arestore\x18\x12 \x01(\v2\x19.weir.rpc.v1.RestoreStateR\arestore\x1a9\n" +
+	"\arestore\x18\x12 \x01(\v2\x19.weir.rpc.v1.RestoreStateR\arestore\x12$\n" +
+	"\rcheckpointing\x18\x13 \x01(\bR\rcheckpointing\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +

@@ -547,7 +547,7 @@ func (m *JobMaster) deployments(attempt int, locs []Location) (map[string]*rpcpb
 				Slot: int32(locs[i].Slot.Index), ArtifactSha256: m.cfg.Artifact, ArtifactUrl: m.cfg.ArtifactURL,
 				ChainJson: chain, Outputs: outputs, Config: m.cfg.Plan.Config,
 				KeyGroupStart: int32(kg.Start), KeyGroupEnd: int32(kg.End),
-				CheckpointDir: m.cfg.CheckpointDir, Restore: restore(v),
+				CheckpointDir: m.cfg.CheckpointDir, Restore: restore(v), Checkpointing: m.cfg.Checkpoints.Enabled(),
 			}
 			for _, e := range v.Inputs {
 				gate := &rpcpb.InputGate{UpstreamVertex: e.Source, Partition: e.Partition}
