@@ -4,11 +4,19 @@
 // redistributed by key group. Guest memory is never the source of truth: a
 // keyed-process call gets the rows of the keys in its batch (Gather) and hands
 // back their new values (Scatter).
+//
+// Rows live in pages of up to 1024 rows of one key group. Snapshot shares
+// the pages with a Snapshot in O(pages) and the store copies a page before
+// its first write after that (copy-on-write), so a checkpoint pauses the
+// task for microseconds while another goroutine writes the Snapshot as an
+// Arrow IPC stream (WriteTo); Restore reads such streams back, keeping the
+// rows of a range of key groups (worker/RATIONALE.md).
 package state
 
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -21,40 +29,79 @@ import (
 // ErrSchema means state whose schema differs from the store's.
 var ErrSchema = errors.New("state: schema mismatch")
 
+// ErrTooLarge means variable-length state values of more than 4 GiB in one
+// page of 1024 rows.
+var ErrTooLarge = errors.New("state: values too large")
+
 // Store is the keyed state of one operator subtask. It is not safe for
-// concurrent use (a task runs on one goroutine).
+// concurrent use (a task runs on one goroutine); the Snapshots it returns
+// are read on other goroutines.
 type Store struct {
 	fields []arrow.Field
+	typ    *arrow.StructType
 	maxP   int
-	cols   []column
-	index  map[string]int32 // key -> row
-	keys   []string         // row -> key ("" for a free row)
-	groups []int32          // row -> key group
-	free   []int32
+	alloc  memory.Allocator
+	layout
+	index  map[string]int32 // key -> row (page << pageShift | slot)
+	pages  []*page
+	groups map[int32]*groupRows
+	rows   []int32 // Scatter's scratch
+	copies int     // pages copied because a Snapshot shared them
+	// readLimit bounds one Arrow message or buffer Restore reads
+	// (maxMessage; smaller in tests).
+	readLimit int
 }
 
-// column stores one state field for every row.
-type column struct {
-	width int      // bytes per value for fixed-width types, 0 otherwise
-	fixed []byte   // width bytes per row
-	bools []bool   // bool values
-	bytes [][]byte // utf8 and binary values
-	valid []bool
+// groupRows is where a key group's new rows go: its freed rows first, then
+// the free slots of its tail page.
+type groupRows struct {
+	tail int32 // page index, -1 before the group's first row
+	free []int32
 }
 
-// New returns an empty store for state rows of the given fields.
-func New(fields []arrow.Field, maxParallelism int) (*Store, error) {
-	s := &Store{fields: fields, maxP: maxParallelism, cols: make([]column, len(fields)), index: map[string]int32{}}
+// Option configures a Store.
+type Option func(*Store)
+
+// WithAllocator sets the allocator of the Arrow buffers a store's Restore
+// reads (it releases them before it returns). The default is
+// memory.DefaultAllocator.
+func WithAllocator(alloc memory.Allocator) Option {
+	return func(s *Store) { s.alloc = alloc }
+}
+
+// New returns an empty store for state rows of the given fields and
+// maxParallelism key groups. Supported field types: bool, utf8, binary and
+// the fixed-width types of whole bytes.
+func New(fields []arrow.Field, maxParallelism int, opts ...Option) (*Store, error) {
+	if maxParallelism < 1 {
+		return nil, fmt.Errorf("state: max parallelism %d < 1", maxParallelism)
+	}
+	s := &Store{
+		fields:    fields,
+		typ:       arrow.StructOf(fields...),
+		maxP:      maxParallelism,
+		alloc:     memory.DefaultAllocator,
+		layout:    layout{kinds: make([]kind, len(fields)), widths: make([]int, len(fields)), pool: &sync.Pool{}},
+		index:     map[string]int32{},
+		groups:    map[int32]*groupRows{},
+		readLimit: maxMessage,
+	}
 	for i, f := range fields {
 		switch f.Type.ID() {
-		case arrow.BOOL, arrow.STRING, arrow.BINARY:
+		case arrow.BOOL:
+			s.kinds[i] = kindBool
+		case arrow.STRING, arrow.BINARY:
+			s.kinds[i] = kindVar
 		default:
 			fw, ok := f.Type.(arrow.FixedWidthDataType)
-			if !ok || fw.BitWidth()%8 != 0 {
+			if !ok || fw.BitWidth()%8 != 0 || fw.BitWidth() == 0 {
 				return nil, fmt.Errorf("%w: state field %q has unsupported type %s", ErrSchema, f.Name, f.Type)
 			}
-			s.cols[i].width = fw.BitWidth() / 8
+			s.kinds[i], s.widths[i] = kindFixed, fw.BitWidth()/8
 		}
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	return s, nil
 }
@@ -63,17 +110,30 @@ func New(fields []arrow.Field, maxParallelism int) (*Store, error) {
 func (s *Store) Len() int { return len(s.index) }
 
 // Type is the struct type of the state rows.
-func (s *Store) Type() *arrow.StructType { return arrow.StructOf(s.fields...) }
+func (s *Store) Type() *arrow.StructType { return s.typ }
+
+// MaxParallelism is the number of key groups.
+func (s *Store) MaxParallelism() int { return s.maxP }
 
 // Gather returns the state of each key as a struct array (row i for keys[i];
-// a null row for a key without state). The caller owns the result.
+// a null row for a key without state). The caller owns the result, allocated
+// from alloc.
 func (s *Store) Gather(alloc memory.Allocator, keys []string) (*array.Struct, error) {
 	n := len(keys)
 	rows := make([]int32, n)
+	structValid := memory.NewResizableBuffer(alloc)
+	defer structValid.Release()
+	structValid.Resize(int(bitutil.BytesForBits(int64(n))))
+	vb := structValid.Bytes()
+	clear(vb)
+	nulls := 0
 	for i, k := range keys {
 		r, ok := s.index[k]
-		if !ok {
+		if ok {
+			bitutil.SetBit(vb, i)
+		} else {
 			r = -1
+			nulls++
 		}
 		rows[i] = r
 	}
@@ -88,87 +148,94 @@ func (s *Store) Gather(alloc memory.Allocator, keys []string) (*array.Struct, er
 	for f := range s.fields {
 		children[f] = s.gatherField(alloc, f, rows)
 	}
-	structValid := memory.NewResizableBuffer(alloc)
-	defer structValid.Release()
-	structValid.Resize(int(bitutil.BytesForBits(int64(n))))
-	vb := structValid.Bytes()
-	clear(vb)
-	nulls := 0
-	for i, r := range rows {
-		if r >= 0 {
-			bitutil.SetBit(vb, i)
-		} else {
-			nulls++
-		}
-	}
 	data := array.NewData(s.Type(), n, []*memory.Buffer{structValid}, children, nulls, 0)
 	defer data.Release()
 	return array.NewStructData(data), nil
 }
 
 func (s *Store) gatherField(alloc memory.Allocator, f int, rows []int32) arrow.ArrayData {
-	c := &s.cols[f]
-	dt := s.fields[f].Type
+	pages := s.pages
 	n := len(rows)
 	valid := memory.NewResizableBuffer(alloc)
 	valid.Resize(int(bitutil.BytesForBits(int64(n))))
 	vb := valid.Bytes()
 	clear(vb)
-	nulls := 0
-	for i, r := range rows {
-		if r >= 0 && c.valid[r] {
-			bitutil.SetBit(vb, i)
-		} else {
-			nulls++
-		}
-	}
 	bufs := []*memory.Buffer{valid}
-	switch {
-	case dt.ID() == arrow.BOOL:
+	nulls := 0
+	switch s.kinds[f] {
+	case kindBool:
 		vals := memory.NewResizableBuffer(alloc)
 		vals.Resize(int(bitutil.BytesForBits(int64(n))))
 		b := vals.Bytes()
 		clear(b)
 		for i, r := range rows {
-			if r >= 0 && c.bools[r] {
+			if r < 0 {
+				nulls++
+				continue
+			}
+			c, slot := &pages[r>>pageShift].cols[f], r&pageMask
+			if !c.valid[slot] {
+				nulls++
+				continue
+			}
+			bitutil.SetBit(vb, i)
+			if c.bools[slot] {
 				bitutil.SetBit(b, i)
 			}
 		}
 		bufs = append(bufs, vals)
-	case c.width > 0:
+	case kindFixed:
+		w := s.widths[f]
 		vals := memory.NewResizableBuffer(alloc)
-		vals.Resize(n * c.width)
+		vals.Resize(n * w)
 		b := vals.Bytes()
 		clear(b)
 		for i, r := range rows {
-			if r >= 0 {
-				copy(b[i*c.width:], c.fixed[int(r)*c.width:int(r+1)*c.width])
+			if r < 0 {
+				nulls++
+				continue
 			}
+			c, slot := &pages[r>>pageShift].cols[f], int(r&pageMask)
+			if !c.valid[slot] {
+				nulls++
+				continue
+			}
+			bitutil.SetBit(vb, i)
+			copy(b[i*w:(i+1)*w], c.fixed[slot*w:(slot+1)*w])
 		}
 		bufs = append(bufs, vals)
-	default: // utf8, binary
+	case kindVar:
 		offs := memory.NewResizableBuffer(alloc)
 		offs.Resize(4 * (n + 1))
 		o := arrow.Int32Traits.CastFromBytes(offs.Bytes())
 		total := 0
 		for i, r := range rows {
 			o[i] = int32(total)
-			if r >= 0 {
-				total += len(c.bytes[r])
+			if r < 0 {
+				nulls++
+				continue
 			}
+			c, slot := &pages[r>>pageShift].cols[f], r&pageMask
+			if !c.valid[slot] {
+				nulls++
+				continue
+			}
+			bitutil.SetBit(vb, i)
+			total += int(c.lens[slot])
 		}
 		o[n] = int32(total)
 		data := memory.NewResizableBuffer(alloc)
 		data.Resize(total)
 		d := data.Bytes()
 		for i, r := range rows {
-			if r >= 0 {
-				copy(d[o[i]:], c.bytes[r])
+			if o[i+1] > o[i] {
+				c, slot := &pages[r>>pageShift].cols[f], r&pageMask
+				copy(d[o[i]:o[i+1]], c.data[c.offs[slot]:])
 			}
 		}
 		bufs = append(bufs, offs, data)
 	}
-	out := array.NewData(dt, n, bufs, nil, nulls, 0)
+	out := array.NewData(s.fields[f].Type, n, bufs, nil, nulls, 0)
 	for _, b := range bufs {
 		b.Release()
 	}
@@ -184,43 +251,84 @@ func (s *Store) Scatter(keys []string, st *array.Struct) error {
 	if !arrow.TypeEqual(st.DataType(), s.Type()) {
 		return fmt.Errorf("%w: got %s, store holds %s", ErrSchema, st.DataType(), s.Type())
 	}
+	rows := s.rows[:0]
 	for i, k := range keys {
 		if st.IsNull(i) {
 			s.clearKey(k)
+			rows = append(rows, -1)
 			continue
 		}
-		r := s.row(k)
-		for f := range s.fields {
-			s.set(f, r, st.Field(f), i)
+		rows = append(rows, s.row(k))
+	}
+	s.rows = rows
+	for f := range s.fields {
+		if err := s.put(f, st.Field(f), rows, nil); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// row returns the row of key k, creating it.
+// own returns page pi ready for writing: held by the store alone, with room
+// for need slots. A shared page is cloned (copy-on-write).
+func (s *Store) own(pi int32, need int) *page {
+	p := s.pages[pi]
+	if p.refs.Load() == 1 && need <= p.capRows() {
+		return p
+	}
+	capRows := p.capRows()
+	for capRows < need {
+		capRows *= 2
+	}
+	if p.refs.Load() != 1 {
+		s.copies++
+	}
+	q := s.clone(p, capRows)
+	s.pages[pi] = q
+	s.unref(p)
+	return q
+}
+
+// row returns the row of key k, creating it, on a page the store owns.
 func (s *Store) row(k string) int32 {
 	if r, ok := s.index[k]; ok {
+		s.own(r>>pageShift, 0)
 		return r
 	}
+	g := int32(keygroup.Of(keygroup.Hash([]byte(k)), s.maxP))
+	gr := s.groups[g]
+	if gr == nil {
+		gr = &groupRows{tail: -1}
+		s.groups[g] = gr
+	}
 	var r int32
-	if n := len(s.free); n > 0 {
-		r, s.free = s.free[n-1], s.free[:n-1]
-		s.keys[r] = k
-		s.groups[r] = int32(keygroup.Of(keygroup.Hash([]byte(k)), s.maxP))
+	var p *page
+	var slot int
+	fresh := false
+	if n := len(gr.free); n > 0 {
+		r, gr.free = gr.free[n-1], gr.free[:n-1]
+		p, slot = s.own(r>>pageShift, 0), int(r&pageMask)
 	} else {
-		r = int32(len(s.keys))
-		s.keys = append(s.keys, k)
-		s.groups = append(s.groups, int32(keygroup.Of(keygroup.Hash([]byte(k)), s.maxP)))
-		for f := range s.cols {
-			c := &s.cols[f]
-			c.valid = append(c.valid, false)
-			switch {
-			case s.fields[f].Type.ID() == arrow.BOOL:
-				c.bools = append(c.bools, false)
-			case c.width > 0:
-				c.fixed = append(c.fixed, make([]byte, c.width)...)
-			default:
-				c.bytes = append(c.bytes, nil)
+		if gr.tail < 0 || s.pages[gr.tail].n == pageRows {
+			gr.tail = int32(len(s.pages))
+			s.pages = append(s.pages, s.newPage(g, minPageRows))
+		}
+		p = s.pages[gr.tail]
+		slot = int(p.n)
+		p = s.own(gr.tail, slot+1)
+		p.n++
+		fresh = true
+		r = gr.tail<<pageShift | int32(slot)
+	}
+	p.keys[slot], p.live[slot] = k, true
+	for f, kd := range s.kinds {
+		if kd == kindVar {
+			// A fresh slot of a recycled page has stale offsets; a reused
+			// one may hold bytes a duplicate key of one Scatter wrote.
+			if fresh {
+				p.cols[f].offs[slot], p.cols[f].lens[slot] = 0, 0
+			} else {
+				p.cols[f].clearVar(slot)
 			}
 		}
 	}
@@ -234,43 +342,110 @@ func (s *Store) clearKey(k string) {
 		return
 	}
 	delete(s.index, k)
-	s.keys[r] = ""
-	for f := range s.cols {
-		c := &s.cols[f]
-		c.valid[r] = false
-		if c.bytes != nil {
-			c.bytes[r] = nil
+	p, slot := s.own(r>>pageShift, 0), int(r&pageMask)
+	p.keys[slot], p.live[slot] = "", false
+	for f, kd := range s.kinds {
+		c := &p.cols[f]
+		c.valid[slot] = false
+		if kd == kindVar {
+			c.clearVar(slot)
 		}
 	}
-	s.free = append(s.free, r)
+	gr := s.groups[p.group]
+	gr.free = append(gr.free, r)
 }
 
-func (s *Store) set(f int, r int32, a arrow.Array, i int) {
-	c := &s.cols[f]
-	c.valid[r] = a.IsValid(i)
-	if !c.valid[r] {
-		return
+// put writes field f of rows: value sel[j] of a (j when sel is nil) into row
+// rows[j], skipping rows[j] < 0. The rows' pages are owned by the store.
+func (s *Store) put(f int, a arrow.Array, rows, sel []int32) error {
+	d := a.Data()
+	off := d.Offset()
+	nb := a.NullBitmapBytes()
+	if a.NullN() == 0 {
+		nb = nil
 	}
-	switch v := a.(type) {
-	case *array.Boolean:
-		c.bools[r] = v.Value(i)
-	case *array.String:
-		c.bytes[r] = append(c.bytes[r][:0], v.Value(i)...)
-	case *array.Binary:
-		c.bytes[r] = append(c.bytes[r][:0], v.Value(i)...)
-	default:
-		d := a.Data()
-		src := d.Buffers()[1].Bytes()[(d.Offset()+i)*c.width:]
-		copy(c.fixed[int(r)*c.width:int(r+1)*c.width], src[:c.width])
+	pages := s.pages
+	idx := func(j int) int {
+		if sel != nil {
+			return int(sel[j])
+		}
+		return j
 	}
+	switch s.kinds[f] {
+	case kindBool:
+		vals := bufBytes(d, 1)
+		for j, r := range rows {
+			if r < 0 {
+				continue
+			}
+			i := off + idx(j)
+			c, slot := &pages[r>>pageShift].cols[f], r&pageMask
+			ok := nb == nil || bitutil.BitIsSet(nb, i)
+			c.valid[slot] = ok
+			c.bools[slot] = ok && bitutil.BitIsSet(vals, i)
+		}
+	case kindFixed:
+		w := s.widths[f]
+		vals := bufBytes(d, 1)
+		for j, r := range rows {
+			if r < 0 {
+				continue
+			}
+			i := off + idx(j)
+			c, slot := &pages[r>>pageShift].cols[f], int(r&pageMask)
+			ok := nb == nil || bitutil.BitIsSet(nb, i)
+			c.valid[slot] = ok
+			dst := c.fixed[slot*w : (slot+1)*w]
+			if ok {
+				copy(dst, vals[i*w:(i+1)*w])
+			} else {
+				clear(dst)
+			}
+		}
+	case kindVar:
+		offs := arrow.Int32Traits.CastFromBytes(bufBytes(d, 1))
+		data := bufBytes(d, 2)
+		for j, r := range rows {
+			if r < 0 {
+				continue
+			}
+			i := off + idx(j)
+			p, slot := pages[r>>pageShift], int(r&pageMask)
+			c := &p.cols[f]
+			ok := nb == nil || bitutil.BitIsSet(nb, i)
+			c.valid[slot] = ok
+			if !ok {
+				c.clearVar(slot)
+				continue
+			}
+			if !c.setVar(int(p.n), slot, data[offs[i]:offs[i+1]]) {
+				return fmt.Errorf("%w: field %q", ErrTooLarge, s.fields[f].Name)
+			}
+		}
+	}
+	return nil
+}
+
+// bufBytes returns the bytes of buffer i of d, nil when it has none.
+func bufBytes(d arrow.ArrayData, i int) []byte {
+	bufs := d.Buffers()
+	if i >= len(bufs) || bufs[i] == nil {
+		return nil
+	}
+	return bufs[i].Bytes()
 }
 
 // KeysInGroups calls fn for every key whose key group is in rg, in no
-// particular order (used to snapshot and to hand state to another subtask).
+// particular order (used to hand state to another subtask).
 func (s *Store) KeysInGroups(rg keygroup.Range, fn func(key string)) {
-	for k, r := range s.index {
-		if rg.Contains(int(s.groups[r])) {
-			fn(k)
+	for _, p := range s.pages {
+		if !rg.Contains(int(p.group)) {
+			continue
+		}
+		for i := range int(p.n) {
+			if p.live[i] {
+				fn(p.keys[i])
+			}
 		}
 	}
 }
