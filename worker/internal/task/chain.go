@@ -62,6 +62,18 @@ func (c *Chain) push(ctx context.Context, i int, rec arrow.Record, emit func(arr
 	return nil
 }
 
+// Stateful returns the operators of the chain that hold state, in chain
+// order. Their stores exist once Open has returned.
+func (c *Chain) Stateful() []Stateful {
+	var out []Stateful
+	for _, op := range c.ops {
+		if s, ok := op.(Stateful); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Close closes the operators that were opened, last first.
 func (c *Chain) Close(ctx context.Context) error {
 	var errs []error

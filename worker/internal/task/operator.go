@@ -30,9 +30,26 @@ type Operator interface {
 	Close(ctx context.Context) error
 }
 
+// Stateful is an operator whose state is held on the host in a state.Store:
+// the keyed process operator and the aggregate operator. A checkpoint
+// snapshots each Store (Store().Snapshot(), written on another goroutine)
+// and names the file by NodeID; a restore calls Store().Restore for each
+// state file of the node after the chain is opened and before the first
+// batch.
+type Stateful interface {
+	// NodeID is the id of the operator's plan node, unique in the job.
+	NodeID() string
+	// Store is the operator's state: nil before Open, then owned by the
+	// operator and used on the task's goroutine only (a Snapshot of it may
+	// be read elsewhere). It stays valid after Close, so that a snapshot
+	// taken at the end can still be written.
+	Store() *state.Store
+}
+
 // NewWasm makes the operator of a Wasm plan node, run in instance in. Keyed
-// nodes (process, aggregate with keyBy) keep their state in a state.Store
-// with maxParallelism key groups.
+// nodes (process, aggregate) keep their state in a state.Store with
+// maxParallelism key groups and implement Stateful; the Store's Restore
+// reads through alloc.
 func NewWasm(n abi.Node, in *wasm.Instance, maxParallelism int, alloc memory.Allocator) (Operator, error) {
 	kind, ok := abi.ParseKind(n.Kind)
 	if !ok {
@@ -121,11 +138,17 @@ func (p *processOp) Open(ctx context.Context, in *arrow.Schema) (*arrow.Schema, 
 	if err != nil {
 		return nil, err
 	}
-	if p.store, err = state.New(p.op.StateSchema.Fields(), p.maxP); err != nil {
+	if p.store, err = state.New(p.op.StateSchema.Fields(), p.maxP, state.WithAllocator(p.alloc)); err != nil {
 		return nil, fmt.Errorf("process %q: %w", p.node.ID, err)
 	}
 	return out, nil
 }
+
+// NodeID implements Stateful.
+func (p *processOp) NodeID() string { return p.node.ID }
+
+// Store implements Stateful.
+func (p *processOp) Store() *state.Store { return p.store }
 
 func (p *processOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Record, error) {
 	rows, keys, err := distinctKeys(rec, p.node.KeyBy)
@@ -168,7 +191,7 @@ func (a *aggregateOp) Open(ctx context.Context, in *arrow.Schema) (*arrow.Schema
 	if err != nil {
 		return nil, err
 	}
-	if a.store, err = state.New(a.op.StateSchema.Fields(), a.maxP); err != nil {
+	if a.store, err = state.New(a.op.StateSchema.Fields(), a.maxP, state.WithAllocator(a.alloc)); err != nil {
 		return nil, fmt.Errorf("aggregate %q: %w", a.node.ID, err)
 	}
 	if a.keyCols, err = batch.ColumnIndexes(in, a.node.KeyBy); err != nil {
@@ -181,6 +204,13 @@ func (a *aggregateOp) Open(ctx context.Context, in *arrow.Schema) (*arrow.Schema
 	a.out = arrow.NewSchema(append(fields, res.Fields()...), nil)
 	return a.out, nil
 }
+
+// NodeID implements Stateful.
+func (a *aggregateOp) NodeID() string { return a.node.ID }
+
+// Store implements Stateful. Without keyBy, the subtask's single
+// accumulator is the row of one fixed key.
+func (a *aggregateOp) Store() *state.Store { return a.store }
 
 func (a *aggregateOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Record, error) {
 	var rows []int32
