@@ -2,15 +2,21 @@ package state
 
 import (
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/weirflow/weir/arrow/batch"
+	"github.com/weirflow/weir/arrow/bufpool"
 )
 
 // benchSchemas are the state shapes of the Gather/Scatter benchmarks: a
@@ -145,3 +151,174 @@ func BenchmarkGatherScatter(b *testing.B) {
 		st.Release()
 	}
 }
+
+var snapshotKeys = flag.Int("snapshot.keys", 8<<20, "keys in BenchmarkSnapshot's store (each an int64 and 100 bytes of binary)")
+
+// BenchmarkSnapshot checkpoints ~1 GiB of keyed state: 8M keys, each with
+// an int64 and a 100-byte binary value (-snapshot.keys to change). Per
+// iteration, each part measured on its own:
+//
+//   - pause-µs: Store.Snapshot, the task's synchronous pause;
+//   - cow-cold-*: the next 16 Scatters of 64K random existing keys with the
+//     snapshot alive, which copy every page they write into fresh memory
+//     (the first checkpoint); first-ms is the first Scatter, extra-ms the
+//     time over the same 16 Scatters without a snapshot (base-*);
+//   - write-*: WriteTo into a file in b.TempDir(), then fsync;
+//   - cow-warm-*: the same after a second snapshot, copying into the pages
+//     the first one released (every later checkpoint);
+//   - encode-MB/s, scatter-during-write-rows/s: WriteTo to io.Discard on
+//     another goroutine while the task goes on scattering (2 cores);
+//   - restore-*: Restore of the file into an empty store.
+func BenchmarkSnapshot(b *testing.B) {
+	const schema, batchRows, cowBatches = "n:int64,b:binary", 1 << 16, 16
+	n := *snapshotKeys
+	if n < cowBatches*batchRows {
+		b.Fatalf("-snapshot.keys=%d: at least %d", n, cowBatches*batchRows)
+	}
+	alloc := memory.NewGoAllocator()
+	fields, _ := batch.ParseSchema(schema)
+	s, err := New(fields.Fields(), 128)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fillStore(b, s, alloc, schema, n, batchRows)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	payload := float64(n) * (9 + 8 + 100) // encoded key, int64, binary
+	rnd := rand.New(rand.NewPCG(5, 6))
+	perm := rnd.Perm(n)
+	updates := make([][]string, cowBatches)
+	for i := range updates {
+		for _, k := range perm[i*batchRows : (i+1)*batchRows] {
+			updates[i] = append(updates[i], benchKey(k))
+		}
+	}
+	st := benchState(b, alloc, schema, batchRows, 3)
+	defer st.Release()
+	// scatterAll runs the 16 update batches: first and total time.
+	scatterAll := func() (first, total time.Duration) {
+		for i, keys := range updates {
+			t0 := time.Now()
+			if err := s.Scatter(keys, st); err != nil {
+				b.Fatal(err)
+			}
+			d := time.Since(t0)
+			if i == 0 {
+				first = d
+			}
+			total += d
+		}
+		return first, total
+	}
+	path := filepath.Join(b.TempDir(), "state.arrow")
+	pool := bufpool.New() // the TaskManager's allocator
+	var pause, coldFirst, coldAll, warmFirst, warmAll, baseFirst, baseAll time.Duration
+	var write, writeSync, encode, restore time.Duration
+	var coldCopies, warmCopies, size int64
+	var during float64
+	for b.Loop() {
+		// First checkpoint: pause, copy-on-write into fresh pages, write.
+		t0 := time.Now()
+		sn := s.Snapshot()
+		pause += time.Since(t0)
+		c0 := s.copies
+		f1, all1 := scatterAll()
+		coldFirst, coldAll, coldCopies = coldFirst+f1, coldAll+all1, coldCopies+int64(s.copies-c0)
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 = time.Now()
+		if size, err = sn.WriteTo(f); err != nil {
+			b.Fatal(err)
+		}
+		write += time.Since(t0)
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		writeSync += time.Since(t0)
+		f.Close()
+		sn.Release()
+
+		// No snapshot: the baseline.
+		f1, all1 = scatterAll()
+		baseFirst, baseAll = baseFirst+f1, baseAll+all1
+
+		// Second checkpoint: copies into the released pages.
+		sn = s.Snapshot()
+		c0 = s.copies
+		f1, all1 = scatterAll()
+		warmFirst, warmAll, warmCopies = warmFirst+f1, warmAll+all1, warmCopies+int64(s.copies-c0)
+		sn.Release()
+
+		// Third: written by another goroutine while the task scatters.
+		sn = s.Snapshot()
+		done := make(chan time.Duration)
+		go func() {
+			t0 := time.Now()
+			if _, err := sn.WriteTo(discard{}); err != nil {
+				b.Error(err)
+			}
+			done <- time.Since(t0)
+		}()
+		rows, t0 := 0, time.Now()
+	loop:
+		for i := 0; ; i++ {
+			select {
+			case d := <-done:
+				encode += d
+				break loop
+			default:
+			}
+			if err := s.Scatter(updates[i%cowBatches], st); err != nil {
+				b.Fatal(err)
+			}
+			rows += batchRows
+		}
+		during += float64(rows) / time.Since(t0).Seconds()
+		sn.Release()
+
+		f, err = os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, _ := New(fields.Fields(), 128, WithAllocator(pool))
+		t0 = time.Now()
+		got, err := r.Restore(f, all(128))
+		if err != nil || got != n {
+			b.Fatalf("restored %d rows of %d: %v", got, n, err)
+		}
+		restore += time.Since(t0)
+		f.Close()
+		r = nil
+		runtime.GC()
+	}
+	per := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
+	ms1 := func(d time.Duration) float64 { return per(d) * 1e3 }
+	mbps := func(d time.Duration) float64 { return float64(size) / 1e6 / per(d) }
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+	b.ReportMetric(payload/1e6, "payload-MB")
+	b.ReportMetric(float64(size)/1e6, "file-MB")
+	b.ReportMetric(float64(len(s.pages)), "pages")
+	b.ReportMetric(per(pause)*1e6, "pause-µs")
+	b.ReportMetric(ms1(baseAll)/cowBatches, "base-batch-ms")
+	b.ReportMetric(float64(coldCopies)/float64(b.N), "cow-cold-pages")
+	b.ReportMetric(ms1(coldFirst), "cow-cold-first-ms")
+	b.ReportMetric(ms1(coldAll-baseAll), "cow-cold-extra-ms")
+	b.ReportMetric(float64(warmCopies)/float64(b.N), "cow-warm-pages")
+	b.ReportMetric(ms1(warmFirst), "cow-warm-first-ms")
+	b.ReportMetric(ms1(warmAll-baseAll), "cow-warm-extra-ms")
+	b.ReportMetric(per(write), "write-s")
+	b.ReportMetric(mbps(write), "write-MB/s")
+	b.ReportMetric(mbps(writeSync), "write+fsync-MB/s")
+	b.ReportMetric(mbps(encode), "encode-MB/s")
+	b.ReportMetric(during/float64(b.N), "scatter-during-write-rows/s")
+	b.ReportMetric(float64(batchRows)/(per(baseAll)/cowBatches), "scatter-rows/s")
+	b.ReportMetric(per(restore), "restore-s")
+	b.ReportMetric(mbps(restore), "restore-MB/s")
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

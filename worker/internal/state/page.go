@@ -66,7 +66,47 @@ func (p *page) capRows() int { return len(p.keys) }
 type layout struct {
 	kinds  []kind
 	widths []int
-	pool   *sync.Pool // recycled full pages (capacity pageRows)
+	free   *freePages
+}
+
+// freePages are full-size pages no one holds any more, kept for the next
+// copy-on-write: after the first checkpoint, copying a page costs a memcpy,
+// not an allocation (fresh memory, zeroing, and garbage-collector work that
+// slows the task while it copies a whole state at once). Snapshot trims the
+// list to the store's page count. Safe for concurrent use: Release puts
+// pages on the writer's goroutine.
+type freePages struct {
+	mu    sync.Mutex
+	pages []*page
+}
+
+func (f *freePages) get() *page {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(f.pages)
+	if n == 0 {
+		return nil
+	}
+	p := f.pages[n-1]
+	f.pages[n-1] = nil
+	f.pages = f.pages[:n-1]
+	return p
+}
+
+func (f *freePages) put(p *page) {
+	f.mu.Lock()
+	f.pages = append(f.pages, p)
+	f.mu.Unlock()
+}
+
+// trim drops free pages beyond max.
+func (f *freePages) trim(max int) {
+	f.mu.Lock()
+	if len(f.pages) > max {
+		clear(f.pages[max:])
+		f.pages = f.pages[:max]
+	}
+	f.mu.Unlock()
 }
 
 // newPage returns an empty page of group with room for capRows slots and one
@@ -74,9 +114,7 @@ type layout struct {
 func (l *layout) newPage(group int32, capRows int) *page {
 	var p *page
 	if capRows == pageRows {
-		if v, ok := l.pool.Get().(*page); ok {
-			p = v
-		}
+		p = l.free.get()
 	}
 	if p == nil {
 		p = &page{keys: make([]string, capRows), live: make([]bool, capRows), cols: make([]pageColumn, len(l.kinds))}
@@ -120,8 +158,16 @@ func (l *layout) clone(p *page, capRows int) *page {
 			copy(dst.bools, src.bools[:n])
 		case kindVar:
 			live := len(src.data) - src.dead
-			if cap(dst.data) < live {
-				dst.data = make([]byte, 0, live+live/8)
+			if size := arenaSize(live, n, capRows, 0); cap(dst.data) < size {
+				dst.data = make([]byte, 0, size)
+			}
+			if src.dead == 0 {
+				// No holes: one copy of the arena and of the offsets.
+				dst.data = append(dst.data[:0], src.data...)
+				copy(dst.offs, src.offs[:n])
+				copy(dst.lens, src.lens[:n])
+				dst.dead = 0
+				continue
 			}
 			dst.data = dst.data[:0]
 			for i := range n {
@@ -152,16 +198,16 @@ func (l *layout) unref(p *page) {
 		}
 	}
 	p.n = 0
-	l.pool.Put(p)
+	l.free.put(p)
 }
 
-// setVar stores v as slot i of the first n slots of c, in place when it
-// fits in the old value's bytes, else at the end of the data arena
-// (compacting it first when more than half of it is dead). It reports false
-// when the page's data would outgrow 4 GiB.
+// setVar stores v as slot i of the first n slots of a page of capRows
+// slots, in place when it fits in the old value's bytes, else at the end of
+// the data arena (compacting it first when more than half of it is dead). It
+// reports false when the page's data would outgrow 4 GiB.
 //
 // Invariant: offs[i]+lens[i] <= len(data) for every slot in use.
-func (c *pageColumn) setVar(n int, i int, v []byte) bool {
+func (c *pageColumn) setVar(n, capRows, i int, v []byte) bool {
 	old := int(c.lens[i])
 	if len(v) <= old {
 		if len(v) == 0 {
@@ -174,18 +220,41 @@ func (c *pageColumn) setVar(n int, i int, v []byte) bool {
 	}
 	c.clearVar(i)
 	if c.dead > compactSlack && c.dead > len(c.data)/2 {
-		c.compact(n)
+		c.compact(n, capRows, len(v))
 	}
 	if len(c.data)+len(v) > math.MaxUint32 {
-		c.compact(n)
+		c.compact(n, capRows, len(v))
 		if len(c.data)+len(v) > math.MaxUint32 {
 			return false
 		}
+	}
+	if len(c.data)+len(v) > cap(c.data) {
+		c.grow(n, capRows, len(v))
 	}
 	c.offs[i] = uint32(len(c.data))
 	c.lens[i] = uint32(len(v))
 	c.data = append(c.data, v...)
 	return true
+}
+
+// arenaSize is the data arena to reserve for live bytes in n of capRows
+// slots plus extra bytes: room for the page's free slots at the current
+// average, and an eighth more (values change size).
+func arenaSize(live, n, capRows, extra int) int {
+	need := live + extra
+	if n > 0 && capRows > n {
+		need += live / n * (capRows - n)
+	}
+	return need + need/8 + 64
+}
+
+// grow makes room for extra more bytes of data, at least doubling the arena
+// (appending value by value would copy it over and over).
+func (c *pageColumn) grow(n, capRows, extra int) {
+	size := max(arenaSize(len(c.data), n, capRows, extra), 2*cap(c.data))
+	data := make([]byte, len(c.data), size)
+	copy(data, c.data)
+	c.data = data
 }
 
 // clearVar drops slot i's value.
@@ -194,10 +263,11 @@ func (c *pageColumn) clearVar(i int) {
 	c.offs[i], c.lens[i] = 0, 0
 }
 
-// compact rewrites the data arena of the first n slots without dead bytes.
-func (c *pageColumn) compact(n int) {
+// compact rewrites the data arena of the first n slots without dead bytes,
+// with room for extra more.
+func (c *pageColumn) compact(n, capRows, extra int) {
 	live := len(c.data) - c.dead
-	data := make([]byte, 0, live+live/4)
+	data := make([]byte, 0, arenaSize(live, n, capRows, extra))
 	for i := range n {
 		off := uint32(len(data))
 		data = append(data, c.data[c.offs[i]:c.offs[i]+c.lens[i]]...)

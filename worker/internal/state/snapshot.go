@@ -84,11 +84,12 @@ type Snapshot struct {
 // write to it. The caller must Release the snapshot; until then the pages it
 // shares stay in memory.
 func (s *Store) Snapshot() *Snapshot {
+	s.free.trim(len(s.pages))
 	pages := slices.Clone(s.pages)
 	for _, p := range pages {
 		p.refs.Add(1)
 	}
-	return &Snapshot{layout: s.layout, fields: s.fields, maxP: s.maxP, alloc: s.alloc, pages: pages, rows: len(s.index),
+	return &Snapshot{layout: s.layout, fields: s.fields, maxP: s.maxP, alloc: s.alloc, pages: pages, rows: s.keys,
 		maxRows: batchRows, maxBytes: batchBytes}
 }
 
@@ -354,12 +355,13 @@ func i32bytes(v []int32) []byte { return arrow.Int32Traits.CastToBytes(v) }
 // It refuses a stream of another format version (ErrFormat), another max
 // parallelism (ErrMaxParallelism) or other state fields (ErrSchema), and a
 // truncated or malformed one (ErrCorrupt). After an error the store may hold
-// part of the stream's rows. The Arrow buffers read come from the store's
+// part of the stream's rows. It buffers its reads, so it may read r past the
+// end of the stream. The Arrow buffers read come from the store's
 // allocator (WithAllocator) and are released before Restore returns.
 func (s *Store) Restore(r io.Reader, rg keygroup.Range) (rows int, err error) {
 	alloc := &readAllocator{base: s.alloc, limit: s.readLimit, live: map[*byte][]byte{}}
 	defer alloc.freeLeaked()
-	mr := &messageReader{r: r, mem: alloc, limit: s.readLimit}
+	mr := &messageReader{r: bufio.NewReaderSize(r, 256<<10), mem: alloc, limit: s.readLimit}
 	rd, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(alloc))
 	if err != nil {
 		mr.Release()
@@ -465,7 +467,7 @@ func (s *Store) restoreBatch(rec arrow.Record, rg keygroup.Range) (kept int, err
 	koffs := arrow.Int32Traits.CastFromBytes(bufBytes(keys.Data(), 1))[keys.Data().Offset():]
 	kdata := bufBytes(keys.Data(), 2)
 	gs := groups.(*array.Int32).Int32Values()
-	sel := make([]int32, 0, n)
+	sel, kgs := make([]int32, 0, n), make([]int32, 0, n)
 	for i := range n {
 		g := gs[i]
 		if g < 0 || int(g) >= s.maxP {
@@ -477,11 +479,23 @@ func (s *Store) restoreBatch(rec arrow.Record, rg keygroup.Range) (kept int, err
 		if h := keygroup.Of(keygroup.Hash(kdata[koffs[i]:koffs[i+1]]), s.maxP); h != int(g) {
 			return 0, fmt.Errorf("row %d: key %x recorded in key group %d belongs to %d", i, kdata[koffs[i]:koffs[i+1]], g, h)
 		}
-		sel = append(sel, int32(i))
+		sel, kgs = append(sel, int32(i)), append(kgs, g)
+	}
+	// Rows come grouped by key group: size the index of a group seen for
+	// the first time for its rows in this batch.
+	for j := 0; j < len(kgs); {
+		e := j
+		for e < len(kgs) && kgs[e] == kgs[j] {
+			e++
+		}
+		if s.groups[kgs[j]] == nil {
+			s.groups[kgs[j]] = &groupRows{index: make(map[string]int32, e-j), tail: -1}
+		}
+		j = e
 	}
 	rows := make([]int32, len(sel))
 	for j, i := range sel {
-		rows[j] = s.row(string(kdata[koffs[i]:koffs[i+1]]))
+		rows[j] = s.rowIn(string(kdata[koffs[i]:koffs[i+1]]), kgs[j])
 	}
 	for f := range s.fields {
 		if err := s.put(f, rec.Column(2+f), rows, sel); err != nil {

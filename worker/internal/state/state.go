@@ -16,7 +16,7 @@ package state
 import (
 	"errors"
 	"fmt"
-	"sync"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -42,21 +42,25 @@ type Store struct {
 	maxP   int
 	alloc  memory.Allocator
 	layout
-	index  map[string]int32 // key -> row (page << pageShift | slot)
 	pages  []*page
-	groups map[int32]*groupRows
-	rows   []int32 // Scatter's scratch
-	copies int     // pages copied because a Snapshot shared them
+	groups []*groupRows // by key group, nil until the group has a key
+	keys   int          // keys with state
+	rows   []int32      // Scatter's scratch
+	copies int          // pages copied because a Snapshot shared them
 	// readLimit bounds one Arrow message or buffer Restore reads
 	// (maxMessage; smaller in tests).
 	readLimit int
 }
 
-// groupRows is where a key group's new rows go: its freed rows first, then
-// the free slots of its tail page.
+// groupRows are the rows of one key group: the index of its keys (one
+// small map per key group, as Flink's heap state tables have, so a restore,
+// which goes key group by key group, works on a map that fits in the cache),
+// and where its new rows go: its freed rows first, then the free slots of its
+// tail page.
 type groupRows struct {
-	tail int32 // page index, -1 before the group's first row
-	free []int32
+	index map[string]int32 // key -> row (page << pageShift | slot)
+	tail  int32            // page index, -1 before the group's first row
+	free  []int32
 }
 
 // Option configures a Store.
@@ -81,9 +85,8 @@ func New(fields []arrow.Field, maxParallelism int, opts ...Option) (*Store, erro
 		typ:       arrow.StructOf(fields...),
 		maxP:      maxParallelism,
 		alloc:     memory.DefaultAllocator,
-		layout:    layout{kinds: make([]kind, len(fields)), widths: make([]int, len(fields)), pool: &sync.Pool{}},
-		index:     map[string]int32{},
-		groups:    map[int32]*groupRows{},
+		layout:    layout{kinds: make([]kind, len(fields)), widths: make([]int, len(fields)), free: &freePages{}},
+		groups:    make([]*groupRows, maxParallelism),
 		readLimit: maxMessage,
 	}
 	for i, f := range fields {
@@ -107,7 +110,7 @@ func New(fields []arrow.Field, maxParallelism int, opts ...Option) (*Store, erro
 }
 
 // Len is the number of keys with state.
-func (s *Store) Len() int { return len(s.index) }
+func (s *Store) Len() int { return s.keys }
 
 // Type is the struct type of the state rows.
 func (s *Store) Type() *arrow.StructType { return s.typ }
@@ -128,7 +131,7 @@ func (s *Store) Gather(alloc memory.Allocator, keys []string) (*array.Struct, er
 	clear(vb)
 	nulls := 0
 	for i, k := range keys {
-		r, ok := s.index[k]
+		r, ok := s.lookup(k)
 		if ok {
 			bitutil.SetBit(vb, i)
 		} else {
@@ -289,18 +292,40 @@ func (s *Store) own(pi int32, need int) *page {
 	return q
 }
 
+// group returns the key group of k.
+func (s *Store) group(k string) int32 {
+	return int32(keygroup.Of(keygroup.Hash(unsafe.Slice(unsafe.StringData(k), len(k))), s.maxP))
+}
+
+// lookup returns the row of k, if it has one.
+func (s *Store) lookup(k string) (int32, bool) {
+	gr := s.groups[s.group(k)]
+	if gr == nil {
+		return 0, false
+	}
+	r, ok := gr.index[k]
+	return r, ok
+}
+
 // row returns the row of key k, creating it, on a page the store owns.
-func (s *Store) row(k string) int32 {
-	if r, ok := s.index[k]; ok {
+func (s *Store) row(k string) int32 { return s.rowIn(k, s.group(k)) }
+
+// rowIn is row for a key of key group g.
+func (s *Store) rowIn(k string, g int32) int32 {
+	gr := s.groups[g]
+	if gr == nil {
+		gr = &groupRows{index: map[string]int32{}, tail: -1}
+		s.groups[g] = gr
+	}
+	if r, ok := gr.index[k]; ok {
 		s.own(r>>pageShift, 0)
 		return r
 	}
-	g := int32(keygroup.Of(keygroup.Hash([]byte(k)), s.maxP))
-	gr := s.groups[g]
-	if gr == nil {
-		gr = &groupRows{tail: -1}
-		s.groups[g] = gr
-	}
+	return s.newRow(gr, k, g)
+}
+
+// newRow makes a row for key k of key group g.
+func (s *Store) newRow(gr *groupRows, k string, g int32) int32 {
 	var r int32
 	var p *page
 	var slot int
@@ -310,8 +335,14 @@ func (s *Store) row(k string) int32 {
 		p, slot = s.own(r>>pageShift, 0), int(r&pageMask)
 	} else {
 		if gr.tail < 0 || s.pages[gr.tail].n == pageRows {
+			// A group's first page starts small and grows; once one is
+			// full, the next ones start full size.
+			capRows := minPageRows
+			if gr.tail >= 0 {
+				capRows = pageRows
+			}
 			gr.tail = int32(len(s.pages))
-			s.pages = append(s.pages, s.newPage(g, minPageRows))
+			s.pages = append(s.pages, s.newPage(g, capRows))
 		}
 		p = s.pages[gr.tail]
 		slot = int(p.n)
@@ -332,16 +363,22 @@ func (s *Store) row(k string) int32 {
 			}
 		}
 	}
-	s.index[k] = r
+	gr.index[k] = r
+	s.keys++
 	return r
 }
 
 func (s *Store) clearKey(k string) {
-	r, ok := s.index[k]
+	gr := s.groups[s.group(k)]
+	if gr == nil {
+		return
+	}
+	r, ok := gr.index[k]
 	if !ok {
 		return
 	}
-	delete(s.index, k)
+	delete(gr.index, k)
+	s.keys--
 	p, slot := s.own(r>>pageShift, 0), int(r&pageMask)
 	p.keys[slot], p.live[slot] = "", false
 	for f, kd := range s.kinds {
@@ -351,7 +388,6 @@ func (s *Store) clearKey(k string) {
 			c.clearVar(slot)
 		}
 	}
-	gr := s.groups[p.group]
 	gr.free = append(gr.free, r)
 }
 
@@ -418,7 +454,7 @@ func (s *Store) put(f int, a arrow.Array, rows, sel []int32) error {
 				c.clearVar(slot)
 				continue
 			}
-			if !c.setVar(int(p.n), slot, data[offs[i]:offs[i+1]]) {
+			if !c.setVar(int(p.n), p.capRows(), slot, data[offs[i]:offs[i+1]]) {
 				return fmt.Errorf("%w: field %q", ErrTooLarge, s.fields[f].Name)
 			}
 		}
