@@ -89,7 +89,7 @@ func (s *Store) Snapshot() *Snapshot {
 	for _, p := range pages {
 		p.refs.Add(1)
 	}
-	return &Snapshot{layout: s.layout, fields: s.fields, maxP: s.maxP, alloc: s.alloc, pages: pages, rows: s.keys,
+	return &Snapshot{layout: s.layout, fields: s.fields, maxP: s.maxP, alloc: s.alloc, pages: pages, rows: len(s.index),
 		maxRows: batchRows, maxBytes: batchBytes}
 }
 
@@ -372,6 +372,11 @@ func (s *Store) Restore(r io.Reader, rg keygroup.Range) (rows int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	if len(s.index) == 0 && want > 0 {
+		// Size the index once rather than rehashing it as it grows
+		// (bounded: the count is not trusted yet).
+		s.index = make(map[string]int32, min(want, 1<<23))
+	}
 	seen := 0
 	for rd.Next() {
 		rec := rd.Record()
@@ -480,18 +485,6 @@ func (s *Store) restoreBatch(rec arrow.Record, rg keygroup.Range) (kept int, err
 			return 0, fmt.Errorf("row %d: key %x recorded in key group %d belongs to %d", i, kdata[koffs[i]:koffs[i+1]], g, h)
 		}
 		sel, kgs = append(sel, int32(i)), append(kgs, g)
-	}
-	// Rows come grouped by key group: size the index of a group seen for
-	// the first time for its rows in this batch.
-	for j := 0; j < len(kgs); {
-		e := j
-		for e < len(kgs) && kgs[e] == kgs[j] {
-			e++
-		}
-		if s.groups[kgs[j]] == nil {
-			s.groups[kgs[j]] = &groupRows{index: make(map[string]int32, e-j), tail: -1}
-		}
-		j = e
 	}
 	rows := make([]int32, len(sel))
 	for j, i := range sel {

@@ -42,9 +42,9 @@ type Store struct {
 	maxP   int
 	alloc  memory.Allocator
 	layout
+	index  map[string]int32 // key -> row (page << pageShift | slot)
 	pages  []*page
 	groups []*groupRows // by key group, nil until the group has a key
-	keys   int          // keys with state
 	rows   []int32      // Scatter's scratch
 	copies int          // pages copied because a Snapshot shared them
 	// readLimit bounds one Arrow message or buffer Restore reads
@@ -52,15 +52,11 @@ type Store struct {
 	readLimit int
 }
 
-// groupRows are the rows of one key group: the index of its keys (one
-// small map per key group, as Flink's heap state tables have, so a restore,
-// which goes key group by key group, works on a map that fits in the cache),
-// and where its new rows go: its freed rows first, then the free slots of its
-// tail page.
+// groupRows is where a key group's new rows go: its freed rows first, then
+// the free slots of its tail page.
 type groupRows struct {
-	index map[string]int32 // key -> row (page << pageShift | slot)
-	tail  int32            // page index, -1 before the group's first row
-	free  []int32
+	tail int32 // page index, -1 before the group's first row
+	free []int32
 }
 
 // Option configures a Store.
@@ -87,6 +83,7 @@ func New(fields []arrow.Field, maxParallelism int, opts ...Option) (*Store, erro
 		alloc:     memory.DefaultAllocator,
 		layout:    layout{kinds: make([]kind, len(fields)), widths: make([]int, len(fields)), free: &freePages{}},
 		groups:    make([]*groupRows, maxParallelism),
+		index:     map[string]int32{},
 		readLimit: maxMessage,
 	}
 	for i, f := range fields {
@@ -110,7 +107,7 @@ func New(fields []arrow.Field, maxParallelism int, opts ...Option) (*Store, erro
 }
 
 // Len is the number of keys with state.
-func (s *Store) Len() int { return s.keys }
+func (s *Store) Len() int { return len(s.index) }
 
 // Type is the struct type of the state rows.
 func (s *Store) Type() *arrow.StructType { return s.typ }
@@ -131,7 +128,7 @@ func (s *Store) Gather(alloc memory.Allocator, keys []string) (*array.Struct, er
 	clear(vb)
 	nulls := 0
 	for i, k := range keys {
-		r, ok := s.lookup(k)
+		r, ok := s.index[k]
 		if ok {
 			bitutil.SetBit(vb, i)
 		} else {
@@ -297,35 +294,31 @@ func (s *Store) group(k string) int32 {
 	return int32(keygroup.Of(keygroup.Hash(unsafe.Slice(unsafe.StringData(k), len(k))), s.maxP))
 }
 
-// lookup returns the row of k, if it has one.
-func (s *Store) lookup(k string) (int32, bool) {
-	gr := s.groups[s.group(k)]
-	if gr == nil {
-		return 0, false
-	}
-	r, ok := gr.index[k]
-	return r, ok
-}
-
 // row returns the row of key k, creating it, on a page the store owns.
-func (s *Store) row(k string) int32 { return s.rowIn(k, s.group(k)) }
-
-// rowIn is row for a key of key group g.
-func (s *Store) rowIn(k string, g int32) int32 {
-	gr := s.groups[g]
-	if gr == nil {
-		gr = &groupRows{index: map[string]int32{}, tail: -1}
-		s.groups[g] = gr
-	}
-	if r, ok := gr.index[k]; ok {
+func (s *Store) row(k string) int32 {
+	if r, ok := s.index[k]; ok {
 		s.own(r>>pageShift, 0)
 		return r
 	}
-	return s.newRow(gr, k, g)
+	return s.newRow(k, s.group(k))
+}
+
+// rowIn is row for a key of key group g.
+func (s *Store) rowIn(k string, g int32) int32 {
+	if r, ok := s.index[k]; ok {
+		s.own(r>>pageShift, 0)
+		return r
+	}
+	return s.newRow(k, g)
 }
 
 // newRow makes a row for key k of key group g.
-func (s *Store) newRow(gr *groupRows, k string, g int32) int32 {
+func (s *Store) newRow(k string, g int32) int32 {
+	gr := s.groups[g]
+	if gr == nil {
+		gr = &groupRows{tail: -1}
+		s.groups[g] = gr
+	}
 	var r int32
 	var p *page
 	var slot int
@@ -363,22 +356,17 @@ func (s *Store) newRow(gr *groupRows, k string, g int32) int32 {
 			}
 		}
 	}
-	gr.index[k] = r
-	s.keys++
+	s.index[k] = r
 	return r
 }
 
 func (s *Store) clearKey(k string) {
-	gr := s.groups[s.group(k)]
-	if gr == nil {
-		return
-	}
-	r, ok := gr.index[k]
+	r, ok := s.index[k]
 	if !ok {
 		return
 	}
-	delete(gr.index, k)
-	s.keys--
+	gr := s.groups[s.pages[r>>pageShift].group]
+	delete(s.index, k)
 	p, slot := s.own(r>>pageShift, 0), int(r&pageMask)
 	p.keys[slot], p.live[slot] = "", false
 	for f, kd := range s.kinds {
