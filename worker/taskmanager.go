@@ -450,6 +450,7 @@ func (e executor) DeployTask(_ context.Context, req *rpcpb.DeployTaskRequest) (*
 	env := &taskrun.Env{
 		Module: tm.module, Registry: tm.registry, Conn: tm.conn, Schema: tm.schema,
 		Exchange: tm.cfg.Exchange, BatchRows: tm.cfg.BatchRows, Alloc: tm.alloc, Logger: tm.log,
+		Ack: tm.ackCheckpoint, Decline: tm.declineCheckpoint,
 	}
 	t, err := taskrun.New(env, d)
 	if err != nil {
@@ -584,6 +585,67 @@ func (e executor) ReleaseSlots(_ context.Context, req *rpcpb.ReleaseSlotsRequest
 		e.tm.registry.Unregister(k)
 	}
 	return &rpcpb.Ack{}, nil
+}
+
+func (e executor) TriggerCheckpoint(_ context.Context, req *rpcpb.TriggerCheckpointRequest) (*rpcpb.Ack, error) {
+	if err := e.tm.checkFence(req.GetFence()); err != nil {
+		return nil, err
+	}
+	e.tm.mu.Lock()
+	r, ok := e.tm.tasks[req.GetExecutionId()]
+	e.tm.mu.Unlock()
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "task %s is not running here", req.GetExecutionId())
+	}
+	if err := r.task.TriggerCheckpoint(req.GetCheckpointId(), req.GetTimestampMs(), req.GetSavepoint(), req.GetTerminate()); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &rpcpb.Ack{}, nil
+}
+
+func (e executor) NotifyCheckpointComplete(ctx context.Context, req *rpcpb.NotifyCheckpointRequest) (*rpcpb.Ack, error) {
+	if err := e.tm.checkFence(req.GetFence()); err != nil {
+		return nil, err
+	}
+	e.tm.mu.Lock()
+	var tasks []*taskrun.Task
+	for _, r := range e.tm.tasks {
+		if r.job == req.GetJobId() {
+			tasks = append(tasks, r.task)
+		}
+	}
+	e.tm.mu.Unlock()
+	var errs []error
+	for _, t := range tasks {
+		errs = append(errs, t.NotifyCheckpointComplete(ctx, req.GetCheckpointId()))
+	}
+	if err := errors.Join(errs...); err != nil {
+		e.tm.log.Warn("committing a checkpoint failed", "checkpoint", req.GetCheckpointId(), "err", err)
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &rpcpb.Ack{}, nil
+}
+
+// ackCheckpoint and declineCheckpoint send a task's checkpoint answer to
+// the JobManager.
+func (tm *TaskManager) ackCheckpoint(a *rpcpb.CheckpointAck) {
+	a.TaskManagerId = tm.cfg.ID
+	if c := tm.loop.Current(); c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := c.AcknowledgeCheckpoint(ctx, a); err != nil {
+			tm.log.Warn("checkpoint acknowledgement not delivered", "task", a.GetExecutionId(), "checkpoint", a.GetCheckpointId(), "err", err)
+		}
+	}
+}
+
+func (tm *TaskManager) declineCheckpoint(d *rpcpb.CheckpointDecline) {
+	d.TaskManagerId = tm.cfg.ID
+	if c := tm.loop.Current(); c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = c.DeclineCheckpoint(ctx, d)
+	}
 }
 
 var _ rpcpb.TaskExecutorServer = executor{}

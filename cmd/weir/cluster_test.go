@@ -779,3 +779,137 @@ func TestClusterGuestFailure(t *testing.T) {
 		t.Errorf("%d guest failures in the history, want one per attempt: %+v", guest, ex.History.Entries)
 	}
 }
+
+// TestClusterExactlyOnceKills runs examples/exactlyonce with checkpoints
+// every 200 ms and kills a TaskManager with SIGKILL three times while it
+// runs (a new one joins each time): the committed output has every record
+// exactly once, with count == seq.
+func TestClusterExactlyOnceKills(t *testing.T) {
+	c := startCluster(t, 2, 4)
+	wasm := exampleModule(t, "./exactlyonce")
+	out := filepath.Join(t.TempDir(), "out")
+	const keys, count = 8, 3000
+	stdout, stderr, err := c.weir(t, "run", "-p", "2", "-D", "checkpoint.interval=200ms",
+		"-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.attempts=20",
+		"-D", "restart-strategy.fixed-delay.delay=100ms",
+		wasm, "--", "--keys", strconv.Itoa(keys), "--count", strconv.Itoa(count), "--rate", "3000", "--output", out)
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s", err, stderr)
+	}
+	id := strings.TrimSpace(stdout)
+	completed := func() int {
+		var s struct {
+			Counts struct{ Completed int } `json:"counts"`
+		}
+		c.get(t, "/jobs/"+id+"/checkpoints", &s)
+		return s.Counts.Completed
+	}
+	for kill := range 3 {
+		before := completed()
+		waitFor(t, 60*time.Second, "a checkpoint to complete", func() bool {
+			return c.job(t, id).State == "RUNNING" && completed() > before
+		})
+		// Kill the TaskManager running the most subtasks.
+		victim := c.tms[len(c.tms)-1-kill%2]
+		if victim.cmd.ProcessState != nil {
+			victim = c.tms[len(c.tms)-1]
+		}
+		_ = victim.cmd.Process.Signal(syscall.SIGKILL)
+		<-victim.done
+		c.addTaskManager(t, 4)
+	}
+	waitFor(t, 3*time.Minute, "the job to finish", func() bool {
+		s := c.job(t, id).State
+		if s == "FAILED" || s == "CANCELED" {
+			t.Fatalf("job %s", s)
+		}
+		return s == "FINISHED"
+	})
+	rep, err := verifyDir(out, keys, count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK {
+		t.Fatalf("lost %d, duplicated %d, count mismatches %d (records %d of %d)", rep.Lost, rep.Duplicated, rep.CountMismatches, rep.Records, rep.Expected)
+	}
+	if d := c.job(t, id); d.Attempt < 3 {
+		t.Errorf("attempt %d after three kills", d.Attempt)
+	}
+	t.Logf("%d records exactly once after 3 kills; %d checkpoints completed", rep.Records, completed())
+}
+
+// TestClusterStopAndRescale stops a job with a savepoint at parallelism 2
+// and resumes it from the savepoint at parallelism 4: the output of both
+// runs together is exactly once.
+func TestClusterStopAndRescale(t *testing.T) {
+	c := startCluster(t, 2, 4)
+	wasm := exampleModule(t, "./exactlyonce")
+	out := filepath.Join(t.TempDir(), "out")
+	const keys, count = 8, 2000
+	args := []string{wasm, "--", "--keys", strconv.Itoa(keys), "--count", strconv.Itoa(count), "--rate", "4000", "--output", out}
+	stdout, stderr, err := c.weir(t, append([]string{"run", "-p", "2", "-D", "checkpoint.interval=300ms"}, args...)...)
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s", err, stderr)
+	}
+	id := strings.TrimSpace(stdout)
+	waitFor(t, 60*time.Second, "every task to run and rows to flow", func() bool {
+		d := c.job(t, id)
+		return d.State == "RUNNING" && c.allRunning(t, id) && d.Vertices[0].Metrics.WriteRecords > 1000
+	})
+	resp, err := http.Post(c.rest+"/jobs/"+id+"/stop", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trig struct {
+		ID string `json:"request-id"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_ = json.Unmarshal(b, &trig)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("stop: %d %s", resp.StatusCode, b)
+	}
+	var sp struct {
+		Status    struct{ ID string } `json:"status"`
+		Operation struct {
+			Location string `json:"location"`
+		} `json:"operation"`
+	}
+	waitFor(t, 60*time.Second, "the savepoint", func() bool {
+		c.get(t, "/jobs/"+id+"/savepoints/"+trig.ID, &sp)
+		return sp.Status.ID == "COMPLETED"
+	})
+	if sp.Operation.Location == "" {
+		t.Fatalf("savepoint failed: %+v", sp)
+	}
+	waitFor(t, 60*time.Second, "the stopped job to finish", func() bool { return c.job(t, id).State == "FINISHED" })
+	if rep, _ := verifyDir(out, keys, count); rep.Records == 0 || rep.Records >= int64(keys*count) || rep.Duplicated != 0 {
+		t.Fatalf("after the stop: %d records, %d duplicated", rep.Records, rep.Duplicated)
+	}
+	body, _ := json.Marshal(map[string]any{"parallelism": 4, "savepointPath": sp.Operation.Location,
+		"programArgs": args[2:], "config": map[string]string{"checkpoint.interval": "300ms"}})
+	resp, err = http.Post(c.rest+"/wasm/"+c.upload(t, wasm)+"/run", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run struct{ JobID string }
+	_ = json.NewDecoder(resp.Body).Decode(&run)
+	resp.Body.Close()
+	if run.JobID == "" {
+		t.Fatalf("resume: %d", resp.StatusCode)
+	}
+	waitFor(t, 2*time.Minute, "the resumed job to finish", func() bool {
+		s := c.job(t, run.JobID).State
+		if s == "FAILED" {
+			t.Fatal("the resumed job failed")
+		}
+		return s == "FINISHED"
+	})
+	rep, err := verifyDir(out, keys, count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK {
+		t.Fatalf("joined output: lost %d, duplicated %d, count mismatches %d", rep.Lost, rep.Duplicated, rep.CountMismatches)
+	}
+}

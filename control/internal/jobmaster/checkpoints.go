@@ -83,16 +83,16 @@ func (m *JobMaster) triggerCheckpoint(savepoint bool, target string, terminate b
 // coordIO is the coordinator's view of the job's tasks.
 type coordIO struct{ m *JobMaster }
 
+// Trigger is called by the coordinator's Trigger, which triggerCheckpoint
+// calls with the JobMaster's lock held: it must not take it again.
 func (c coordIO) Trigger(exec string, id int64, ts time.Time, savepoint bool) {
 	m := c.m
 	_, task, _, err := ParseExecutionID(exec)
 	if err != nil {
 		return
 	}
-	m.mu.Lock()
 	tm := m.subtasks[task].loc.Slot.TaskManager
 	terminate := m.terminate
-	m.mu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RPCTimeout)
 		defer cancel()
@@ -170,7 +170,12 @@ func (m *JobMaster) TriggerSavepoint(dir string, stop, cancelAfter bool) (string
 	_, _ = rand.Read(b[:])
 	trigger := hex.EncodeToString(b[:])
 	target := filepath.Join(dir, fmt.Sprintf("savepoint-%s-%s", m.cfg.JobID[:6], trigger[:12]))
+	// A periodic checkpoint in progress finishes first (one at a time).
 	_, done, err := m.triggerCheckpoint(true, target, stop)
+	for deadline := time.Now().Add(m.cfg.Checkpoints.Timeout); errors.Is(err, checkpoint.ErrInProgress) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		_, done, err = m.triggerCheckpoint(true, target, stop)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -185,6 +190,14 @@ func (m *JobMaster) TriggerSavepoint(dir string, stop, cancelAfter bool) (string
 		st.Status = "COMPLETED"
 		if r.Err != nil {
 			st.Failure = r.Err.Error()
+			if stop && !m.job.State.Terminal() {
+				// The sources stopped at the barrier and wait for the
+				// savepoint: without it the job cannot go on as it was.
+				m.log.Warn("stop-with-savepoint failed; canceling the job", "err", r.Err)
+				if acts, err := m.job.Cancel(m.cfg.Now()); err == nil {
+					m.apply(acts)
+				}
+			}
 			m.terminate = false
 			return
 		}

@@ -48,6 +48,10 @@ type Env struct {
 	BatchRows int
 	Alloc     memory.Allocator
 	Logger    *slog.Logger
+	// Ack and Decline send checkpoint acknowledgements and refusals to the
+	// JobManager (from any goroutine).
+	Ack     func(*rpcpb.CheckpointAck)
+	Decline func(*rpcpb.CheckpointDecline)
 }
 
 // Metrics are a running task's counters; they are read concurrently.
@@ -90,6 +94,17 @@ type Task struct {
 
 	mu      sync.Mutex // outputs are read by metrics while the task sets up
 	outputs []*output
+
+	triggers chan trigger
+	// sinkMu guards the sink: checkpoint completions commit from RPC
+	// goroutines while the task writes.
+	sinkMu sync.Mutex
+	sink   connector.Sink
+	txns   []txn // pre-committed, waiting for their checkpoint to complete
+
+	cpMu         sync.Mutex
+	lastComplete int64         // the latest checkpoint known complete
+	cpSignal     chan struct{} // closed and replaced when lastComplete moves
 }
 
 type output struct {
@@ -115,6 +130,8 @@ func New(env *Env, d *rpcpb.TaskDeployment) (*Task, error) {
 	t := &Task{Deployment: d, env: env, nodes: nodes, log: env.Logger.With("task", d.GetExecutionId())}
 	t.Metrics.backpressured = t.backpressured
 	t.Metrics.Started = time.Now()
+	t.triggers = make(chan trigger, 4)
+	t.cpSignal = make(chan struct{})
 	return t, nil
 }
 
@@ -170,6 +187,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 	cctx := connector.Context{
 		Subtask: int(d.GetSubtask()), Parallelism: int(d.GetParallelism()), Alloc: t.env.Alloc,
 		BatchRows: t.env.BatchRows, Job: d.GetJobId(), Attempt: int(d.GetAttempt()),
+		Checkpointing: d.GetCheckpointing() || d.GetRestore() != nil,
 	}
 
 	// The Wasm operators of the chain share one instance.
@@ -197,9 +215,10 @@ func (t *Task) run(ctx context.Context) (err error) {
 	// Input: a source connector, or a gate over the upstream partitions.
 	var next func(ctx context.Context) (arrow.Record, func(), error)
 	var schema *arrow.Schema
+	var src connector.Source
+	var stateful []task.Stateful
 	if head.Kind == "source" {
-		src, err := connector.NewSource(head.Connector, head.ConnectorParams)
-		if err != nil {
+		if src, err = connector.NewSource(head.Connector, head.ConnectorParams); err != nil {
 			return err
 		}
 		if err := src.Open(ctx, cctx); err != nil {
@@ -208,6 +227,22 @@ func (t *Task) run(ctx context.Context) (err error) {
 		defer func() { err = errors.Join(err, src.Close()) }()
 		schema = src.Schema()
 		next = func(ctx context.Context) (arrow.Record, func(), error) {
+			select {
+			case tr := <-t.triggers:
+				if err := t.checkpoint(ctx, tr.barrier, src, stateful, 0); err != nil {
+					return nil, nil, err
+				}
+				if tr.terminate {
+					// Stop-with-savepoint: end only once the savepoint is
+					// complete, so no task finishes while it is written.
+					if err := t.waitComplete(ctx, int64(tr.barrier.ID)); err != nil {
+						return nil, nil, err
+					}
+					t.log.Info("source stops after a savepoint", "checkpoint", tr.barrier.ID)
+					return nil, nil, io.EOF
+				}
+			default:
+			}
 			rec, err := src.Next(ctx)
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
@@ -225,14 +260,24 @@ func (t *Task) run(ctx context.Context) (err error) {
 		defer gate.Close()
 		schema = gate.Schema()
 		ended, channels := 0, gate.NumChannels()
+		align := newAligner(channels)
 		next = func(ctx context.Context) (arrow.Record, func(), error) {
 			for {
-				waitStart := time.Now()
-				ev, ch, err := gate.Next(ctx)
-				t.Metrics.Idle.Add(int64(time.Since(waitStart)))
-				if err != nil {
-					return nil, nil, err
+				q, ok := align.next()
+				if !ok {
+					waitStart := time.Now()
+					ev, ch, err := gate.Next(ctx)
+					t.Metrics.Idle.Add(int64(time.Since(waitStart)))
+					if err != nil {
+						return nil, nil, err
+					}
+					if align.hold(ev, ch) {
+						continue
+					}
+					q = queued{ev, ch}
 				}
+				ev, ch := q.ev, q.ch
+				var aligned *ipcframe.Barrier
 				switch ev.Kind {
 				case ipcframe.KindBatch:
 					rec := ev.Record
@@ -240,13 +285,26 @@ func (t *Task) run(ctx context.Context) (err error) {
 						rec.Release()
 						_ = gate.Release(ch)
 					}, nil
-				case ipcframe.KindEndOfPartition:
-					if ended++; ended == channels {
-						return nil, nil, io.EOF
+				case ipcframe.KindBarrier:
+					var abandoned uint64
+					aligned, abandoned = align.barrier(ev.Barrier, ch)
+					if abandoned != 0 {
+						_ = t.decline(int64(abandoned), fmt.Errorf("checkpoint %d overtaken by %d before its alignment", abandoned, ev.Barrier.ID))
 					}
+				case ipcframe.KindEndOfPartition:
+					ended++
+					aligned = align.endOf(ch)
 				default:
-					// Barriers and watermarks come with checkpoints and
-					// event time; until then they are dropped here.
+					// Watermarks come with event time; until then they are
+					// dropped here.
+				}
+				if aligned != nil {
+					if err := t.checkpoint(ctx, *aligned, nil, stateful, align.took); err != nil {
+						return nil, nil, err
+					}
+				}
+				if ended == channels {
+					return nil, nil, io.EOF
 				}
 			}
 		}
@@ -258,6 +316,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, chain.Close(ctx)) }()
+	stateful = chain.Stateful()
 
 	var sink connector.Sink
 	if tail.Kind == "sink" {
@@ -268,6 +327,12 @@ func (t *Task) run(ctx context.Context) (err error) {
 			return fmt.Errorf("open sink %q: %w", tail.ID, err)
 		}
 		defer func() { err = errors.Join(err, sink.Close()) }()
+		t.sinkMu.Lock()
+		t.sink = sink
+		t.sinkMu.Unlock()
+	}
+	if err := t.restore(ctx, src, stateful); err != nil {
+		return err
 	}
 	for _, o := range d.GetOutputs() {
 		key := exchange.PartitionKey{Producer: d.GetExecutionId(), Downstream: o.GetDownstreamVertex()}
@@ -288,7 +353,10 @@ func (t *Task) run(ctx context.Context) (err error) {
 		t.Metrics.RecordsOut.Add(rec.NumRows())
 		t.Metrics.BytesOut.Add(exchange.RecordBytes(rec))
 		if sink != nil {
-			if err := sink.Write(ctx, rec); err != nil {
+			t.sinkMu.Lock()
+			err := sink.Write(ctx, rec)
+			t.sinkMu.Unlock()
+			if err != nil {
 				return fmt.Errorf("sink %q: %w", tail.ID, err)
 			}
 		}
@@ -334,7 +402,10 @@ func (t *Task) run(ctx context.Context) (err error) {
 		}
 	}
 	if sink != nil {
-		if err := sink.Finish(ctx); err != nil {
+		t.sinkMu.Lock()
+		err := sink.Finish(ctx)
+		t.sinkMu.Unlock()
+		if err != nil {
 			return fmt.Errorf("sink %q: %w", tail.ID, err)
 		}
 	}
