@@ -43,19 +43,24 @@ const (
 )
 
 const (
-	runArgs    = "[--jobmanager URL] [-p N] [-D key=value]... [--wait] [--timeout DUR] JOB.wasm [-- ARGS...]"
-	listArgs   = "[--jobmanager URL] [--all]"
-	cancelArgs = "[--jobmanager URL] JOBID"
-	infoArgs   = "[--jobmanager URL] [--json] JOBID"
+	runArgs       = "[--jobmanager URL] [-p N] [-D key=value]... [-s PATH [-n]] [--wait] [--timeout DUR] JOB.wasm [-- ARGS...]"
+	listArgs      = "[--jobmanager URL] [--all]"
+	cancelArgs    = "[--jobmanager URL] JOBID"
+	infoArgs      = "[--jobmanager URL] [--json] JOBID"
+	savepointArgs = "[--jobmanager URL] [--cancel] [--timeout DUR] JOBID [DIR]"
+	stopArgs      = "[--jobmanager URL] [--savepoint] [--timeout DUR] JOBID [DIR]"
 )
 
-// clientCommands are the REST client verbs: run, list, cancel, info.
+// clientCommands are the REST client verbs: run, list, cancel, info,
+// savepoint, stop.
 func clientCommands() []command {
 	return []command{
-		{"run", runArgs, "upload a job module to the JobManager, submit it and print the job id (--wait: until it ends)", cmdRun},
+		{"run", runArgs, "upload a job module to the JobManager, submit it and print the job id (--wait: until it ends; -s: from a savepoint)", cmdRun},
 		{"list", listArgs, "list the running jobs of the cluster (--all: ended ones too)", cmdList},
 		{"cancel", cancelArgs, "cancel a job", cmdCancel},
 		{"info", infoArgs, "print a job's state and its vertices with their metrics", cmdInfo},
+		{"savepoint", savepointArgs, "take a savepoint of a running job and print its path (--cancel: then cancel the job)", cmdSavepoint},
+		{"stop", stopArgs, "stop a job with a savepoint (its sources end, the job FINISHES) and print the savepoint's path", cmdStop},
 	}
 }
 
@@ -128,7 +133,27 @@ func jobIDArg(pos []string) (string, error) {
 	if len(pos) != 1 {
 		return "", fmt.Errorf("%w: want exactly one job id, got %d arguments", errUsage, len(pos))
 	}
-	id := pos[0]
+	return parseJobID(pos[0])
+}
+
+// jobIDDirArgs are the positional JOBID [DIR] of savepoint and stop.
+func jobIDDirArgs(pos []string) (id, dir string, err error) {
+	if len(pos) < 1 || len(pos) > 2 {
+		return "", "", fmt.Errorf("%w: want a job id and an optional directory, got %d arguments", errUsage, len(pos))
+	}
+	if id, err = parseJobID(pos[0]); err != nil {
+		return "", "", err
+	}
+	if len(pos) == 2 {
+		if dir = pos[1]; strings.TrimSpace(dir) == "" {
+			return "", "", fmt.Errorf("%w: the directory is empty (leave it out for the JobManager's default)", errUsage)
+		}
+	}
+	return id, dir, nil
+}
+
+// parseJobID checks a job id (32 hexadecimal characters) and lowers its case.
+func parseJobID(id string) (string, error) {
 	if len(id) != 32 || strings.Trim(strings.ToLower(id), "0123456789abcdef") != "" {
 		return "", fmt.Errorf("%w: %q is not a job id (32 hexadecimal characters)", errUsage, id)
 	}
@@ -175,11 +200,21 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	par := fs.Int("p", 0, "parallelism (0: the plan's own)")
 	conf := keyValues{}
 	fs.Var(conf, "D", "configuration `key=value` for the job, repeatable")
+	var savepoint string
+	fs.StringVar(&savepoint, "s", "", "restore the job from this savepoint or checkpoint `PATH` (its directory or _metadata file, on the JobManager)")
+	fs.StringVar(&savepoint, "fromSavepoint", "", "the same as -s")
+	var allowNonRestored bool
+	fs.BoolVar(&allowNonRestored, "n", false, "with -s: skip the state of operators the job does not have")
+	fs.BoolVar(&allowNonRestored, "allowNonRestoredState", false, "the same as -n")
 	wait := fs.Bool("wait", false, "wait until the job ends; exit non-zero unless it FINISHED")
 	timeout := fs.Duration("timeout", 0, "give up waiting after this long (with --wait; 0: never)")
 	if err := parseFlags(fs, runArgs, args, cio.stderr); err != nil {
 		return err
 	}
+	savepointSet := false
+	fs.Visit(func(f *flag.Flag) {
+		savepointSet = savepointSet || f.Name == "s" || f.Name == "fromSavepoint"
+	})
 	module, progArgs, err := splitArgs(fs)
 	switch {
 	case err != nil:
@@ -190,6 +225,10 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: --timeout %v is negative", errUsage, *timeout)
 	case *timeout > 0 && !*wait:
 		return fmt.Errorf("%w: --timeout bounds --wait and needs it", errUsage)
+	case savepointSet && strings.TrimSpace(savepoint) == "":
+		return fmt.Errorf("%w: -s: the savepoint path is empty", errUsage)
+	case allowNonRestored && savepoint == "":
+		return fmt.Errorf("%w: --allowNonRestoredState (-n) applies to a restore and needs -s", errUsage)
 	}
 	c, err := newRESTClient(*jm)
 	if err != nil {
@@ -200,7 +239,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", name, err)
 	}
-	req := runRequest{Parallelism: *par, ProgramArgs: progArgs}
+	req := runRequest{Parallelism: *par, ProgramArgs: progArgs, SavepointPath: savepoint, AllowNonRestoredState: allowNonRestored}
 	if len(conf) > 0 {
 		req.Config = conf
 	}
@@ -231,6 +270,10 @@ type runRequest struct {
 	Parallelism int               `json:"parallelism,omitempty"`
 	ProgramArgs []string          `json:"programArgs,omitempty"`
 	Config      map[string]string `json:"config,omitempty"`
+	// SavepointPath is the savepoint or checkpoint the job restores from.
+	SavepointPath string `json:"savepointPath,omitempty"`
+	// AllowNonRestoredState skips the state of operators the job lacks.
+	AllowNonRestoredState bool `json:"allowNonRestoredState,omitempty"`
 }
 
 // uploadAnswer is the answer to POST /wasm/upload.
@@ -528,6 +571,185 @@ func cmdInfo(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\n", v.Name, v.Parallelism, v.Status, m.ReadRecords, m.WriteRecords, m.Busy, m.Backpressured)
 	}
 	return tw.Flush()
+}
+
+// savepointRequest is the body of POST /jobs/{id}/savepoints.
+type savepointRequest struct {
+	Target string `json:"target-directory,omitempty"`
+	Cancel bool   `json:"cancel-job"`
+}
+
+// stopRequest is the body of POST /jobs/{id}/stop.
+type stopRequest struct {
+	Target string `json:"targetDirectory,omitempty"`
+	Drain  bool   `json:"drain"`
+}
+
+// savepointStatus is the answer to GET /jobs/{id}/savepoints/{trigger}.
+type savepointStatus struct {
+	Status struct {
+		ID string `json:"id"`
+	} `json:"status"`
+	Operation struct {
+		Location     string `json:"location"`
+		FailureCause *struct {
+			StackTrace string `json:"stack-trace"`
+		} `json:"failure-cause"`
+	} `json:"operation"`
+}
+
+// savepointTimeoutFlag is the --timeout of savepoint and stop.
+func savepointTimeoutFlag(fs *flag.FlagSet) *time.Duration {
+	return fs.Duration("timeout", 0, "give up waiting for the savepoint after this long (0: never); it goes on")
+}
+
+// cmdSavepoint takes a savepoint with POST /jobs/{id}/savepoints, waits
+// for it and prints its path, as flink savepoint does; --cancel cancels
+// the job once it is complete (flink cancel -s).
+func cmdSavepoint(ctx context.Context, args []string, stdout io.Writer) error {
+	cio := clientIOFrom(ctx)
+	fs := flag.NewFlagSet("savepoint", flag.ContinueOnError)
+	jm := jobManagerFlag(fs)
+	cancelJob := fs.Bool("cancel", false, "cancel the job once the savepoint is complete")
+	timeout := savepointTimeoutFlag(fs)
+	pos, err := parseInterspersed(fs, savepointArgs, args, cio.stderr)
+	if err != nil {
+		return err
+	}
+	id, dir, err := jobIDDirArgs(pos)
+	if err != nil {
+		return err
+	}
+	if *timeout < 0 {
+		return fmt.Errorf("%w: --timeout %v is negative", errUsage, *timeout)
+	}
+	c, err := newRESTClient(*jm)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cio.stderr, "Triggering savepoint for job %s.\n", id)
+	return c.savepoint(ctx, savepointTrigger{
+		job: id, path: "/jobs/" + url.PathEscape(id) + "/savepoints", body: savepointRequest{Target: dir, Cancel: *cancelJob},
+		failed: "trigger a savepoint of job " + id, goesOn: "it goes on",
+	}, *timeout, cio, stdout)
+}
+
+// cmdStop stops a job with a savepoint with POST /jobs/{id}/stop: the
+// sources end after it and the job FINISHES. It waits for the savepoint
+// and prints its path, as flink stop does.
+func cmdStop(ctx context.Context, args []string, stdout io.Writer) error {
+	cio := clientIOFrom(ctx)
+	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
+	jm := jobManagerFlag(fs)
+	withSavepoint := fs.Bool("savepoint", true, "take a savepoint before the job stops (always: weir cancel stops a job without one)")
+	timeout := savepointTimeoutFlag(fs)
+	pos, err := parseInterspersed(fs, stopArgs, args, cio.stderr)
+	if err != nil {
+		return err
+	}
+	id, dir, err := jobIDDirArgs(pos)
+	switch {
+	case err != nil:
+		return err
+	case !*withSavepoint:
+		return fmt.Errorf("%w: weir stop always takes a savepoint; weir cancel stops a job without one", errUsage)
+	case *timeout < 0:
+		return fmt.Errorf("%w: --timeout %v is negative", errUsage, *timeout)
+	}
+	c, err := newRESTClient(*jm)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cio.stderr, "Suspending job %s with a savepoint.\n", id)
+	return c.savepoint(ctx, savepointTrigger{
+		job: id, path: "/jobs/" + url.PathEscape(id) + "/stop", body: stopRequest{Target: dir},
+		failed: "stop job " + id, goesOn: "it goes on and the job stops when it completes",
+	}, *timeout, cio, stdout)
+}
+
+// savepointTrigger is one savepoint for savepoint and stop to trigger.
+type savepointTrigger struct {
+	job    string // job id
+	path   string // of the POST that triggers it
+	body   any    // of that POST
+	failed string // prefix of an error answer to the POST
+	goesOn string // what happens when the client gives up waiting
+}
+
+// savepoint triggers a savepoint and polls its status every cio.poll until
+// it completes; it prints "Savepoint completed. Path: LOCATION" on stdout,
+// or returns the failure cause. Polls go on through network errors and 5xx
+// answers (a JobManager failover) for waitGiveUp; timeout (0: none) bounds
+// the whole.
+func (c *restClient) savepoint(ctx context.Context, t savepointTrigger, timeout time.Duration, cio clientIO, stdout io.Writer) error {
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		wctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	body, err := json.Marshal(t.body)
+	if err != nil {
+		return err
+	}
+	// The JobManager answers once a checkpoint in progress has ended.
+	var ans struct {
+		RequestID string `json:"request-id"`
+	}
+	if err := c.call(wctx, http.MethodPost, t.path, bytes.NewReader(body), submitTimeout, &ans); err != nil {
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return fmt.Errorf("%s: no answer after %v; the savepoint may have been triggered all the same", t.failed, timeout)
+		}
+		return fmt.Errorf("%s: %w", t.failed, err)
+	}
+	if ans.RequestID == "" {
+		return fmt.Errorf("%s: the JobManager at %s answered without a request id", t.failed, c.base)
+	}
+	what := "the savepoint of job " + t.job
+	path := "/jobs/" + url.PathEscape(t.job) + "/savepoints/" + url.PathEscape(ans.RequestID)
+	tick := time.NewTicker(cio.poll)
+	defer tick.Stop()
+	var failing time.Time // since when polls fail
+	for {
+		var st savepointStatus
+		err := c.call(wctx, http.MethodGet, path, nil, callTimeout, &st)
+		var ae *apiError
+		switch {
+		case err == nil:
+			failing = time.Time{}
+			switch op := st.Operation; {
+			case st.Status.ID == "IN_PROGRESS":
+			case st.Status.ID != "COMPLETED":
+				return fmt.Errorf("%s: the JobManager at %s answered with the unknown status %q", what, c.base, st.Status.ID)
+			case op.FailureCause != nil:
+				cause := cmp.Or(strings.TrimSpace(op.FailureCause.StackTrace), "no cause given")
+				if strings.Contains(cause, "\n") {
+					return fmt.Errorf("%s failed:\n%s", what, indent(cause))
+				}
+				return fmt.Errorf("%s failed: %s", what, cause)
+			case op.Location == "":
+				return fmt.Errorf("%s: the JobManager at %s answered COMPLETED without a location", what, c.base)
+			default:
+				_, err := fmt.Fprintf(stdout, "Savepoint completed. Path: %s\n", op.Location)
+				return err
+			}
+		case wctx.Err() != nil:
+		case errors.As(err, &ae) && ae.Code < 500:
+			return fmt.Errorf("%s: %w", what, err)
+		case failing.IsZero():
+			failing = time.Now()
+			fmt.Fprintf(cio.stderr, "%s: %v (retrying for %v)\n", what, err, waitGiveUp)
+		case time.Since(failing) > waitGiveUp:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		select {
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("stopped waiting for %s (%s; GET %s polls it): %w", what, t.goesOn, path, ctx.Err())
+			}
+			return fmt.Errorf("%s is still in progress after %v; %s (GET %s polls it)", what, timeout, t.goesOn, path)
+		case <-tick.C:
+		}
+	}
 }
 
 // restClient calls one JobManager's REST API.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +26,7 @@ import (
 // (docs/openapi.json) for the client verbs. A job's program arguments
 // script it: its first argument names the states the job walks through,
 // one per GET /jobs/{id} ("CREATED,RUNNING,FINISHED"; the last one stays).
+// Savepoints are scripted by spPolls, spFailure and spFlaky.
 type fakeJM struct {
 	srv *httptest.Server
 
@@ -37,6 +40,22 @@ type fakeJM struct {
 	flaky    int // GET /jobs/{id} answers 503 this many times first
 	maxBody  int64
 	requests int
+
+	savepoints map[string]*fakeSavepoint // by trigger id
+	spBodies   []string                  // "POST path body" of the triggers, in order
+	spPolls    int                       // IN_PROGRESS answers before a savepoint completes (<0: never)
+	spFailure  string                    // the failure cause of the savepoints ("": they succeed)
+	spFlaky    int                       // GET .../savepoints/{trigger} answers 503 this many times first
+}
+
+// fakeSavepoint is a savepoint the fake took: it completes after a number
+// of polls, then stops or cancels its job if asked to.
+type fakeSavepoint struct {
+	job          *fakeJob
+	polls        int // IN_PROGRESS answers left (<0: never completes)
+	location     string
+	failure      string
+	stop, cancel bool
 }
 
 type fakeJob struct {
@@ -57,7 +76,7 @@ func (j *fakeJob) state() string {
 
 func newFakeJM(t *testing.T) *fakeJM {
 	t.Helper()
-	f := &fakeJM{modules: map[string]string{}, jobs: map[string]*fakeJob{}, maxBody: 8 << 20}
+	f := &fakeJM{modules: map[string]string{}, jobs: map[string]*fakeJob{}, maxBody: 8 << 20, savepoints: map[string]*fakeSavepoint{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /wasm/upload", f.upload)
 	mux.HandleFunc("POST /wasm/{id}/run", f.run)
@@ -65,6 +84,9 @@ func newFakeJM(t *testing.T) *fakeJM {
 	mux.HandleFunc("GET /jobs/{id}", f.job)
 	mux.HandleFunc("PATCH /jobs/{id}", f.cancel)
 	mux.HandleFunc("GET /jobs/{id}/exceptions", f.exceptions)
+	mux.HandleFunc("POST /jobs/{id}/savepoints", f.triggerSavepoint)
+	mux.HandleFunc("POST /jobs/{id}/stop", f.triggerSavepoint)
+	mux.HandleFunc("GET /jobs/{id}/savepoints/{trigger}", f.savepointStatus)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -120,6 +142,8 @@ func (f *fakeJM) run(w http.ResponseWriter, r *http.Request) {
 		Parallelism *int              `json:"parallelism"`
 		ProgramArgs []string          `json:"programArgs"`
 		Config      map[string]string `json:"config"`
+		Savepoint   string            `json:"savepointPath"`
+		AllowNonRS  bool              `json:"allowNonRestoredState"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -256,6 +280,85 @@ func (f *fakeJM) exceptions(w http.ResponseWriter, r *http.Request) {
 		"exceptionHistory": map[string]any{"entries": entries, "truncated": false}})
 }
 
+// triggerSavepoint is POST /jobs/{id}/savepoints and POST /jobs/{id}/stop:
+// the job must be RUNNING, and the body holds only the endpoint's fields.
+func (f *fakeJM) triggerSavepoint(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	stop := strings.HasSuffix(r.URL.Path, "/stop")
+	var body struct {
+		Target     string `json:"target-directory"`
+		Cancel     bool   `json:"cancel-job"`
+		StopTarget string `json:"targetDirectory"`
+		Drain      bool   `json:"drain"`
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		fail(w, http.StatusBadRequest, "bad request body: "+err.Error())
+		return
+	}
+	allowed := map[bool][]string{false: {"target-directory", "cancel-job"}, true: {"targetDirectory", "drain"}}[stop]
+	for k := range fields {
+		if !slices.Contains(allowed, k) {
+			fail(w, http.StatusBadRequest, "bad request body: unknown field "+k)
+			return
+		}
+	}
+	_ = json.Unmarshal(raw, &body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.spBodies = append(f.spBodies, "POST "+r.URL.Path+" "+string(raw))
+	j, ok := f.jobs[r.PathValue("id")]
+	switch {
+	case !ok:
+		fail(w, http.StatusNotFound, "job "+r.PathValue("id")+" not found")
+		return
+	case j.state() != "RUNNING":
+		fail(w, http.StatusConflict, "jobmaster: the job is not running: it is "+j.state())
+		return
+	case body.Drain:
+		fail(w, http.StatusBadRequest, "drain is not supported")
+		return
+	}
+	trigger := fmt.Sprintf("%016x", len(f.savepoints)+1)
+	dir := cmp.Or(body.Target, body.StopTarget, "/data/savepoints")
+	f.savepoints[trigger] = &fakeSavepoint{job: j, polls: f.spPolls, failure: f.spFailure, stop: stop, cancel: body.Cancel,
+		location: dir + "/savepoint-" + j.id[:6] + "-" + trigger[4:]}
+	reply(w, http.StatusAccepted, map[string]string{"request-id": trigger})
+}
+
+// savepointStatus is GET /jobs/{id}/savepoints/{trigger}.
+func (f *fakeJM) savepointStatus(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.spFlaky > 0 {
+		f.spFlaky--
+		fail(w, http.StatusServiceUnavailable, "no leader yet")
+		return
+	}
+	sp, ok := f.savepoints[r.PathValue("trigger")]
+	switch {
+	case !ok || sp.job.id != r.PathValue("id"):
+		fail(w, http.StatusNotFound, fmt.Sprintf("unknown savepoint trigger %q", r.PathValue("trigger")))
+		return
+	case sp.polls != 0:
+		sp.polls = max(sp.polls-1, -1)
+		reply(w, http.StatusOK, map[string]any{"status": map[string]string{"id": "IN_PROGRESS"}, "operation": map[string]any{}})
+		return
+	case sp.failure != "":
+		if sp.stop {
+			sp.job.canceled = true // as the JobMaster: the sources had stopped at the barrier
+		}
+		reply(w, http.StatusOK, map[string]any{"status": map[string]string{"id": "COMPLETED"},
+			"operation": map[string]any{"failure-cause": map[string]string{"stack-trace": sp.failure}}})
+		return
+	case sp.stop:
+		sp.job.states = []string{"FINISHED"}
+	case sp.cancel:
+		sp.job.canceled = true
+	}
+	reply(w, http.StatusOK, map[string]any{"status": map[string]string{"id": "COMPLETED"}, "operation": map[string]any{"location": sp.location}})
+}
+
 // runClient runs the CLI as main does, with the client verbs' progress on
 // the returned stderr.
 func runClient(t *testing.T, tty bool, args ...string) (code int, stdout, stderr string) {
@@ -304,6 +407,13 @@ func TestClientRun(t *testing.T) {
 			body: `{"parallelism":4,"programArgs":["--input","x y"],"config":{"a":"b","c":"d=e","empty":""}}`},
 		{name: "args without separator", args: []string{"--jobmanager", url + "/", good, "one"}, body: `{"programArgs":["one"]}`},
 		{name: "p 0 is the plan's", args: []string{"--jobmanager", url, "-p", "0", good}, body: `{}`},
+		{name: "from a savepoint", args: []string{"--jobmanager", url, "-s", "/sp/savepoint-000001-abc", "-p", "4", good},
+			body: `{"parallelism":4,"savepointPath":"/sp/savepoint-000001-abc"}`},
+		{name: "from a savepoint, long flags", args: []string{"--jobmanager", url, "--fromSavepoint", "/sp/x/_metadata", "--allowNonRestoredState", good, "--", "a"},
+			body: `{"programArgs":["a"],"savepointPath":"/sp/x/_metadata","allowNonRestoredState":true}`},
+		{name: "from a savepoint, -n", args: []string{"--jobmanager", url, "-s", "/sp/x", "-n", good}, body: `{"savepointPath":"/sp/x","allowNonRestoredState":true}`},
+		{name: "-n without -s", args: []string{"--jobmanager", url, "-n", good}, code: 2, noUpload: true, stderr: "--allowNonRestoredState (-n) applies to a restore and needs -s"},
+		{name: "empty -s", args: []string{"--jobmanager", url, "-s", "", good}, code: 2, noUpload: true, stderr: "-s: the savepoint path is empty"},
 		{name: "invalid module", args: []string{"--jobmanager", url, bad}, code: 1,
 			stderr: "weir run: upload wordcount.wasm: 400 Bad Request: not a valid Weir module: wasm: invalid magic number\n"},
 		{name: "too large", args: []string{"--jobmanager", url, huge}, code: 1,
@@ -577,6 +687,160 @@ func TestClientInfo(t *testing.T) {
 	}
 }
 
+// savepointCase is a case of TestClientSavepoint and TestClientStop. In
+// args and stderr, JOBID_UPPER and JOBID stand for the case's job id.
+type savepointCase struct {
+	name   string
+	state  string   // of the job: "" RUNNING, "-" no such job
+	args   []string // after --jobmanager
+	polls  int      // IN_PROGRESS answers before the savepoint completes (<0: never)
+	fail   string   // the savepoint's failure cause
+	flaky  int      // 503 answers to the first status polls
+	code   int
+	body   string   // the trigger's body ("": no trigger is sent)
+	dir    string   // on success: the savepoint's directory
+	stderr []string // substrings of stderr, in order
+	after  string   // the job's state afterwards ("": not checked)
+}
+
+// runSavepointCases runs weir VERB for each case against a fake with one
+// job per case.
+func runSavepointCases(t *testing.T, verb, endpoint string, cases []savepointCase) {
+	jm := newFakeJM(t)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("%032x", 0xa1+i)
+			if tc.state != "-" {
+				jm.addJob(id, "exactlyonce", cmp.Or(tc.state, "RUNNING"), time.Now().UnixMilli())
+			}
+			jm.mu.Lock()
+			jm.spPolls, jm.spFailure, jm.spFlaky = tc.polls, tc.fail, tc.flaky
+			triggers := len(jm.spBodies)
+			jm.mu.Unlock()
+			ids := strings.NewReplacer("JOBID_UPPER", strings.ToUpper(id), "JOBID", id)
+			args := []string{verb, "--jobmanager", jm.srv.URL}
+			for _, a := range tc.args {
+				args = append(args, ids.Replace(a))
+			}
+			code, out, errOut := runClient(t, false, args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stdout %q, stderr:\n%s", code, tc.code, out, errOut)
+			}
+			rest := errOut
+			for _, w := range tc.stderr {
+				w = ids.Replace(w)
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("stderr lacks %q (in order):\n%s", w, errOut)
+				}
+				rest = rest[i+len(w):]
+			}
+			if tc.code == 0 {
+				want := regexp.MustCompile(`^Savepoint completed\. Path: ` + regexp.QuoteMeta(tc.dir+"/savepoint-"+id[:6]+"-") + `[0-9a-f]{12}\n$`)
+				if !want.MatchString(out) {
+					t.Fatalf("stdout %q does not match %v", out, want)
+				}
+			} else if out != "" {
+				t.Fatalf("stdout %q on failure", out)
+			}
+			jm.mu.Lock()
+			defer jm.mu.Unlock()
+			switch got := jm.spBodies[triggers:]; {
+			case tc.body == "" && len(got) > 0:
+				t.Fatalf("triggered %q", got)
+			case tc.body != "" && (len(got) != 1 || got[0] != "POST /jobs/"+id+endpoint+" "+tc.body):
+				t.Fatalf("triggered %q, want POST /jobs/%s%s %s", got, id, endpoint, tc.body)
+			}
+			if j := jm.jobs[id]; tc.after != "" && j.state() != tc.after {
+				t.Fatalf("the job is %s afterwards, want %s", j.state(), tc.after)
+			}
+		})
+	}
+}
+
+func TestClientSavepoint(t *testing.T) {
+	runSavepointCases(t, "savepoint", "/savepoints", []savepointCase{
+		{name: "completes", args: []string{"JOBID"}, polls: 3, body: `{"cancel-job":false}`, dir: "/data/savepoints",
+			stderr: []string{"Triggering savepoint for job JOBID.\n"}, after: "RUNNING"},
+		{name: "into a directory, flags after", args: []string{"JOBID", "/backups/sp", "--timeout", "1m"}, polls: 1,
+			body: `{"target-directory":"/backups/sp","cancel-job":false}`, dir: "/backups/sp", after: "RUNNING"},
+		{name: "cancel, upper-case id", args: []string{"--cancel", "JOBID_UPPER"}, body: `{"cancel-job":true}`, dir: "/data/savepoints", after: "CANCELED"},
+		{name: "through a failover", args: []string{"JOBID"}, flaky: 2, body: `{"cancel-job":false}`, dir: "/data/savepoints",
+			stderr: []string{"Triggering savepoint for job JOBID.\n", "the savepoint of job JOBID: 503 Service Unavailable: no leader yet (retrying for 30s)\n"}},
+		{name: "failure cause", args: []string{"--cancel", "JOBID"}, polls: 1, fail: "checkpoint 3 expired before completing", code: 1,
+			body: `{"cancel-job":true}`, after: "RUNNING",
+			stderr: []string{"weir savepoint: the savepoint of job JOBID failed: checkpoint 3 expired before completing\n"}},
+		{name: "failure stack trace", args: []string{"JOBID"}, fail: "task Map (1/2) failed\n\tat snapshot\n", code: 1, body: `{"cancel-job":false}`,
+			stderr: []string{"weir savepoint: the savepoint of job JOBID failed:\n  task Map (1/2) failed\n  \tat snapshot\n"}},
+		{name: "not running (409)", state: "CREATED", args: []string{"JOBID"}, code: 1, body: `{"cancel-job":false}`,
+			stderr: []string{"weir savepoint: trigger a savepoint of job JOBID: 409 Conflict: jobmaster: the job is not running: it is CREATED\n"}},
+		{name: "unknown job (404)", state: "-", args: []string{"JOBID", "/backups/sp"}, code: 1, body: `{"target-directory":"/backups/sp","cancel-job":false}`,
+			stderr: []string{"weir savepoint: trigger a savepoint of job JOBID: 404 Not Found: job JOBID not found\n"}},
+		{name: "timeout", args: []string{"--timeout", "100ms", "JOBID"}, polls: -1, code: 1, body: `{"cancel-job":false}`, after: "RUNNING",
+			stderr: []string{"weir savepoint: the savepoint of job JOBID is still in progress after 100ms; it goes on (GET /jobs/JOBID/savepoints/"}},
+		{name: "no job id", code: 2, stderr: []string{"weir savepoint: usage: want a job id and an optional directory, got 0 arguments\nusage: weir savepoint [--jobmanager URL]"}},
+		{name: "not a job id", args: []string{"../stop"}, code: 2, stderr: []string{`usage: "../stop" is not a job id (32 hexadecimal characters)`}},
+		{name: "three arguments", args: []string{"JOBID", "/a", "/b"}, code: 2, stderr: []string{"want a job id and an optional directory, got 3 arguments"}},
+		{name: "empty directory", args: []string{"JOBID", " "}, code: 2, stderr: []string{"the directory is empty"}},
+		{name: "negative timeout", args: []string{"--timeout", "-1s", "JOBID"}, code: 2, stderr: []string{"--timeout -1s is negative"}},
+		{name: "unknown flag", args: []string{"--drain", "JOBID"}, code: 2, stderr: []string{"flag provided but not defined: -drain"}},
+	})
+}
+
+func TestClientStop(t *testing.T) {
+	runSavepointCases(t, "stop", "/stop", []savepointCase{
+		{name: "completes", args: []string{"JOBID"}, polls: 3, body: `{"drain":false}`, dir: "/data/savepoints",
+			stderr: []string{"Suspending job JOBID with a savepoint.\n"}, after: "FINISHED"},
+		{name: "--savepoint and a directory", args: []string{"--savepoint", "JOBID", "/backups/sp"}, polls: 1,
+			body: `{"targetDirectory":"/backups/sp","drain":false}`, dir: "/backups/sp", after: "FINISHED"},
+		{name: "flags after, upper-case id", args: []string{"JOBID_UPPER", "/backups/sp", "--savepoint", "--timeout", "1m"},
+			body: `{"targetDirectory":"/backups/sp","drain":false}`, dir: "/backups/sp", after: "FINISHED"},
+		{name: "failure cause", args: []string{"JOBID"}, polls: 1, fail: "checkpoint 9 declined by Source: sequence (1/2)", code: 1, body: `{"drain":false}`,
+			after: "CANCELED", stderr: []string{"weir stop: the savepoint of job JOBID failed: checkpoint 9 declined by Source: sequence (1/2)\n"}},
+		{name: "ended (409)", state: "FINISHED", args: []string{"JOBID"}, code: 1, body: `{"drain":false}`,
+			stderr: []string{"weir stop: stop job JOBID: 409 Conflict: jobmaster: the job is not running: it is FINISHED\n"}},
+		{name: "unknown job (404)", state: "-", args: []string{"JOBID"}, code: 1, body: `{"drain":false}`,
+			stderr: []string{"weir stop: stop job JOBID: 404 Not Found: job JOBID not found\n"}},
+		{name: "timeout", args: []string{"--timeout", "100ms", "JOBID"}, polls: -1, code: 1, body: `{"drain":false}`, after: "RUNNING",
+			stderr: []string{"weir stop: the savepoint of job JOBID is still in progress after 100ms; it goes on and the job stops when it completes (GET /jobs/JOBID/savepoints/"}},
+		{name: "no job id", args: []string{"--savepoint"}, code: 2, stderr: []string{"weir stop: usage: want a job id and an optional directory, got 0 arguments\nusage: weir stop [--jobmanager URL]"}},
+		{name: "savepoint takes no value", args: []string{"--savepoint", "/backups/sp", "JOBID"}, code: 2, stderr: []string{`"/backups/sp" is not a job id`}},
+		{name: "without a savepoint", args: []string{"--savepoint=false", "JOBID"}, code: 2, stderr: []string{"weir stop always takes a savepoint; weir cancel stops a job without one"}},
+		{name: "negative timeout", args: []string{"JOBID", "--timeout", "-1s"}, code: 2, stderr: []string{"--timeout -1s is negative"}},
+	})
+}
+
+// TestClientSavepointOddAnswers checks the answers a JobManager should
+// not give: they end the verb with an error, not a hang.
+func TestClientSavepointOddAnswers(t *testing.T) {
+	id := strings.Repeat("a", 32)
+	for _, tc := range []struct {
+		name, trigger, status, want string
+	}{
+		{"no request id", `{}`, ``, "weir savepoint: trigger a savepoint of job " + id + ": the JobManager at URL answered without a request id\n"},
+		{"unknown status", `{"request-id":"t1"}`, `{"status":{"id":"PAUSED"}}`, `the JobManager at URL answered with the unknown status "PAUSED"`},
+		{"completed without a location", `{"request-id":"t1"}`, `{"status":{"id":"COMPLETED"},"operation":{}}`, "answered COMPLETED without a location"},
+		{"failure without a cause", `{"request-id":"t1"}`, `{"status":{"id":"COMPLETED"},"operation":{"failure-cause":{}}}`, "failed: no cause given\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.Method == http.MethodPost {
+					w.WriteHeader(http.StatusAccepted)
+					io.WriteString(w, tc.trigger)
+					return
+				}
+				io.WriteString(w, tc.status)
+			}))
+			defer srv.Close()
+			code, out, errOut := runClient(t, false, "savepoint", "--jobmanager", srv.URL, id)
+			if want := strings.ReplaceAll(tc.want, "URL", srv.URL); code != 1 || out != "" || !strings.Contains(errOut, want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q, want %q", code, out, errOut, want)
+			}
+		})
+	}
+}
+
 // TestClientConnectionRefused points every verb at a closed port.
 func TestClientConnectionRefused(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -592,10 +856,14 @@ func TestClientConnectionRefused(t *testing.T) {
 		{"list", "--jobmanager", addr},
 		{"cancel", "--jobmanager", addr, id},
 		{"info", "--jobmanager", addr, id},
+		{"savepoint", "--jobmanager", addr, id},
+		{"stop", "--jobmanager", addr, id},
 	} {
 		code, out, errOut := runClient(t, false, args...)
 		want := "cannot reach the JobManager at http://" + addr + ": connection refused (is it running?"
-		if code != 1 || out != "" || !strings.Contains(errOut, want) || !strings.HasPrefix(errOut, "weir "+args[0]+": ") && args[0] != "run" {
+		// The error is the last line; savepoint and stop announce the trigger before it.
+		last := errOut[strings.LastIndex(strings.TrimSuffix(errOut, "\n"), "\n")+1:]
+		if code != 1 || out != "" || !strings.Contains(last, want) || !strings.HasPrefix(last, "weir "+args[0]+": ") && args[0] != "run" {
 			t.Fatalf("%v: exit %d, stdout %q, stderr %q, want %q", args, code, out, errOut, want)
 		}
 	}
@@ -671,14 +939,15 @@ func TestClientJobManagerAddress(t *testing.T) {
 }
 
 func TestClientHelp(t *testing.T) {
-	for _, verb := range []string{"run", "list", "cancel", "info"} {
+	verbs := []string{"run", "list", "cancel", "info", "savepoint", "stop"}
+	for _, verb := range verbs {
 		code, out, errOut := runClient(t, false, verb, "-h")
 		if code != 0 || out != "" || !strings.HasPrefix(errOut, "usage: weir "+verb+" ") || !strings.Contains(errOut, "-jobmanager") {
 			t.Fatalf("%s -h: exit %d, stdout %q, stderr %q", verb, code, out, errOut)
 		}
 	}
 	_, out, _ := runClient(t, false, "help")
-	for _, verb := range []string{"run", "list", "cancel", "info"} {
+	for _, verb := range verbs {
 		if !strings.Contains(out, "  weir "+verb+" ") {
 			t.Fatalf("usage lacks %s:\n%s", verb, out)
 		}
