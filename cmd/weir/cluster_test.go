@@ -913,3 +913,114 @@ func TestClusterStopAndRescale(t *testing.T) {
 		t.Fatalf("joined output: lost %d, duplicated %d, count mismatches %d", rep.Lost, rep.Duplicated, rep.CountMismatches)
 	}
 }
+
+// TestClusterCheckpointTimeouts: checkpoints that time out do not fail the
+// job while under the tolerable limit; over it, the job fails.
+func TestClusterCheckpointTimeouts(t *testing.T) {
+	c := startCluster(t, 1, 2)
+	wasm := exampleModule(t, "./exactlyonce")
+	const keys, count = 4, 1500
+	run := func(tolerable string) (string, string) {
+		out := filepath.Join(t.TempDir(), "out")
+		stdout, stderr, err := c.weir(t, "run", "-p", "1", "-D", "checkpoint.interval=100ms", "-D", "checkpoint.timeout=1ms",
+			"-D", "checkpoint.tolerable-failures="+tolerable, "-D", "restart-strategy.type=none",
+			wasm, "--", "--keys", strconv.Itoa(keys), "--count", strconv.Itoa(count), "--rate", "3000", "--output", out)
+		if err != nil {
+			t.Fatalf("weir run: %v\n%s", err, stderr)
+		}
+		return strings.TrimSpace(stdout), out
+	}
+	failedCheckpoints := func(id string) int {
+		var s struct {
+			Counts struct{ Failed int } `json:"counts"`
+		}
+		c.get(t, "/jobs/"+id+"/checkpoints", &s)
+		return s.Counts.Failed
+	}
+	id, out := run("1000")
+	waitFor(t, 2*time.Minute, "the job to finish", func() bool {
+		s := c.job(t, id).State
+		if s == "FAILED" {
+			t.Fatal("the job failed under the tolerable limit")
+		}
+		return s == "FINISHED"
+	})
+	if n := failedCheckpoints(id); n == 0 {
+		t.Error("no checkpoint failed with a 1ms timeout")
+	}
+	if rep, err := verifyDir(out, keys, count); err != nil || !rep.OK {
+		t.Errorf("output: %+v %v", rep, err)
+	}
+	id, _ = run("2")
+	waitFor(t, 2*time.Minute, "the job to fail", func() bool { return c.job(t, id).State == "FAILED" })
+	if n := failedCheckpoints(id); n < 3 {
+		t.Errorf("failed after %d failed checkpoints, want 3 (2 tolerated)", n)
+	}
+}
+
+// BenchmarkExactlyOnce runs examples/exactlyonce (64 keys, keyed count
+// state, two-phase file sink) to the end without checkpoints and with a
+// checkpoint every second, and reports records per second.
+func BenchmarkExactlyOnce(b *testing.B) {
+	c := startCluster(b, 2, 2)
+	wasm := c.upload(b, exampleModule(b, "./exactlyonce"))
+	const keys, count = 64, 40_000
+	for _, interval := range []string{"0s", "1s"} {
+		b.Run("checkpoint.interval="+interval, func(b *testing.B) {
+			var completed int
+			for range b.N {
+				out := filepath.Join(b.TempDir(), "out")
+				req, _ := json.Marshal(map[string]any{"parallelism": 2, "config": map[string]string{"checkpoint.interval": interval},
+					"programArgs": []string{"--keys", strconv.Itoa(keys), "--count", strconv.Itoa(count), "--output", out}})
+				id := c.submit(b, wasm, string(req))
+				waitFor(b, 5*time.Minute, "the job to finish", func() bool { return c.job(b, id).State == "FINISHED" })
+				var s struct {
+					Counts struct{ Completed int } `json:"counts"`
+				}
+				c.get(b, "/jobs/"+id+"/checkpoints", &s)
+				completed += s.Counts.Completed
+			}
+			b.ReportMetric(float64(keys*count*b.N)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(completed)/float64(b.N), "checkpoints/run")
+		})
+	}
+}
+
+// BenchmarkRecovery measures a TaskManager kill → every subtask RUNNING
+// again in the next attempt (restored from the latest checkpoint), with the
+// default restart strategy and checkpoints every 500 ms.
+func BenchmarkRecovery(b *testing.B) {
+	c := startCluster(b, 2, 4)
+	wasm := c.upload(b, exampleModule(b, "./exactlyonce"))
+	for range b.N {
+		b.StopTimer()
+		out := filepath.Join(b.TempDir(), "out")
+		req, _ := json.Marshal(map[string]any{"parallelism": 2, "config": map[string]string{"checkpoint.interval": "500ms"},
+			"programArgs": []string{"--keys", "16", "--count", "10000000", "--rate", "20000", "--output", out}})
+		id := c.submit(b, wasm, string(req))
+		waitFor(b, time.Minute, "a completed checkpoint", func() bool {
+			var s struct {
+				Counts struct{ Completed int } `json:"counts"`
+			}
+			c.get(b, "/jobs/"+id+"/checkpoints", &s)
+			return c.allRunning(b, id) && s.Counts.Completed > 0
+		})
+		before := c.job(b, id).Attempt
+		victim := c.tms[len(c.tms)-1]
+		b.StartTimer()
+		_ = victim.cmd.Process.Signal(syscall.SIGKILL)
+		waitFor(b, time.Minute, "the job to run again", func() bool {
+			return c.job(b, id).Attempt > before && c.allRunning(b, id)
+		})
+		b.StopTimer()
+		<-victim.done
+		c.tms = c.tms[:len(c.tms)-1]
+		if _, _, err := c.weir(b, "cancel", id); err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, time.Minute, "the job to be canceled", func() bool { return c.job(b, id).State == "CANCELED" })
+		c.addTaskManager(b, 4)
+		waitFor(b, time.Minute, "the new TaskManager", func() bool { return c.registered(b) == 2 })
+		b.StartTimer()
+	}
+}

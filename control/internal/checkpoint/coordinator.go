@@ -130,6 +130,12 @@ type Result struct {
 // New returns a coordinator for a job whose checkpoints go under dir
 // (chk-<n> subdirectories).
 func New(cfg Config, dir, job, jobName string, maxParallelism int, io IO) *Coordinator {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Minute
+	}
+	if cfg.Retained <= 0 {
+		cfg.Retained = 3
+	}
 	return &Coordinator{
 		cfg: cfg, dir: dir, job: job, jobName: jobName, maxP: maxParallelism, io: io, now: time.Now,
 		nextID: 1, counts: map[Status]int{}, lastTrigger: time.Now(),
