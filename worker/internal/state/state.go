@@ -29,8 +29,9 @@ import (
 // ErrSchema means state whose schema differs from the store's.
 var ErrSchema = errors.New("state: schema mismatch")
 
-// ErrTooLarge means variable-length state values of more than 4 GiB in one
-// page of 1024 rows.
+// ErrTooLarge means state too large to hold or to snapshot: more than 4 GiB
+// of variable-length values in one page of 1024 rows (Scatter, Restore), or
+// one row of more than 512 MiB (WriteTo).
 var ErrTooLarge = errors.New("state: values too large")
 
 // Store is the keyed state of one operator subtask. It is not safe for
@@ -62,9 +63,9 @@ type groupRows struct {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithAllocator sets the allocator of the Arrow buffers a store's Restore
-// reads (it releases them before it returns). The default is
-// memory.DefaultAllocator.
+// WithAllocator sets the allocator of the Arrow buffers that Restore reads
+// and that the IPC writer of the store's snapshots may need; both release
+// them before they return. The default is memory.DefaultAllocator.
 func WithAllocator(alloc memory.Allocator) Option {
 	return func(s *Store) { s.alloc = alloc }
 }
