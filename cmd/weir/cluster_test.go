@@ -964,7 +964,10 @@ func TestClusterCheckpointTimeouts(t *testing.T) {
 func BenchmarkExactlyOnce(b *testing.B) {
 	c := startCluster(b, 2, 2)
 	wasm := c.upload(b, exampleModule(b, "./exactlyonce"))
-	const keys, count = 64, 40_000
+	const keys, count = 64, 300_000
+	// Warm up: the TaskManagers compile the module once.
+	warm := c.submit(b, wasm, fmt.Sprintf(`{"parallelism":2,"programArgs":["--keys","2","--count","10","--output",%q]}`, b.TempDir()))
+	waitFor(b, 5*time.Minute, "the warm-up job", func() bool { return c.job(b, warm).State == "FINISHED" })
 	for _, interval := range []string{"0s", "1s"} {
 		b.Run("checkpoint.interval="+interval, func(b *testing.B) {
 			var completed int
