@@ -112,12 +112,28 @@ func (t *Task) restore(ctx context.Context, src connector.Source, stateful []tas
 	for _, s := range rs.GetStates() {
 		byNode[s.GetNodeId()] = append(byNode[s.GetNodeId()], s)
 	}
+	keyed := map[string]bool{}
+	for _, n := range t.nodes {
+		keyed[n.ID] = len(n.KeyBy) > 0
+	}
 	for _, op := range stateful {
 		for _, s := range byNode[op.NodeID()] {
 			if s.GetKeyedState() == "" {
 				continue
 			}
-			if err := restoreFile(filepath.Join(rs.GetPath(), s.GetKeyedState()), op.Store(), rg); err != nil {
+			ranges := rg
+			if !keyed[op.NodeID()] {
+				// A non-keyed aggregate keeps one accumulator per subtask:
+				// each subtask takes back its own, whole.
+				if s.GetParallelism() != d.GetParallelism() {
+					return fmt.Errorf("operator %q keeps one accumulator per subtask (no keyBy); its state from parallelism %d cannot be restored at %d", op.NodeID(), s.GetParallelism(), d.GetParallelism())
+				}
+				if s.GetSubtask() != d.GetSubtask() {
+					continue
+				}
+				ranges = keygroup.Range{Start: 0, End: int(d.GetMaxParallelism()) - 1}
+			}
+			if err := restoreFile(filepath.Join(rs.GetPath(), s.GetKeyedState()), op.Store(), ranges); err != nil {
 				return fmt.Errorf("restoring the state of %q from checkpoint %d: %w", op.NodeID(), rs.GetCheckpointId(), err)
 			}
 		}
