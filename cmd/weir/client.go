@@ -296,47 +296,75 @@ func (c *restClient) wait(ctx context.Context, id string, timeout time.Duration,
 		wctx, cancel = context.WithTimeout(ctx, timeout)
 	}
 	defer cancel()
-	tick := time.NewTicker(cio.poll)
-	defer tick.Stop()
 	path := "/jobs/" + url.PathEscape(id)
 	state := ""
-	var failing time.Time // since when polls fail
-	for {
+	var result error
+	err := poll(wctx, cio, "job "+id, "wait for job "+id, func(wctx context.Context) (bool, error) {
 		var job struct {
 			State string `json:"state"`
 		}
-		err := c.call(wctx, http.MethodGet, path, nil, callTimeout, &job)
+		if err := c.call(wctx, http.MethodGet, path, nil, callTimeout, &job); err != nil {
+			return false, err
+		}
+		if job.State != state {
+			state = job.State
+			fmt.Fprintf(cio.stderr, "job %s: %s\n", id, state)
+		}
+		if !terminal(state) {
+			return false, nil
+		}
+		if state != "FINISHED" {
+			c.printExceptions(ctx, id, cio.stderr)
+			result = errFailed
+		}
+		return true, nil
+	})
+	if errors.Is(err, errWaitEnded) {
+		was := cmp.Or(state, "in an unknown state")
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped waiting for job %s (%s); it goes on (weir cancel %s stops it): %w", id, was, id, ctx.Err())
+		}
+		return fmt.Errorf("job %s is still %s after %v; it goes on (weir cancel %s stops it)", id, was, timeout, id)
+	}
+	if err != nil {
+		return err
+	}
+	return result
+}
+
+// errWaitEnded is poll's answer when the waiting context ended first.
+var errWaitEnded = errors.New("the wait ended")
+
+// poll calls fetch every cio.poll until it reports done. Failed calls
+// (the network, a 5xx: a JobManager failover) are retried for waitGiveUp,
+// with one notice on stderr naming what; a 4xx ends the wait with an error
+// prefixed by failed. When wctx ends first, poll returns errWaitEnded for
+// the caller to word.
+func poll(wctx context.Context, cio clientIO, what, failed string, fetch func(context.Context) (bool, error)) error {
+	tick := time.NewTicker(cio.poll)
+	defer tick.Stop()
+	var failing time.Time // since when polls fail
+	for {
+		done, err := fetch(wctx)
 		var ae *apiError
 		switch {
 		case err == nil:
+			if done {
+				return nil
+			}
 			failing = time.Time{}
-			if job.State != state {
-				state = job.State
-				fmt.Fprintf(cio.stderr, "job %s: %s\n", id, state)
-			}
-			if terminal(state) {
-				if state == "FINISHED" {
-					return nil
-				}
-				c.printExceptions(ctx, id, cio.stderr)
-				return errFailed
-			}
 		case wctx.Err() != nil:
 		case errors.As(err, &ae) && ae.Code < 500:
-			return fmt.Errorf("wait for job %s: %w", id, err)
+			return fmt.Errorf("%s: %w", failed, err)
 		case failing.IsZero():
 			failing = time.Now()
-			fmt.Fprintf(cio.stderr, "job %s: %v (retrying for %v)\n", id, err, waitGiveUp)
+			fmt.Fprintf(cio.stderr, "%s: %v (retrying for %v)\n", what, err, waitGiveUp)
 		case time.Since(failing) > waitGiveUp:
-			return fmt.Errorf("wait for job %s: %w", id, err)
+			return fmt.Errorf("%s: %w", failed, err)
 		}
 		select {
 		case <-wctx.Done():
-			was := cmp.Or(state, "in an unknown state")
-			if ctx.Err() != nil {
-				return fmt.Errorf("stopped waiting for job %s (%s); it goes on (weir cancel %s stops it): %w", id, was, id, ctx.Err())
-			}
-			return fmt.Errorf("job %s is still %s after %v; it goes on (weir cancel %s stops it)", id, was, timeout, id)
+			return errWaitEnded
 		case <-tick.C:
 		}
 	}
@@ -706,50 +734,41 @@ func (c *restClient) savepoint(ctx context.Context, t savepointTrigger, timeout 
 	}
 	what := "the savepoint of job " + t.job
 	path := "/jobs/" + url.PathEscape(t.job) + "/savepoints/" + url.PathEscape(ans.RequestID)
-	tick := time.NewTicker(cio.poll)
-	defer tick.Stop()
-	var failing time.Time // since when polls fail
-	for {
+	var result error
+	err = poll(wctx, cio, what, what, func(wctx context.Context) (bool, error) {
 		var st savepointStatus
-		err := c.call(wctx, http.MethodGet, path, nil, callTimeout, &st)
-		var ae *apiError
-		switch {
-		case err == nil:
-			failing = time.Time{}
-			switch op := st.Operation; {
-			case st.Status.ID == "IN_PROGRESS":
-			case st.Status.ID != "COMPLETED":
-				return fmt.Errorf("%s: the JobManager at %s answered with the unknown status %q", what, c.base, st.Status.ID)
-			case op.FailureCause != nil:
-				cause := cmp.Or(strings.TrimSpace(op.FailureCause.StackTrace), "no cause given")
-				if strings.Contains(cause, "\n") {
-					return fmt.Errorf("%s failed:\n%s", what, indent(cause))
-				}
-				return fmt.Errorf("%s failed: %s", what, cause)
-			case op.Location == "":
-				return fmt.Errorf("%s: the JobManager at %s answered COMPLETED without a location", what, c.base)
-			default:
-				_, err := fmt.Fprintf(stdout, "Savepoint completed. Path: %s\n", op.Location)
-				return err
-			}
-		case wctx.Err() != nil:
-		case errors.As(err, &ae) && ae.Code < 500:
-			return fmt.Errorf("%s: %w", what, err)
-		case failing.IsZero():
-			failing = time.Now()
-			fmt.Fprintf(cio.stderr, "%s: %v (retrying for %v)\n", what, err, waitGiveUp)
-		case time.Since(failing) > waitGiveUp:
-			return fmt.Errorf("%s: %w", what, err)
+		if err := c.call(wctx, http.MethodGet, path, nil, callTimeout, &st); err != nil {
+			return false, err
 		}
-		select {
-		case <-wctx.Done():
-			if ctx.Err() != nil {
-				return fmt.Errorf("stopped waiting for %s (%s; GET %s polls it): %w", what, t.goesOn, path, ctx.Err())
+		switch op := st.Operation; {
+		case st.Status.ID == "IN_PROGRESS":
+			return false, nil
+		case st.Status.ID != "COMPLETED":
+			result = fmt.Errorf("%s: the JobManager at %s answered with the unknown status %q", what, c.base, st.Status.ID)
+		case op.FailureCause != nil:
+			cause := cmp.Or(strings.TrimSpace(op.FailureCause.StackTrace), "no cause given")
+			if strings.Contains(cause, "\n") {
+				result = fmt.Errorf("%s failed:\n%s", what, indent(cause))
+			} else {
+				result = fmt.Errorf("%s failed: %s", what, cause)
 			}
-			return fmt.Errorf("%s is still in progress after %v; %s (GET %s polls it)", what, timeout, t.goesOn, path)
-		case <-tick.C:
+		case op.Location == "":
+			result = fmt.Errorf("%s: the JobManager at %s answered COMPLETED without a location", what, c.base)
+		default:
+			_, result = fmt.Fprintf(stdout, "Savepoint completed. Path: %s\n", op.Location)
 		}
+		return true, nil
+	})
+	if errors.Is(err, errWaitEnded) {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped waiting for %s (%s; GET %s polls it): %w", what, t.goesOn, path, ctx.Err())
+		}
+		return fmt.Errorf("%s is still in progress after %v; %s (GET %s polls it)", what, timeout, t.goesOn, path)
 	}
+	if err != nil {
+		return err
+	}
+	return result
 }
 
 // restClient calls one JobManager's REST API.
