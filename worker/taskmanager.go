@@ -378,24 +378,10 @@ func (tm *TaskManager) closeConns() {
 	}
 }
 
-// waitPartition waits until a partition is registered here.
-func (tm *TaskManager) waitPartition(ctx context.Context, key exchange.PartitionKey) (*exchange.ResultPartition, error) {
-	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		if p, ok := tm.registry.Lookup(key); ok {
-			return p, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for partition %s: %w", key, ctx.Err())
-		case <-time.After(wait):
-		}
-	}
-}
-
 // schema returns the schema of a producer's partition, here or remote.
 func (tm *TaskManager) schema(ctx context.Context, addr string, key exchange.PartitionKey) (*arrow.Schema, error) {
 	if addr == "" {
-		p, err := tm.waitPartition(ctx, key)
+		p, err := tm.registry.Wait(ctx, key)
 		if err != nil {
 			return nil, err
 		}
@@ -425,7 +411,7 @@ type dataExchange struct {
 func (d dataExchange) Schema(ctx context.Context, req *rpcpb.SchemaRequest) (*rpcpb.SchemaResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	p, err := d.tm.waitPartition(ctx, exchange.PartitionKey{Producer: req.GetProducerExecutionId(), Downstream: req.GetDownstreamVertex()})
+	p, err := d.tm.registry.Wait(ctx, exchange.PartitionKey{Producer: req.GetProducerExecutionId(), Downstream: req.GetDownstreamVertex()})
 	if err != nil {
 		return nil, status.Error(codes.DeadlineExceeded, err.Error())
 	}

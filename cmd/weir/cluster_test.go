@@ -328,16 +328,11 @@ func TestClusterWordcount(t *testing.T) {
 		t.Fatalf("job %s", d.State)
 	}
 	// The keyed counting runs at parallelism 4 in both TaskManagers.
-	var counts *struct {
-		Status        string `json:"status"`
-		TaskManagerID string `json:"taskmanager-id"`
-	}
 	tms := map[string]int{}
 	for _, v := range d.Vertices {
 		if strings.Contains(v.Name, "count") {
-			for i := range v.Subtasks {
-				counts = &v.Subtasks[i]
-				tms[counts.TaskManagerID]++
+			for _, st := range v.Subtasks {
+				tms[st.TaskManagerID]++
 			}
 			if len(v.Subtasks) != 4 || v.Status != "FINISHED" {
 				t.Errorf("vertex %s: %d subtasks, %s", v.Name, len(v.Subtasks), v.Status)
@@ -605,6 +600,19 @@ func (c *cluster) submit(t testing.TB, id string, req string) string {
 	return run.JobID
 }
 
+// checkpointCounts are the counts of GET /jobs/:id/checkpoints.
+type checkpointCounts struct{ Completed, Failed int }
+
+// checkpoints returns a job's checkpoint counts.
+func (c *cluster) checkpoints(t testing.TB, id string) checkpointCounts {
+	t.Helper()
+	var s struct {
+		Counts checkpointCounts `json:"counts"`
+	}
+	c.get(t, "/jobs/"+id+"/checkpoints", &s)
+	return s.Counts
+}
+
 // allRunning reports whether every subtask of the job runs.
 func (c *cluster) allRunning(t testing.TB, id string) bool {
 	var d struct {
@@ -797,13 +805,7 @@ func TestClusterExactlyOnceKills(t *testing.T) {
 		t.Fatalf("weir run: %v\n%s", err, stderr)
 	}
 	id := strings.TrimSpace(stdout)
-	completed := func() int {
-		var s struct {
-			Counts struct{ Completed int } `json:"counts"`
-		}
-		c.get(t, "/jobs/"+id+"/checkpoints", &s)
-		return s.Counts.Completed
-	}
+	completed := func() int { return c.checkpoints(t, id).Completed }
 	for kill := range 3 {
 		before := completed()
 		waitFor(t, 60*time.Second, "a checkpoint to complete", func() bool {
@@ -930,13 +932,7 @@ func TestClusterCheckpointTimeouts(t *testing.T) {
 		}
 		return strings.TrimSpace(stdout), out
 	}
-	failedCheckpoints := func(id string) int {
-		var s struct {
-			Counts struct{ Failed int } `json:"counts"`
-		}
-		c.get(t, "/jobs/"+id+"/checkpoints", &s)
-		return s.Counts.Failed
-	}
+	failedCheckpoints := func(id string) int { return c.checkpoints(t, id).Failed }
 	id, out := run("1000")
 	waitFor(t, 2*time.Minute, "the job to finish", func() bool {
 		s := c.job(t, id).State
@@ -977,11 +973,7 @@ func BenchmarkExactlyOnce(b *testing.B) {
 					"programArgs": []string{"--keys", strconv.Itoa(keys), "--count", strconv.Itoa(count), "--output", out}})
 				id := c.submit(b, wasm, string(req))
 				waitFor(b, 5*time.Minute, "the job to finish", func() bool { return c.job(b, id).State == "FINISHED" })
-				var s struct {
-					Counts struct{ Completed int } `json:"counts"`
-				}
-				c.get(b, "/jobs/"+id+"/checkpoints", &s)
-				completed += s.Counts.Completed
+				completed += c.checkpoints(b, id).Completed
 			}
 			b.ReportMetric(float64(keys*count*b.N)/b.Elapsed().Seconds(), "records/s")
 			b.ReportMetric(float64(completed)/float64(b.N), "checkpoints/run")
@@ -1002,11 +994,7 @@ func BenchmarkRecovery(b *testing.B) {
 			"programArgs": []string{"--keys", "16", "--count", "10000000", "--rate", "20000", "--output", out}})
 		id := c.submit(b, wasm, string(req))
 		waitFor(b, time.Minute, "a completed checkpoint", func() bool {
-			var s struct {
-				Counts struct{ Completed int } `json:"counts"`
-			}
-			c.get(b, "/jobs/"+id+"/checkpoints", &s)
-			return c.allRunning(b, id) && s.Counts.Completed > 0
+			return c.allRunning(b, id) && c.checkpoints(b, id).Completed > 0
 		})
 		before := c.job(b, id).Attempt
 		victim := c.tms[len(c.tms)-1]

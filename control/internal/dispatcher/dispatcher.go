@@ -163,19 +163,11 @@ func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunReque
 	d.jobs[id] = jm
 	d.order = append(d.order, id)
 	d.mu.Unlock()
-	d.log.Info("job submitted", "job", id, "name", plan.Name, "artifact", info.ID, "slots", slotsNeeded(plan))
+	d.log.Info("job submitted", "job", id, "name", plan.Name, "artifact", info.ID, "slots", jm.SlotsNeeded())
 	if err := jm.Start(); err != nil {
 		return "", err
 	}
 	return id, nil
-}
-
-func slotsNeeded(p *abi.Plan) int {
-	n := 0
-	for _, node := range p.Nodes {
-		n = max(n, node.Parallelism)
-	}
-	return n
 }
 
 func newJobID() string {

@@ -183,6 +183,10 @@ func New(cfg Config) (*JobMaster, error) {
 // ID is the job id.
 func (m *JobMaster) ID() string { return m.cfg.JobID }
 
+// SlotsNeeded is the number of slots the job takes (slot sharing: its
+// highest parallelism).
+func (m *JobMaster) SlotsNeeded() int { return m.graph.Slots() }
+
 // Done is closed when the job reached a terminal state.
 func (m *JobMaster) Done() <-chan struct{} { return m.done }
 

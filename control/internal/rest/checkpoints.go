@@ -1,10 +1,7 @@
 package rest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -50,23 +47,6 @@ func (s *Server) checkpointDetails(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no checkpoint %d in the job's history", id))
 	}
 	return c.JSON(http.StatusOK, d)
-}
-
-// decodeBody reads an optional JSON object into v, refusing unknown fields.
-func decodeBody(c echo.Context, v any, what string) error {
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		return badRequest(fmt.Errorf("reading the request body: %w", err))
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest(fmt.Errorf("the body must be a JSON object with %s: %w", what, err))
-	}
-	return nil
 }
 
 // savepoint is POST /jobs/:id/savepoints.

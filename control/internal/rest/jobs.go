@@ -1,11 +1,8 @@
 package rest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -26,17 +23,9 @@ func (s *Server) module(c echo.Context) error {
 
 // run submits a job from a stored module.
 func (s *Server) run(c echo.Context) error {
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		return badRequest(fmt.Errorf("reading the request body: %w", err))
-	}
 	var req dispatcher.RunRequest
-	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return badRequest(fmt.Errorf("the body must be a JSON object with parallelism, programArgs and config: %w", err))
-		}
+	if err := decodeBody(c, &req, "parallelism, programArgs and config"); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 30*time.Second)
 	defer cancel()

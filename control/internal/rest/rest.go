@@ -4,9 +4,12 @@
 package rest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -134,6 +137,23 @@ func badRequest(err error) error {
 		status = http.StatusRequestEntityTooLarge
 	}
 	return echo.NewHTTPError(status, err.Error())
+}
+
+// decodeBody reads an optional JSON object into v, refusing unknown fields.
+func decodeBody(c echo.Context, v any, what string) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return badRequest(fmt.Errorf("reading the request body: %w", err))
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest(fmt.Errorf("the body must be a JSON object with %s: %w", what, err))
+	}
+	return nil
 }
 
 func (s *Server) config(c echo.Context) error {

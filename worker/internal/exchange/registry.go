@@ -50,25 +50,34 @@ func (r *Registry) Lookup(key PartitionKey) (*ResultPartition, bool) {
 	return p, ok
 }
 
-// Subpartition waits until the partition of key is registered (consumers may
-// connect before the producer is deployed) or ctx ends, and returns the
-// reading side of its subpartition i. A subpartition has exactly one reader:
-// a second call for the same (key, i) fails with ErrReaderTaken, an index out
-// of range with ErrNoSubpartition.
-func (r *Registry) Subpartition(ctx context.Context, key PartitionKey, i int) (*SubpartitionReader, error) {
+// Wait returns the partition of key, waiting until it is registered
+// (consumers may ask before the producer is deployed) or ctx ends.
+func (r *Registry) Wait(ctx context.Context, key PartitionKey) (*ResultPartition, error) {
 	for {
 		r.mu.Lock()
 		p, ok := r.parts[key]
-		if ok {
-			r.mu.Unlock()
-			return p.reader(i)
-		}
 		wake := r.changed.wait()
 		r.mu.Unlock()
+		if ok {
+			return p, nil
+		}
 		select {
 		case <-wake:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("exchange: wait for partition %s: %w", key, ctx.Err())
 		}
 	}
+}
+
+// Subpartition waits until the partition of key is registered (consumers may
+// connect before the producer is deployed) or ctx ends, and returns the
+// reading side of its subpartition i. A subpartition has exactly one reader:
+// a second call for the same (key, i) fails with ErrReaderTaken, an index out
+// of range with ErrNoSubpartition.
+func (r *Registry) Subpartition(ctx context.Context, key PartitionKey, i int) (*SubpartitionReader, error) {
+	p, err := r.Wait(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return p.reader(i)
 }
