@@ -2,6 +2,14 @@
 // the ResourceManager that TaskManagers register with, and a JobMaster per
 // job. It keeps its coordination state in etcd: an external cluster, or a
 // single-node etcd it embeds when none is given.
+//
+// Every JobManager of a cluster campaigns for leadership (design.md §7).
+// While it waits it is a standby: its REST API passes requests on to the
+// leader and its ResourceManager sends TaskManagers away. Once it wins, a
+// term begins: a fresh ResourceManager, a dispatcher that recovers every
+// unfinished job from etcd, and a REST API of its own; when the leadership
+// ends, the term's JobMasters are suspended (tasks are left to the next
+// leader) and the JobManager campaigns again.
 package control
 
 import (
@@ -14,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,6 +31,7 @@ import (
 	"github.com/weirflow/weir/control/internal/artifact"
 	"github.com/weirflow/weir/control/internal/checkpoint"
 	"github.com/weirflow/weir/control/internal/dispatcher"
+	"github.com/weirflow/weir/control/internal/jobstore"
 	"github.com/weirflow/weir/control/internal/planread"
 	"github.com/weirflow/weir/control/internal/resources"
 	"github.com/weirflow/weir/control/internal/rest"
@@ -36,13 +46,25 @@ type Config struct {
 	// RESTAddr and RPCAddr are the listen addresses of the REST API and of
 	// the gRPC ResourceManager (port 0 picks one).
 	RESTAddr, RPCAddr string
-	// DataDir holds artifacts, the compilation cache and the embedded etcd.
+	// DataDir is this JobManager's own directory: the compilation cache and
+	// the embedded etcd.
 	DataDir string
+	// StorageDir is the blob storage shared by every JobManager of the
+	// cluster: artifacts, checkpoints and savepoints (default
+	// <DataDir>/storage). TaskManagers learn it when they register.
+	StorageDir string
 	// EtcdEndpoints are the client URLs of an etcd cluster; when empty the
 	// JobManager embeds a single-node etcd serving clients at EtcdListen
 	// (default http://127.0.0.1:2379).
 	EtcdEndpoints []string
 	EtcdListen    string
+	// ClusterID namespaces the cluster's keys in etcd (default "default").
+	ClusterID string
+	// ID names this JobManager (default jobmanager-<host>-<pid>).
+	ID string
+	// LeaseTTL is the life of the leadership's etcd lease without renewal
+	// (default 2 s): a dead leader is replaced after about this long.
+	LeaseTTL time.Duration
 	// HeartbeatInterval and HeartbeatTimeout for TaskManagers (defaults 1 s
 	// and 5 s).
 	HeartbeatInterval, HeartbeatTimeout time.Duration
@@ -53,7 +75,10 @@ type Config struct {
 	// Checkpoints are the cluster's checkpoint defaults (jobs override them
 	// with checkpoint.* keys).
 	Checkpoints checkpoint.Config
-	Logger      *slog.Logger
+	// OnLeadership is told when this JobManager starts (true) and stops
+	// (false) leading, with the epoch.
+	OnLeadership func(leading bool, epoch int64)
+	Logger       *slog.Logger
 }
 
 // JobManager is a running JobManager.
@@ -61,12 +86,30 @@ type JobManager struct {
 	cfg Config
 	log *slog.Logger
 
-	etcd     *etcdembed.Server
 	cli      *clientv3.Client
 	restLis  net.Listener
 	rpcLis   net.Listener
+	serving  chan struct{}
 	ready    chan struct{}
 	endpoint []string
+
+	store *artifact.Store
+	plans *planread.Reader
+
+	// term is the current leadership's services (nil while standing by).
+	term    atomic.Pointer[term]
+	standby http.Handler
+	// view is the election as last seen (for forwarding and the API).
+	view   atomic.Pointer[leader.View]
+	resign chan chan int64
+}
+
+// term is what a JobManager runs while it leads.
+type term struct {
+	lead *leader.Leadership
+	rm   *rmserver.Server
+	disp *dispatcher.Dispatcher
+	api  http.Handler
 }
 
 // New checks the configuration and binds the listeners, so the addresses
@@ -81,10 +124,28 @@ func New(cfg Config) (*JobManager, error) {
 	if cfg.EtcdListen == "" {
 		cfg.EtcdListen = "http://127.0.0.1:2379"
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("control: data dir: %w", err)
+	if cfg.StorageDir == "" {
+		cfg.StorageDir = filepath.Join(cfg.DataDir, "storage")
 	}
-	m := &JobManager{cfg: cfg, log: cfg.Logger, ready: make(chan struct{})}
+	if cfg.ClusterID == "" {
+		cfg.ClusterID = leader.DefaultCluster
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 2 * time.Second
+	}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = fmt.Sprintf("jobmanager-%s-%d", host, os.Getpid())
+	}
+	if cfg.OnLeadership == nil {
+		cfg.OnLeadership = func(bool, int64) {}
+	}
+	for _, d := range []string{cfg.DataDir, cfg.StorageDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("control: %w", err)
+		}
+	}
+	m := &JobManager{cfg: cfg, log: cfg.Logger.With("jobmanager", cfg.ID), serving: make(chan struct{}), ready: make(chan struct{}), resign: make(chan chan int64)}
 	var err error
 	if m.restLis, err = net.Listen("tcp", cfg.RESTAddr); err != nil {
 		return nil, fmt.Errorf("control: REST address: %w", err)
@@ -102,26 +163,64 @@ func (m *JobManager) RESTAddr() string { return m.restLis.Addr().String() }
 // RPCAddr is the ResourceManager's gRPC address (host:port).
 func (m *JobManager) RPCAddr() string { return m.rpcLis.Addr().String() }
 
-// Ready is closed once the JobManager leads and serves.
+// Serving is closed once the JobManager serves its REST API and
+// ResourceManager (as leader or standby).
+func (m *JobManager) Serving() <-chan struct{} { return m.serving }
+
+// Ready is closed once the JobManager led for the first time.
 func (m *JobManager) Ready() <-chan struct{} { return m.ready }
 
-// EtcdEndpoints are the etcd client URLs in use (known once Ready).
+// EtcdEndpoints are the etcd client URLs in use (known once Serving).
 func (m *JobManager) EtcdEndpoints() []string { return m.endpoint }
 
-// Run starts etcd (if embedded), campaigns for leadership, and serves until
-// ctx ends; then it shuts down cleanly.
+// ID is the JobManager's id (rest.Cluster).
+func (m *JobManager) ID() string { return m.cfg.ID }
+
+// ClusterID is the cluster's id (rest.Cluster).
+func (m *JobManager) ClusterID() string { return m.cfg.ClusterID }
+
+// Election reads the election (rest.Cluster).
+func (m *JobManager) Election(ctx context.Context) (leader.View, error) {
+	return leader.Members(ctx, m.cli, m.cfg.ClusterID)
+}
+
+// Resign ends this JobManager's leadership, if it leads (rest.Cluster).
+func (m *JobManager) Resign(ctx context.Context) (int64, error) {
+	if m.term.Load() == nil {
+		return 0, rest.ErrNotLeader
+	}
+	done := make(chan int64, 1)
+	select {
+	case m.resign <- done:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case epoch := <-done:
+		if epoch == 0 {
+			return 0, rest.ErrNotLeader
+		}
+		return epoch, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Run starts etcd (if embedded), serves as a standby, and campaigns for
+// leadership again and again until ctx ends; then it shuts down cleanly.
 func (m *JobManager) Run(ctx context.Context) error {
 	defer m.restLis.Close()
 	defer m.rpcLis.Close()
 	m.endpoint = m.cfg.EtcdEndpoints
+	var etcdErr <-chan error
 	if len(m.endpoint) == 0 {
 		srv, err := etcdembed.Start(ctx, m.cfg.DataDir, m.cfg.EtcdListen)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
-		m.etcd = srv
 		m.endpoint = []string{srv.ClientURL}
+		etcdErr = srv.Err()
 		m.log.Info("embedded etcd serving", "url", srv.ClientURL)
 	}
 	cli, err := leader.Dial(m.endpoint)
@@ -131,83 +230,233 @@ func (m *JobManager) Run(ctx context.Context) error {
 	defer cli.Close()
 	m.cli = cli
 
-	host, _ := os.Hostname()
-	id := fmt.Sprintf("jobmanager-%s-%d", host, os.Getpid())
-	m.log.Info("campaigning for leadership", "id", id, "etcd", strings.Join(m.endpoint, ","))
-	lead, err := leader.Campaign(ctx, cli, leader.Info{ID: id, RPCAddress: m.RPCAddr(), RESTAddress: m.RESTAddr()}, 10*time.Second)
-	if err != nil {
+	if m.store, err = artifact.Open(filepath.Join(m.cfg.StorageDir, "artifacts"), m.cfg.MaxUploadBytes); err != nil {
 		return err
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = lead.Resign(rctx)
-	}()
-	m.log.Info("leading", "id", id, "epoch", lead.Epoch)
-	fence := &rpcpb.Fence{Epoch: lead.Epoch, LeaderId: id}
+	if m.plans, err = planread.New(ctx, filepath.Join(m.cfg.DataDir, "cache"), planread.Limits{}); err != nil {
+		return err
+	}
+	defer m.plans.Close(context.Background())
 
-	store, err := artifact.Open(filepath.Join(m.cfg.DataDir, "artifacts"), m.cfg.MaxUploadBytes)
-	if err != nil {
-		return err
-	}
-	plans, err := planread.New(ctx, filepath.Join(m.cfg.DataDir, "cache"), planread.Limits{})
-	if err != nil {
-		return err
-	}
-	defer plans.Close(context.Background())
-
-	var disp *dispatcher.Dispatcher
-	rm := rmserver.New(rmserver.Config{
-		Fence: fence, HeartbeatInterval: m.cfg.HeartbeatInterval, HeartbeatTimeout: m.cfg.HeartbeatTimeout,
-		OnLost:              func(l resources.Lost) { disp.Lost(l) },
-		OnTaskState:         func(r *rpcpb.TaskStateReport) { disp.TaskState(r) },
-		OnHeartbeat:         func(r *rpcpb.HeartbeatRequest) { disp.Heartbeat(r) },
-		OnCheckpointAck:     func(a *rpcpb.CheckpointAck) { disp.CheckpointAck(a) },
-		OnCheckpointDecline: func(d *rpcpb.CheckpointDecline) { disp.CheckpointDecline(d) },
-		Logger:              m.log,
-	})
-	restURL := "http://" + m.RESTAddr()
-	disp = dispatcher.New(dispatcher.Config{
-		Artifacts: store, Plans: plans, RM: rm, Fence: fence, SlotTimeout: m.cfg.SlotTimeout, Logger: m.log,
-		ArtifactURL:    func(id string) string { return restURL + "/wasm/" + id + "/module" },
-		CheckpointRoot: filepath.Join(m.cfg.DataDir, "checkpoints"),
-		Checkpoints:    m.cfg.Checkpoints,
-		CommitPointer: func(job string, id int64, path string) error {
-			return leader.CommitCheckpoint(ctx, cli, lead, job, id, path)
-		},
-	})
-	defer disp.Close()
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go m.followElection(rctx)
+	m.standby = rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Cluster: m, Forward: m.forwarder(), Logger: m.log}).Handler()
 
 	gs := grpc.NewServer()
-	rpcpb.RegisterResourceManagerServer(gs, rm)
+	rpcpb.RegisterResourceManagerServer(gs, rmSwitch{m: m})
 	go func() { _ = gs.Serve(m.rpcLis) }()
 	defer gs.Stop()
-
-	hs := &http.Server{Handler: rest.New(rest.Config{Artifacts: store, Plans: plans, Jobs: disp, Logger: m.log}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(m.restLis) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
+	close(m.serving)
+	m.log.Info("JobManager serving", "rest", "http://"+m.RESTAddr(), "rpc", m.RPCAddr(), "etcd", strings.Join(m.endpoint, ","), "cluster", m.cfg.ClusterID)
 
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go rm.RunExpiry(rctx)
-	close(m.ready)
-	m.log.Info("JobManager serving", "rest", restURL, "rpc", m.RPCAddr())
-
-	var etcdErr <-chan error
-	if m.etcd != nil {
-		etcdErr = m.etcd.Err()
+	info := leader.Info{ID: m.cfg.ID, RPCAddress: m.RPCAddr(), RESTAddress: m.RESTAddr()}
+	for {
+		won := make(chan *leader.Leadership, 1)
+		cctx, cancel := context.WithCancel(rctx)
+		go func() {
+			lead, err := leader.Campaign(cctx, cli, m.cfg.ClusterID, info, m.cfg.LeaseTTL)
+			if err != nil && cctx.Err() == nil {
+				m.log.Warn("campaign failed; campaigning again", "err", err)
+				time.Sleep(200 * time.Millisecond)
+			}
+			won <- lead
+		}()
+		var lead *leader.Leadership
+		select {
+		case lead = <-won:
+		case err := <-etcdErr:
+			cancel()
+			return fmt.Errorf("control: embedded etcd failed: %w", err)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			if lead != nil {
+				m.resignQuietly(lead)
+			}
+			m.log.Info("JobManager shutting down")
+			return nil
+		}
+		if lead == nil {
+			continue
+		}
+		if err := m.lead(ctx, lead, etcdErr); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			m.log.Info("JobManager shutting down")
+			return nil
+		}
 	}
+}
+
+func (m *JobManager) resignQuietly(lead *leader.Leadership) {
+	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = lead.Resign(rctx)
+}
+
+// lead runs one term: from winning until the leadership ends (or ctx, when
+// it resigns). A non-nil error ends the JobManager.
+func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr <-chan error) error {
+	log := m.log.With("epoch", lead.Epoch)
+	log.Info("leading")
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fence := &rpcpb.Fence{Epoch: lead.Epoch, LeaderId: m.cfg.ID}
+	jobs := jobstore.New(m.cli, m.cfg.ClusterID, lead)
+	var disp *dispatcher.Dispatcher
+	rm := rmserver.New(rmserver.Config{
+		Fence: fence, HeartbeatInterval: m.cfg.HeartbeatInterval, HeartbeatTimeout: m.cfg.HeartbeatTimeout,
+		StorageDir:          m.cfg.StorageDir,
+		OnLost:              func(l resources.Lost) { disp.Lost(l) },
+		OnTaskState:         func(r *rpcpb.TaskStateReport) { disp.TaskState(r) },
+		OnHeartbeat:         func(r *rpcpb.HeartbeatRequest) { disp.Heartbeat(r) },
+		OnCheckpointAck:     func(a *rpcpb.CheckpointAck) { disp.CheckpointAck(a) },
+		OnCheckpointDecline: func(d *rpcpb.CheckpointDecline) { disp.CheckpointDecline(d) },
+		Logger:              log,
+	})
+	restURL := "http://" + m.RESTAddr()
+	disp = dispatcher.New(dispatcher.Config{
+		Artifacts: m.store, Plans: m.plans, RM: rm, Fence: fence, SlotTimeout: m.cfg.SlotTimeout, Logger: log,
+		ArtifactURL:    func(id string) string { return restURL + "/wasm/" + id + "/module" },
+		CheckpointRoot: filepath.Join(m.cfg.StorageDir, "checkpoints"),
+		Checkpoints:    m.cfg.Checkpoints,
+		Store:          jobs,
+		Valid:          lead.Valid,
+	})
+	api := rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Jobs: disp, Cluster: m, Logger: log}).Handler()
+	t := &term{lead: lead, rm: rm, disp: disp, api: api}
+	m.term.Store(t)
+	defer func() {
+		m.term.Store(nil)
+		disp.Suspend("the leadership ended: " + fmt.Sprint(lead.Err()))
+		disp.Close()
+		m.cfg.OnLeadership(false, lead.Epoch)
+	}()
+	go rm.RunExpiry(tctx)
+
+	lctx, lcancel := context.WithTimeout(tctx, 10*time.Second)
+	recovered, err := jobs.Load(lctx)
+	lcancel()
+	if err != nil {
+		log.Error("the jobs could not be read from etcd; giving the leadership up", "err", err)
+		m.resignQuietly(lead)
+		return nil
+	}
+	disp.Recover(recovered)
+	m.cfg.OnLeadership(true, lead.Epoch)
+	select {
+	case <-m.ready:
+	default:
+		close(m.ready)
+	}
+
 	select {
 	case <-ctx.Done():
-		m.log.Info("JobManager shutting down")
+		m.resignQuietly(lead)
 		return nil
 	case <-lead.Lost():
-		return errors.New("control: lost the leadership (etcd session expired)")
+		log.Warn("lost the leadership; standing by", "why", lead.Err())
+		return nil
+	case done := <-m.resign:
+		m.term.Store(nil)
+		m.resignQuietly(lead)
+		log.Info("resigned the leadership; standing by")
+		done <- lead.Epoch
+		return nil
 	case err := <-etcdErr:
 		return fmt.Errorf("control: embedded etcd failed: %w", err)
 	}
+}
+
+// ServeHTTP serves the REST API: the term's while leading, the standby's
+// (which forwards to the leader) otherwise.
+func (m *JobManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if t := m.term.Load(); t != nil {
+		t.api.ServeHTTP(w, r)
+		return
+	}
+	m.standby.ServeHTTP(w, r)
+}
+
+// followElection keeps the election's view fresh.
+func (m *JobManager) followElection(ctx context.Context) {
+	for v := range leader.Watch(ctx, m.cli, m.cfg.ClusterID) {
+		m.view.Store(&v)
+	}
+}
+
+// leaderInfo is the leader as last seen, unless it is this JobManager (a
+// standby must not forward to itself while its own term winds down).
+func (m *JobManager) leaderInfo() (leader.Member, bool) {
+	v := m.view.Load()
+	if v == nil || v.Leader == nil || v.Leader.ID == m.cfg.ID {
+		return leader.Member{}, false
+	}
+	return *v.Leader, true
+}
+
+var errStandby = errors.New("control: not the leading JobManager")
+
+// rmSwitch is the ResourceManager service of the process: the term's while
+// leading; a standby asks TaskManagers to find the leader.
+type rmSwitch struct {
+	rpcpb.UnimplementedResourceManagerServer
+	m *JobManager
+}
+
+func (s rmSwitch) server() (*rmserver.Server, error) {
+	if t := s.m.term.Load(); t != nil {
+		return t.rm, nil
+	}
+	return nil, statusUnavailable(errStandby)
+}
+
+func (s rmSwitch) RegisterTaskManager(ctx context.Context, req *rpcpb.RegisterTaskManagerRequest) (*rpcpb.RegisterTaskManagerResponse, error) {
+	rm, err := s.server()
+	if err != nil {
+		return nil, err
+	}
+	return rm.RegisterTaskManager(ctx, req)
+}
+
+func (s rmSwitch) Heartbeat(ctx context.Context, req *rpcpb.HeartbeatRequest) (*rpcpb.HeartbeatResponse, error) {
+	rm, err := s.server()
+	if err != nil {
+		// Register again, with whoever leads now.
+		return &rpcpb.HeartbeatResponse{Reregister: true}, nil
+	}
+	return rm.Heartbeat(ctx, req)
+}
+
+func (s rmSwitch) ReportTaskState(ctx context.Context, req *rpcpb.TaskStateReport) (*rpcpb.Ack, error) {
+	rm, err := s.server()
+	if err != nil {
+		return nil, err
+	}
+	return rm.ReportTaskState(ctx, req)
+}
+
+func (s rmSwitch) AcknowledgeCheckpoint(ctx context.Context, a *rpcpb.CheckpointAck) (*rpcpb.Ack, error) {
+	rm, err := s.server()
+	if err != nil {
+		return nil, err
+	}
+	return rm.AcknowledgeCheckpoint(ctx, a)
+}
+
+func (s rmSwitch) DeclineCheckpoint(ctx context.Context, d *rpcpb.CheckpointDecline) (*rpcpb.Ack, error) {
+	rm, err := s.server()
+	if err != nil {
+		return nil, err
+	}
+	return rm.DeclineCheckpoint(ctx, d)
 }

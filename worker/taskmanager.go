@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/flight"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -39,8 +40,10 @@ const Version = "0.1.0-dev"
 
 // Config configures a TaskManager.
 type Config struct {
-	// EtcdEndpoints is where to find the leading JobManager.
+	// EtcdEndpoints is where to find the leading JobManager, and ClusterID
+	// the cluster whose election to follow (default "default").
 	EtcdEndpoints []string
+	ClusterID     string
 	// Slots is the number of task slots (default 1).
 	Slots int
 	// DataAddr is the listen address of the TaskManager's gRPC services
@@ -69,8 +72,10 @@ type TaskManager struct {
 	loop     *registration.Loop
 	alloc    memory.Allocator
 
-	mu      sync.Mutex
-	epoch   int64 // highest fencing epoch seen
+	mu sync.Mutex
+	// epoch is the lowest fencing epoch accepted: the newest leader's, or
+	// one past a leader whose election key is gone.
+	epoch   int64
 	tasks   map[string]*running
 	modules map[string]*wasm.Module
 	conns   map[string]*grpc.ClientConn
@@ -82,6 +87,11 @@ type TaskManager struct {
 	// finished holds, per job, the partitions of finished tasks that may
 	// still be registered (until consumed or the job's slots are released).
 	finished map[string][]exchange.PartitionKey
+	// jobEpoch is the epoch that last deployed a task of each job with
+	// finished partitions.
+	jobEpoch map[string]int64
+	// storageDir is the cluster's shared storage, as the leader said.
+	storageDir string
 }
 
 type running struct {
@@ -89,6 +99,7 @@ type running struct {
 	cancel context.CancelFunc
 	slot   int
 	job    string
+	epoch  int64 // of the leader that deployed it
 }
 
 type sample struct {
@@ -119,7 +130,7 @@ func NewTaskManager(cfg Config) (*TaskManager, error) {
 	return &TaskManager{
 		cfg: cfg, log: cfg.Logger.With("taskmanager", cfg.ID), lis: lis, registry: exchange.NewRegistry(),
 		tasks: map[string]*running{}, modules: map[string]*wasm.Module{}, conns: map[string]*grpc.ClientConn{},
-		prev: map[string]sample{}, finished: map[string][]exchange.PartitionKey{}, canceled: map[string]time.Time{}, alloc: memory.DefaultAllocator,
+		prev: map[string]sample{}, finished: map[string][]exchange.PartitionKey{}, jobEpoch: map[string]int64{}, canceled: map[string]time.Time{}, alloc: memory.DefaultAllocator,
 	}, nil
 }
 
@@ -174,7 +185,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 	}()
 	tm.loop = &registration.Loop{
 		Connect: func(ctx context.Context) (rpcpb.ResourceManagerClient, error) {
-			info, _, err := leader.Current(ctx, cli)
+			info, _, err := leader.Current(ctx, cli, tm.cfg.ClusterID)
 			if err != nil {
 				return nil, err
 			}
@@ -197,10 +208,14 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 		Metrics: tm.metrics,
 		Logger:  tm.log,
 		OnRegistered: func(r *rpcpb.RegisterTaskManagerResponse) {
-			tm.observe(r.GetFence())
-			tm.log.Info("registered with the JobManager", "leader", r.GetFence().GetLeaderId(), "epoch", r.GetFence().GetEpoch())
+			tm.observe(r.GetFence().GetEpoch())
+			tm.mu.Lock()
+			tm.storageDir = r.GetStorageDir()
+			tm.mu.Unlock()
+			tm.log.Info("registered with the JobManager", "leader", r.GetFence().GetLeaderId(), "epoch", r.GetFence().GetEpoch(), "storage", r.GetStorageDir())
 		},
 	}
+	go tm.followElection(ctx, cli)
 	tm.log.Info("TaskManager serving", "addr", tm.Addr(), "slots", tm.cfg.Slots)
 	tm.loop.Run(ctx)
 
@@ -227,22 +242,75 @@ func physicalMemory() int64 {
 	return kb << 10
 }
 
-// observe raises the highest fencing epoch seen.
-func (tm *TaskManager) observe(f *rpcpb.Fence) {
+// followElection watches the JobManager election: a new leader's epoch is
+// observed at once (tasks of older leaders are canceled, calls from them
+// refused) and the TaskManager registers with it without waiting for its
+// heartbeats to the old leader to fail. When the leader's key is gone and
+// no one leads yet, calls from that leader are refused already.
+func (tm *TaskManager) followElection(ctx context.Context, cli *clientv3.Client) {
+	var last int64
+	for v := range leader.Watch(ctx, cli, tm.cfg.ClusterID) {
+		switch {
+		case v.Leader != nil:
+			last = v.Leader.Epoch
+			tm.observe(last)
+			tm.loop.Kick(last)
+		case last > 0:
+			tm.observe(last + 1)
+		}
+	}
+}
+
+// observe raises the lowest epoch accepted.
+func (tm *TaskManager) observe(epoch int64) {
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
-	tm.epoch = max(tm.epoch, f.GetEpoch())
+	tm.raise(epoch)
+}
+
+// raise moves to a newer epoch: the tasks and finished partitions of older
+// leaders' deployments go (the new leader recovers their jobs from their
+// checkpoints). Called with mu held.
+func (tm *TaskManager) raise(epoch int64) {
+	if epoch <= tm.epoch {
+		return
+	}
+	tm.epoch = epoch
+	n := 0
+	for _, r := range tm.tasks {
+		if r.epoch < epoch {
+			r.cancel()
+			n++
+		}
+	}
+	for job, e := range tm.jobEpoch {
+		if e >= epoch {
+			continue
+		}
+		for _, k := range tm.finished[job] {
+			go tm.registry.Unregister(k)
+		}
+		delete(tm.finished, job)
+		delete(tm.jobEpoch, job)
+	}
+	if n > 0 {
+		tm.log.Info("a newer JobManager leads; canceling the tasks of older leaders", "epoch", epoch, "tasks", n)
+	}
 }
 
 // checkFence refuses calls from a JobManager older than the newest leader
-// seen (design.md §7).
+// seen (design.md §7); a newer one's call raises the epoch.
 func (tm *TaskManager) checkFence(f *rpcpb.Fence) error {
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
+	return tm.checkFenceLocked(f)
+}
+
+func (tm *TaskManager) checkFenceLocked(f *rpcpb.Fence) error {
 	if f.GetEpoch() < tm.epoch {
-		return status.Errorf(codes.FailedPrecondition, "stale JobManager: epoch %d is older than %d", f.GetEpoch(), tm.epoch)
+		return status.Errorf(codes.FailedPrecondition, "stale JobManager %s: epoch %d is older than %d", f.GetLeaderId(), f.GetEpoch(), tm.epoch)
 	}
-	tm.epoch = f.GetEpoch()
+	tm.raise(f.GetEpoch())
 	return nil
 }
 
@@ -312,6 +380,18 @@ func (tm *TaskManager) module(ctx context.Context, sum, url string) (*wasm.Modul
 	}
 	path := filepath.Join(tm.cfg.DataDir, "artifacts", sum+".wasm")
 	bin, err := os.ReadFile(path)
+	if err != nil {
+		// The cluster's shared storage, where this machine can see it;
+		// else from the leader.
+		tm.mu.Lock()
+		shared := tm.storageDir
+		tm.mu.Unlock()
+		if shared == "" {
+			err = errors.New("no shared storage")
+		} else {
+			bin, err = os.ReadFile(filepath.Join(shared, "artifacts", sum+".wasm"))
+		}
+	}
 	if err != nil {
 		if bin, err = download(ctx, url); err != nil {
 			return nil, err
@@ -444,6 +524,13 @@ func (e executor) DeployTask(_ context.Context, req *rpcpb.DeployTaskRequest) (*
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tm.mu.Lock()
+	// Checked again with the task's insertion: a newer leader may have
+	// been seen since (its tasks sweep would miss this one).
+	if err := tm.checkFenceLocked(req.GetFence()); err != nil {
+		tm.mu.Unlock()
+		cancel()
+		return nil, err
+	}
 	if _, gone := tm.canceled[d.GetExecutionId()]; gone {
 		tm.mu.Unlock()
 		cancel()
@@ -455,7 +542,8 @@ func (e executor) DeployTask(_ context.Context, req *rpcpb.DeployTaskRequest) (*
 		cancel()
 		return nil, status.Errorf(codes.AlreadyExists, "task %s is already deployed", d.GetExecutionId())
 	}
-	tm.tasks[d.GetExecutionId()] = &running{task: t, cancel: cancel, slot: int(d.GetSlot()), job: d.GetJobId()}
+	tm.tasks[d.GetExecutionId()] = &running{task: t, cancel: cancel, slot: int(d.GetSlot()), job: d.GetJobId(), epoch: req.GetFence().GetEpoch()}
+	tm.jobEpoch[d.GetJobId()] = max(tm.jobEpoch[d.GetJobId()], req.GetFence().GetEpoch())
 	tm.mu.Unlock()
 	go tm.run(ctx, t)
 	return &rpcpb.Ack{}, nil
@@ -566,6 +654,7 @@ func (e executor) ReleaseSlots(_ context.Context, req *rpcpb.ReleaseSlotsRequest
 	}
 	keys := e.tm.finished[req.GetJobId()]
 	delete(e.tm.finished, req.GetJobId())
+	delete(e.tm.jobEpoch, req.GetJobId())
 	e.tm.mu.Unlock()
 	for _, k := range keys {
 		e.tm.registry.Unregister(k)

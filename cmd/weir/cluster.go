@@ -13,16 +13,19 @@ import (
 	"time"
 
 	"github.com/weirflow/weir/control"
+	"github.com/weirflow/weir/internal/etcdembed"
 	"github.com/weirflow/weir/worker"
 )
 
 // clusterCommands start the cluster processes: jobmanager, taskmanager, local.
 func clusterCommands() []command {
 	return []command{
-		{"jobmanager", "[--rest-addr ADDR] [--rpc-addr ADDR] --data-dir DIR [--etcd-endpoints URLS | --etcd-listen URL]",
-			"run a JobManager (embeds a single-node etcd unless --etcd-endpoints is given)", runJobManager},
-		{"taskmanager", "--etcd-endpoints URLS [--slots N] [--data-addr ADDR] [--data-dir DIR]",
+		{"jobmanager", "[--rest-addr ADDR] [--rpc-addr ADDR] --data-dir DIR [--storage-dir DIR] [--etcd-endpoints URLS | --etcd-listen URL] [--cluster-id ID] [--lease-ttl D]",
+			"run a JobManager (embeds a single-node etcd unless --etcd-endpoints is given; with it, every JobManager of the cluster campaigns for leadership)", runJobManager},
+		{"taskmanager", "--etcd-endpoints URLS [--cluster-id ID] [--slots N] [--data-addr ADDR] [--data-dir DIR]",
 			"run a TaskManager that registers with the leading JobManager", runTaskManager},
+		{"etcd", "--data-dir DIR [--listen URL]",
+			"run a single-node etcd for a cluster's JobManagers and TaskManagers to share (tests and drills; production runs an etcd cluster)", runEtcd},
 		{"local", "[--rest-addr ADDR] [--task-managers N] [--slots N] [--data-dir DIR]",
 			"run etcd, a JobManager and TaskManagers in one process", runLocal},
 	}
@@ -66,9 +69,13 @@ func runJobManager(ctx context.Context, args []string, w io.Writer) error {
 	var cfg control.Config
 	jobManagerFlags(fs, &cfg)
 	fs.StringVar(&cfg.RPCAddr, "rpc-addr", "127.0.0.1:6123", "gRPC listen address (ResourceManager)")
-	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for artifacts, caches and the embedded etcd (required)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "this JobManager's own directory: caches and the embedded etcd (required)")
+	fs.StringVar(&cfg.StorageDir, "storage-dir", "", "blob storage shared by the cluster's JobManagers: artifacts, checkpoints, savepoints (default <data-dir>/storage)")
 	endpoints := fs.String("etcd-endpoints", "", "comma-separated etcd client URLs; empty embeds a single-node etcd")
 	fs.StringVar(&cfg.EtcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd")
+	fs.StringVar(&cfg.ClusterID, "cluster-id", "default", "cluster id: the etcd prefix /weir/<id> of the election and the jobs")
+	fs.StringVar(&cfg.ID, "id", "", "JobManager id (default jobmanager-<host>-<pid>)")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "leadership lease: a dead leader is replaced after about this long")
 	logger := logFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,14 +85,27 @@ func runJobManager(ctx context.Context, args []string, w io.Writer) error {
 	}
 	cfg.EtcdEndpoints = splitList(*endpoints)
 	cfg.Logger = logger()
+	var jm *control.JobManager
+	var out sync.Mutex
+	cfg.OnLeadership = func(leading bool, epoch int64) {
+		out.Lock()
+		defer out.Unlock()
+		if leading {
+			fmt.Fprintf(w, "JobManager leading: REST http://%s, RPC %s, etcd %s (epoch %d)\n", jm.RESTAddr(), jm.RPCAddr(), strings.Join(jm.EtcdEndpoints(), ","), epoch)
+		} else {
+			fmt.Fprintf(w, "JobManager standing by (epoch %d ended)\n", epoch)
+		}
+	}
 	jm, err := control.New(cfg)
 	if err != nil {
 		return err
 	}
 	go func() {
 		select {
-		case <-jm.Ready():
-			fmt.Fprintf(w, "JobManager leading: REST http://%s, RPC %s, etcd %s\n", jm.RESTAddr(), jm.RPCAddr(), strings.Join(jm.EtcdEndpoints(), ","))
+		case <-jm.Serving():
+			out.Lock()
+			fmt.Fprintf(w, "JobManager %s serving: REST http://%s, RPC %s, etcd %s\n", jm.ID(), jm.RESTAddr(), jm.RPCAddr(), strings.Join(jm.EtcdEndpoints(), ","))
+			out.Unlock()
 		case <-ctx.Done():
 		}
 	}()
@@ -102,6 +122,7 @@ func runTaskManager(ctx context.Context, args []string, w io.Writer) error {
 	var cfg worker.Config
 	taskManagerFlags(fs, &cfg)
 	endpoints := fs.String("etcd-endpoints", "", "comma-separated etcd client URLs (required)")
+	fs.StringVar(&cfg.ClusterID, "cluster-id", "default", "cluster id (as given to the JobManagers)")
 	fs.StringVar(&cfg.DataAddr, "data-addr", "127.0.0.1:0", "listen address of the TaskExecutor and data exchange")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for modules and the compilation cache (default: temporary)")
 	fs.StringVar(&cfg.ID, "id", "", "TaskManager id (default: random)")
@@ -200,4 +221,31 @@ func runLocal(ctx context.Context, args []string, w io.Writer) error {
 		}
 	}
 	return errors.Join(all...)
+}
+
+func runEtcd(ctx context.Context, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("etcd", flag.ContinueOnError)
+	dir := fs.String("data-dir", "", "directory for etcd's data (required)")
+	listen := fs.String("listen", "http://127.0.0.1:2379", "client URL to serve (port 0 picks one)")
+	logger := logFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("%w: --data-dir is required", errUsage)
+	}
+	lg := logger()
+	srv, err := etcdembed.Start(ctx, *dir, *listen)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintf(w, "etcd serving: %s\n", srv.ClientURL)
+	lg.Info("etcd serving", "url", srv.ClientURL)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-srv.Err():
+		return fmt.Errorf("etcd: %w", err)
+	}
 }

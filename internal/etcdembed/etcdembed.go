@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -19,6 +20,7 @@ type Server struct {
 	etcd *embed.Etcd
 	// ClientURL is where clients connect, e.g. http://127.0.0.1:2379.
 	ClientURL string
+	once      *sync.Once
 }
 
 // Start runs a single-node etcd keeping its data under dir/etcd and serving
@@ -70,14 +72,14 @@ func Start(ctx context.Context, dir, clientURL string) (*Server, error) {
 		e.Close()
 		return nil, ctx.Err()
 	}
-	return &Server{etcd: e, ClientURL: cu.String()}, nil
+	return &Server{etcd: e, ClientURL: cu.String(), once: new(sync.Once)}, nil
 }
 
 // Err reports a failure of the running server.
 func (s *Server) Err() <-chan error { return s.etcd.Err() }
 
-// Close stops the server.
-func (s *Server) Close() { s.etcd.Close() }
+// Close stops the server; later calls do nothing.
+func (s *Server) Close() { s.once.Do(s.etcd.Close) }
 
 // freePort asks the kernel for a free TCP port on host. Another process may
 // take it before etcd binds it; etcd then fails to start with a clear error.

@@ -34,6 +34,37 @@ type Loop struct {
 	fence  *rpcpb.Fence
 	count  int
 	client rpcpb.ResourceManagerClient
+	kick   chan int64
+}
+
+// Kick makes the loop register again at once when a leader with the given
+// epoch was elected, instead of waiting for heartbeats to the old one to
+// fail. Nothing happens if the loop is registered with that leader (or a
+// newer one) already: registering twice would look like a restart.
+func (l *Loop) Kick(epoch int64) {
+	if l.registeredWith(epoch) {
+		return
+	}
+	ch := l.kicks()
+	select {
+	case ch <- epoch:
+	default:
+	}
+}
+
+func (l *Loop) registeredWith(epoch int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fence != nil && l.fence.GetEpoch() >= epoch
+}
+
+func (l *Loop) kicks() chan int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.kick == nil {
+		l.kick = make(chan int64, 1)
+	}
+	return l.kick
 }
 
 // Current returns the ResourceManager the TaskManager last registered with,
@@ -77,10 +108,14 @@ func (l *Loop) Run(ctx context.Context) {
 		}
 		if err != nil {
 			l.Logger.Warn("registration with the JobManager failed; retrying", "err", err, "in", backoff)
-			if !sleep(ctx, backoff) {
+			select {
+			case <-ctx.Done():
 				return
+			case <-l.kicks():
+				backoff = 50 * time.Millisecond
+			case <-time.After(backoff):
+				backoff = min(backoff*2, time.Second)
 			}
-			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}
 		backoff = 50 * time.Millisecond
@@ -103,7 +138,21 @@ func (l *Loop) heartbeat(ctx context.Context, client rpcpb.ResourceManagerClient
 		every = time.Second
 	}
 	failures := 0
-	for sleep(ctx, every) {
+	kick := l.kicks()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case epoch := <-kick:
+			if l.registeredWith(epoch) {
+				continue
+			}
+			l.Logger.Info("a new JobManager leads; registering with it", "epoch", epoch)
+			return
+		case <-t.C:
+		}
 		req := &rpcpb.HeartbeatRequest{TaskManagerId: l.Request.GetTaskManagerId()}
 		if l.Slots != nil {
 			req.Slots = l.Slots()
@@ -125,16 +174,5 @@ func (l *Loop) heartbeat(ctx context.Context, client rpcpb.ResourceManagerClient
 		default:
 			failures = 0
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

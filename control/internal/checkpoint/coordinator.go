@@ -75,6 +75,9 @@ type IO interface {
 	Trigger(exec string, id int64, ts time.Time, savepoint bool)
 	NotifyComplete(id int64)
 	CommitPointer(id int64, path string) error
+	// Reserve records that id is about to be handed out (the checkpoint id
+	// counter in etcd), so a later leader never reuses it.
+	Reserve(id int64) error
 	// FailJob is called when more checkpoints failed in a row than tolerated.
 	FailJob(err error)
 }
@@ -157,6 +160,14 @@ func (c *Coordinator) SetRestored(md *Metadata, path string) {
 	c.nextID = max(c.nextID, md.Checkpoint+1)
 }
 
+// ContinueAfter makes later checkpoint ids greater than id (the highest a
+// previous leader handed out).
+func (c *Coordinator) ContinueAfter(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nextID = max(c.nextID, id+1)
+}
+
 // Due reports whether a periodic checkpoint should be triggered now.
 func (c *Coordinator) Due() bool {
 	c.mu.Lock()
@@ -186,6 +197,9 @@ func (c *Coordinator) Trigger(tasks []Task, savepoint bool, target string) (int6
 		return 0, nil, fmt.Errorf("%w (%d)", ErrInProgress, c.pending.entry.ID)
 	}
 	id := c.nextID
+	if err := c.io.Reserve(id); err != nil {
+		return 0, nil, fmt.Errorf("checkpoint %d: %w", id, err)
+	}
 	c.nextID++
 	now := c.now()
 	c.lastTrigger = now

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,18 @@ type fakeIO struct {
 	notified  []int64
 	pointers  []int64
 	failed    error
+	reserved  []int64
+	refuse    error // Reserve's answer
+}
+
+func (f *fakeIO) Reserve(id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuse != nil {
+		return f.refuse
+	}
+	f.reserved = append(f.reserved, id)
+	return nil
 }
 
 func (f *fakeIO) Trigger(exec string, id int64, _ time.Time, _ bool) {
@@ -222,5 +235,27 @@ func TestParseConfig(t *testing.T) {
 		if err != nil && !errors.Is(err, ErrConfig) {
 			t.Errorf("%v: %v does not wrap ErrConfig", tc.conf, err)
 		}
+	}
+}
+
+func TestTriggerReservesIDs(t *testing.T) {
+	io := &fakeIO{}
+	c := New(Config{Interval: time.Second}, t.TempDir(), "job", "name", 128, io)
+	c.ContinueAfter(41)
+	id, _, err := c.Trigger(tasks, false, "")
+	if err != nil || id != 42 {
+		t.Fatalf("first trigger after a previous leader's 41 = %d, %v; want 42", id, err)
+	}
+	c.AbortPending("test")
+	io.refuse = errors.New("no longer the leader")
+	if _, _, err := c.Trigger(tasks, false, ""); err == nil || !strings.Contains(err.Error(), "no longer the leader") {
+		t.Fatalf("trigger with a refused reservation: %v", err)
+	}
+	io.refuse = nil
+	if id, _, err := c.Trigger(tasks, false, ""); err != nil || id != 43 {
+		t.Fatalf("trigger after a refused reservation = %d, %v; want 43 (the refused id is not used)", id, err)
+	}
+	if fmt.Sprint(io.reserved) != "[42 43]" || len(io.triggered) != 2 {
+		t.Fatalf("reserved %v, triggered %v", io.reserved, io.triggered)
 	}
 }

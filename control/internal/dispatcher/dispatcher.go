@@ -29,6 +29,7 @@ import (
 	"github.com/weirflow/weir/control/internal/checkpoint"
 	"github.com/weirflow/weir/control/internal/execgraph"
 	"github.com/weirflow/weir/control/internal/jobmaster"
+	"github.com/weirflow/weir/control/internal/jobstore"
 	"github.com/weirflow/weir/control/internal/planread"
 	"github.com/weirflow/weir/control/internal/resources"
 	"github.com/weirflow/weir/control/internal/restart"
@@ -40,6 +41,9 @@ import (
 var (
 	ErrUnknownJob = errors.New("dispatcher: unknown job")
 	ErrBadRequest = errors.New("dispatcher: bad request")
+	// ErrNotLeader means the request could not be recorded in etcd: this
+	// JobManager no longer leads.
+	ErrNotLeader = errors.New("dispatcher: not the leading JobManager")
 )
 
 // Config wires the dispatcher.
@@ -58,9 +62,13 @@ type Config struct {
 	CheckpointRoot string
 	// Checkpoints are the cluster's checkpoint defaults; jobs override them.
 	Checkpoints checkpoint.Config
-	// CommitPointer records a job's latest complete checkpoint (in etcd).
-	CommitPointer func(job string, id int64, path string) error
-	Logger        *slog.Logger
+	// Store records jobs, attempts, checkpoint ids and pointers in etcd
+	// (nil: nothing is recorded, as in tests without etcd).
+	Store *jobstore.Store
+	// Valid reports whether this JobManager still leads; TaskExecutor calls
+	// are not sent once it does not (nil: always).
+	Valid  func() bool
+	Logger *slog.Logger
 }
 
 // Dispatcher keeps the jobs.
@@ -123,19 +131,9 @@ func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunReque
 	for k, v := range req.Config {
 		plan.Config[k] = v
 	}
-	strategy, err := restart.Parse(plan.Config, mrand.Float64)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	slotTimeout := d.cfg.SlotTimeout
-	if v, ok := plan.Config["slot.request.timeout"]; ok {
-		if slotTimeout, err = time.ParseDuration(v); err != nil || slotTimeout <= 0 {
-			return "", fmt.Errorf("%w: slot.request.timeout %q is not a positive duration like 30s", ErrBadRequest, v)
-		}
-	}
-	cps, err := checkpoint.ParseConfig(plan.Config, d.cfg.Checkpoints)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
+	rec := jobstore.Record{
+		ID: newJobID(), Name: plan.Name, Artifact: info.ID, Plan: plan,
+		SavepointPath: req.SavepointPath, AllowNonRestored: req.AllowNonRestoredState, Submitted: time.Now(),
 	}
 	var restore *checkpoint.Metadata
 	var restorePath string
@@ -144,30 +142,121 @@ func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunReque
 			return "", fmt.Errorf("%w: savepointPath: %w", ErrBadRequest, err)
 		}
 	}
-	id := newJobID()
-	commit := d.cfg.CommitPointer
-	if commit == nil {
-		commit = func(string, int64, string) error { return nil }
-	}
-	jm, err := jobmaster.New(jobmaster.Config{
-		JobID: id, Plan: plan, Artifact: info.ID, ArtifactURL: d.cfg.ArtifactURL(info.ID),
-		Strategy: strategy, Gateway: gateway{d}, Slots: slots{d}, SlotTimeout: slotTimeout, Logger: d.log,
-		Checkpoints: cps, CheckpointDir: filepath.Join(d.cfg.CheckpointRoot, id),
-		CommitPointer: func(cp int64, path string) error { return commit(id, cp, path) },
-		Restore:       restore, RestorePath: restorePath, AllowNonRestored: req.AllowNonRestoredState,
-	})
+	jm, err := d.master(rec, restore, restorePath, 0, 0)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	d.mu.Lock()
-	d.jobs[id] = jm
-	d.order = append(d.order, id)
-	d.mu.Unlock()
-	d.log.Info("job submitted", "job", id, "name", plan.Name, "artifact", info.ID, "slots", jm.SlotsNeeded())
-	if err := jm.Start(); err != nil {
+	if d.cfg.Store != nil {
+		if err := d.cfg.Store.Create(rec); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+	}
+	d.log.Info("job submitted", "job", rec.ID, "name", plan.Name, "artifact", info.ID, "slots", jm.SlotsNeeded())
+	if err := d.run(jm); err != nil {
 		return "", err
 	}
-	return id, nil
+	return rec.ID, nil
+}
+
+// master builds the JobMaster of a job record; firstAttempt and
+// checkpointsAfter continue the numbering of a previous leader.
+func (d *Dispatcher) master(rec jobstore.Record, restore *checkpoint.Metadata, restorePath string, firstAttempt int, checkpointsAfter int64) (*jobmaster.JobMaster, error) {
+	plan := rec.Plan
+	strategy, err := restart.Parse(plan.Config, mrand.Float64)
+	if err != nil {
+		return nil, err
+	}
+	slotTimeout := d.cfg.SlotTimeout
+	if v, ok := plan.Config["slot.request.timeout"]; ok {
+		if slotTimeout, err = time.ParseDuration(v); err != nil || slotTimeout <= 0 {
+			return nil, fmt.Errorf("slot.request.timeout %q is not a positive duration like 30s", v)
+		}
+	}
+	cps, err := checkpoint.ParseConfig(plan.Config, d.cfg.Checkpoints)
+	if err != nil {
+		return nil, err
+	}
+	id := rec.ID
+	cfg := jobmaster.Config{
+		JobID: id, Plan: plan, Artifact: rec.Artifact, ArtifactURL: d.cfg.ArtifactURL(rec.Artifact),
+		Strategy: strategy, Gateway: gateway{d}, Slots: slots{d}, SlotTimeout: slotTimeout, Logger: d.log,
+		Checkpoints: cps, CheckpointDir: filepath.Join(d.cfg.CheckpointRoot, id),
+		Restore: restore, RestorePath: restorePath, AllowNonRestored: rec.AllowNonRestored,
+		FirstAttempt: firstAttempt, CheckpointsAfter: checkpointsAfter,
+	}
+	if st := d.cfg.Store; st != nil {
+		cfg.CommitPointer = func(cp int64, path string) error { return st.CommitCheckpoint(id, cp, path) }
+		cfg.BeforeDeploy = func(attempt int) error { return st.SetAttempt(id, attempt) }
+		cfg.ReserveCheckpoint = func(cp int64) error { return st.SetCounter(id, cp) }
+	}
+	return jobmaster.New(cfg)
+}
+
+// run adds a JobMaster to the jobs and starts it; its end is recorded.
+func (d *Dispatcher) run(jm *jobmaster.JobMaster) error {
+	d.mu.Lock()
+	d.jobs[jm.ID()] = jm
+	d.order = append(d.order, jm.ID())
+	d.mu.Unlock()
+	if err := jm.Start(); err != nil {
+		return err
+	}
+	if st := d.cfg.Store; st != nil {
+		go func() {
+			select {
+			case <-jm.Done():
+			case <-jm.Suspended():
+				return
+			}
+			if err := st.End(jm.ID(), string(jm.State()), time.Now()); err != nil {
+				d.log.Warn("the end of a job was not recorded; the next leader will recover it", "job", jm.ID(), "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// Recover starts the jobs a previous leader ran that have not ended, each
+// from its latest complete checkpoint (or the savepoint it was submitted
+// with, if it had none), as attempts numbered after the previous leader's.
+func (d *Dispatcher) Recover(jobs []jobstore.Job) {
+	for _, j := range jobs {
+		if j.Status.Terminal() {
+			continue
+		}
+		var restore *checkpoint.Metadata
+		var path string
+		var err error
+		switch {
+		case j.Checkpoint != nil:
+			restore, path, err = checkpoint.ReadMetadata(j.Checkpoint.Path)
+		case j.SavepointPath != "":
+			restore, path, err = checkpoint.ReadMetadata(j.SavepointPath)
+		}
+		var jm *jobmaster.JobMaster
+		if err == nil {
+			jm, err = d.master(j.Record, restore, path, j.Attempt+1, j.Counter)
+		}
+		if err == nil {
+			err = d.run(jm)
+		}
+		if err != nil {
+			d.log.Error("a job could not be recovered", "job", j.ID, "name", j.Name, "err", err)
+			if d.cfg.Store != nil {
+				_ = d.cfg.Store.End(j.ID, "FAILED", time.Now())
+			}
+			continue
+		}
+		d.log.Info("job recovered", "job", j.ID, "name", j.Name, "attempt", j.Attempt+1, "checkpoint", path)
+	}
+}
+
+// Suspend stops every JobMaster from acting (this JobManager no longer
+// leads); the jobs' tasks are left to the next leader.
+func (d *Dispatcher) Suspend(why string) {
+	for _, jm := range d.Jobs() {
+		jm.Suspend(why)
+	}
 }
 
 func newJobID() string {
@@ -299,6 +388,9 @@ func (s slots) Release(job string) {
 type gateway struct{ d *Dispatcher }
 
 func (g gateway) client(tm string) (rpcpb.TaskExecutorClient, error) {
+	if g.d.cfg.Valid != nil && !g.d.cfg.Valid() {
+		return nil, fmt.Errorf("%w: not calling TaskManager %s", ErrNotLeader, tm)
+	}
 	var addr string
 	g.d.cfg.RM.Registry(func(reg *resources.Registry) {
 		if t, ok := reg.Get(tm); ok {

@@ -47,6 +47,8 @@ func (m *JobMaster) checkpointLoop() {
 		select {
 		case <-m.done:
 			return
+		case <-m.suspended:
+			return
 		case <-tick.C:
 		}
 		if !m.coord.Due() {
@@ -62,7 +64,7 @@ func (m *JobMaster) checkpointLoop() {
 func (m *JobMaster) triggerCheckpoint(savepoint bool, target string, terminate bool) (int64, <-chan checkpoint.Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.job.State != jobstate.Running {
+	if m.job.State != jobstate.Running || m.isSuspended() {
 		return 0, nil, fmt.Errorf("%w: it is %s", ErrNotRunning, m.job.State)
 	}
 	var tasks []checkpoint.Task
@@ -125,7 +127,23 @@ func (c coordIO) NotifyComplete(id int64) {
 	m.log.Info("checkpoint complete", "checkpoint", id)
 }
 
-func (c coordIO) CommitPointer(id int64, path string) error { return c.m.cfg.CommitPointer(id, path) }
+func (c coordIO) CommitPointer(id int64, path string) error {
+	if err := c.m.cfg.CommitPointer(id, path); err != nil {
+		c.m.Suspend(fmt.Sprintf("checkpoint %d not committed: %v", id, err))
+		return err
+	}
+	return nil
+}
+
+// Reserve is called by the coordinator's Trigger with the JobMaster's lock
+// held (triggerCheckpoint): it must not take it again.
+func (c coordIO) Reserve(id int64) error {
+	if err := c.m.cfg.ReserveCheckpoint(id); err != nil {
+		go c.m.Suspend(fmt.Sprintf("checkpoint %d not reserved: %v", id, err))
+		return err
+	}
+	return nil
+}
 
 func (c coordIO) FailJob(err error) {
 	m := c.m

@@ -83,8 +83,19 @@ type Config struct {
 	Restore          *checkpoint.Metadata
 	RestorePath      string
 	AllowNonRestored bool
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// FirstAttempt numbers the first deployment (a job recovered by a new
+	// leader continues after the attempts of the previous one), and
+	// CheckpointsAfter makes its checkpoint ids continue after that one.
+	FirstAttempt     int
+	CheckpointsAfter int64
+	// BeforeDeploy is called with each attempt before any of its tasks is
+	// deployed, ReserveCheckpoint with each checkpoint id before it is
+	// triggered (both record it in etcd). An error means this JobManager
+	// no longer leads: the JobMaster suspends itself.
+	BeforeDeploy      func(attempt int) error
+	ReserveCheckpoint func(id int64) error
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // JobMaster runs one job.
@@ -105,6 +116,9 @@ type JobMaster struct {
 	tms        map[string]bool // TaskManagers the job has used, for ReleaseSlots
 	restartT   *time.Timer
 	done       chan struct{}
+	// suspended is closed when the JobMaster stops acting without ending
+	// the job (its JobManager lost the leadership; another recovers it).
+	suspended chan struct{}
 
 	coord      *checkpoint.Coordinator
 	savepoints map[string]*SavepointStatus // by trigger id
@@ -152,7 +166,7 @@ func New(cfg Config) (*JobMaster, error) {
 	m := &JobMaster{
 		cfg: cfg, graph: g, log: cfg.Logger.With("job", cfg.JobID, "name", cfg.Plan.Name),
 		subtasks: map[string]*subtask{}, timestamps: map[jobstate.State]time.Time{},
-		tms: map[string]bool{}, done: make(chan struct{}),
+		tms: map[string]bool{}, done: make(chan struct{}), suspended: make(chan struct{}),
 	}
 	for _, v := range g.Vertices {
 		for i := 0; i < v.Parallelism; i++ {
@@ -162,12 +176,19 @@ func New(cfg Config) (*JobMaster, error) {
 		}
 	}
 	m.job = jobstate.New(m.order, cfg.Strategy)
+	m.job.Attempt = cfg.FirstAttempt
 	m.savepoints = map[string]*SavepointStatus{}
-	if cfg.CommitPointer == nil {
-		cfg.CommitPointer = func(int64, string) error { return nil }
-		m.cfg.CommitPointer = cfg.CommitPointer
+	if m.cfg.CommitPointer == nil {
+		m.cfg.CommitPointer = func(int64, string) error { return nil }
+	}
+	if m.cfg.BeforeDeploy == nil {
+		m.cfg.BeforeDeploy = func(int) error { return nil }
+	}
+	if m.cfg.ReserveCheckpoint == nil {
+		m.cfg.ReserveCheckpoint = func(int64) error { return nil }
 	}
 	m.coord = checkpoint.New(cfg.Checkpoints, cfg.CheckpointDir, cfg.JobID, cfg.Plan.Name, g.MaxParallelism, coordIO{m})
+	m.coord.ContinueAfter(cfg.CheckpointsAfter)
 	if cfg.Restore != nil {
 		if err := m.checkRestore(); err != nil {
 			return nil, err
@@ -195,6 +216,42 @@ func (m *JobMaster) State() jobstate.State {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.job.State
+}
+
+// Suspend makes the JobMaster stop acting, leaving the job's tasks and
+// recorded state alone: its JobManager no longer leads, and the next leader
+// recovers the job. Nothing it does afterwards reaches a TaskManager.
+func (m *JobMaster) Suspend(why string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.suspend(why)
+}
+
+// suspend is Suspend with mu held.
+func (m *JobMaster) suspend(why string) {
+	select {
+	case <-m.suspended:
+		return
+	default:
+	}
+	close(m.suspended)
+	if m.restartT != nil {
+		m.restartT.Stop()
+	}
+	m.log.Info("job master suspended", "why", why, "state", m.job.State)
+	go m.coord.AbortPending("the JobManager no longer leads")
+}
+
+// Suspended is closed once the JobMaster was suspended.
+func (m *JobMaster) Suspended() <-chan struct{} { return m.suspended }
+
+func (m *JobMaster) isSuspended() bool {
+	select {
+	case <-m.suspended:
+		return true
+	default:
+		return false
+	}
 }
 
 // ExecutionID names one attempt of a subtask: "<job>/<vertex>#<i>@<attempt>".
@@ -339,6 +396,9 @@ func (m *JobMaster) update(task string, attempt int, s jobstate.TaskState, cause
 
 // apply performs the state machine's actions. Called with mu held.
 func (m *JobMaster) apply(acts []jobstate.Action) {
+	if m.isSuspended() {
+		return
+	}
 	now := m.cfg.Now()
 	m.modified = now
 	if m.job.State != m.lastState {
@@ -387,13 +447,18 @@ func (m *JobMaster) deploy(attempt int) {
 		locs, err := m.allocate(attempt)
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if m.job.Attempt != attempt || m.job.State != jobstate.Running {
+		if m.job.Attempt != attempt || m.job.State != jobstate.Running || m.isSuspended() {
 			if err == nil {
 				m.cfg.Slots.Release(m.cfg.JobID)
 			}
 			return
 		}
 		if err == nil {
+			if perr := m.cfg.BeforeDeploy(attempt); perr != nil {
+				m.cfg.Slots.Release(m.cfg.JobID)
+				m.suspend(fmt.Sprintf("attempt %d not recorded: %v", attempt, perr))
+				return
+			}
 			var deps map[string]*rpcpb.TaskDeployment
 			if deps, err = m.deployments(attempt, locs); err == nil {
 				for _, id := range m.order {
@@ -428,6 +493,8 @@ func (m *JobMaster) allocate(attempt int) ([]Location, error) {
 		select {
 		case <-m.done:
 			return nil, fmt.Errorf("%w while waiting for slots", ErrTerminal)
+		case <-m.suspended:
+			return nil, errors.New("suspended while waiting for slots")
 		case <-time.After(wait):
 		}
 		m.mu.Lock()

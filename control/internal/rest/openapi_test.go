@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,10 +12,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weirflow/weir/control/internal/artifact"
 	"github.com/weirflow/weir/control/internal/dispatcher"
 	"github.com/weirflow/weir/control/internal/jobmaster"
+	"github.com/weirflow/weir/internal/leader"
 )
 
 // openapiDoc decodes the embedded document with numbers kept exact.
@@ -81,6 +84,8 @@ var contract = []string{
 	"GET /taskmanagers/{}",
 	"GET /metrics",
 	"GET /openapi.json",
+	"GET /cluster/leader",
+	"POST /cluster/leader/resign",
 }
 
 var pathParam = regexp.MustCompile(`\{[^}]*\}`)
@@ -217,7 +222,7 @@ func TestOpenAPIWellFormed(t *testing.T) {
 }
 
 // validate checks a JSON value against an OpenAPI 3.0 schema: the subset
-// the document uses ($ref, type, nullable, properties, required,
+// the document uses ($ref, allOf, type, nullable, properties, required,
 // additionalProperties, items, enum, pattern, minimum, maximum, minItems).
 func validate(t *testing.T, doc, schema map[string]any, v any, at string) []string {
 	t.Helper()
@@ -227,6 +232,13 @@ func validate(t *testing.T, doc, schema map[string]any, v any, at string) []stri
 			return nil
 		}
 		return []string{at + ": null"}
+	}
+	if all, ok := schema["allOf"].([]any); ok {
+		var errs []string
+		for _, sub := range all {
+			errs = append(errs, validate(t, doc, sub.(map[string]any), v, at)...)
+		}
+		return errs
 	}
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, at+": "+fmt.Sprintf(format, args...)) }
@@ -453,6 +465,8 @@ func TestOpenAPIServerAnswers(t *testing.T) {
 		{"POST", "/wasm/upload", "POST /wasm/upload", upload("big.wasm", make([]byte, 3<<20)), 413},
 		{"GET", "/wasm", "GET /wasm", nil, 200},
 		{"DELETE", "/wasm/" + strings.Repeat("0", 64), "DELETE /wasm/{wasmid}", nil, 404},
+		{"GET", "/cluster/leader", "GET /cluster/leader", nil, 200},
+		{"POST", "/cluster/leader/resign", "POST /cluster/leader/resign", nil, 202},
 	} {
 		var body io.Reader
 		ctype := ""
@@ -489,7 +503,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Artifacts: store, Jobs: dispatcher.New(dispatcher.Config{})})
+	s := New(Config{Artifacts: store, Jobs: dispatcher.New(dispatcher.Config{}), Cluster: fakeCluster{}})
 	var routes []string
 	for _, r := range s.e.Routes() {
 		if r.Path == "/" || strings.HasPrefix(r.Name, "github.com/labstack") {
@@ -504,3 +518,13 @@ func TestOpenAPIRoutes(t *testing.T) {
 		t.Errorf("server routes %v\ncontract      %v", routes, want)
 	}
 }
+
+type fakeCluster struct{}
+
+func (fakeCluster) ID() string        { return "jm-a" }
+func (fakeCluster) ClusterID() string { return "default" }
+func (fakeCluster) Election(context.Context) (leader.View, error) {
+	return leader.View{Leader: &leader.Member{Info: leader.Info{ID: "jm-a", RESTAddress: "127.0.0.1:1", RPCAddress: "127.0.0.1:2", Since: time.UnixMilli(1700000000000)}, Epoch: 7},
+		Standbys: []leader.Member{{Info: leader.Info{ID: "jm-b", RESTAddress: "127.0.0.1:3", RPCAddress: "127.0.0.1:4"}, Epoch: 9}}}, nil
+}
+func (fakeCluster) Resign(context.Context) (int64, error) { return 7, nil }

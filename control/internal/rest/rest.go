@@ -31,6 +31,7 @@ type Server struct {
 	artifacts *artifact.Store
 	plans     *planread.Reader
 	jobs      *dispatcher.Dispatcher
+	cluster   Cluster
 	log       *slog.Logger
 	started   time.Time
 }
@@ -41,8 +42,14 @@ type Config struct {
 	Plans     *planread.Reader
 	// Jobs serves the job and TaskManager endpoints; without it only the
 	// artifact endpoints exist.
-	Jobs   *dispatcher.Dispatcher
-	Logger *slog.Logger
+	Jobs *dispatcher.Dispatcher
+	// Cluster serves /cluster/leader and its resign action.
+	Cluster Cluster
+	// Forward, when set, makes this a standby's API: GET /cluster/leader
+	// and /openapi.json are answered here, every other request is handed to
+	// Forward (which passes it on to the leader).
+	Forward http.Handler
+	Logger  *slog.Logger
 }
 
 // errorBody is the JSON of every error response.
@@ -55,9 +62,21 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{e: echo.New(), artifacts: cfg.Artifacts, plans: cfg.Plans, jobs: cfg.Jobs, log: cfg.Logger, started: time.Now()}
+	s := &Server{e: echo.New(), artifacts: cfg.Artifacts, plans: cfg.Plans, jobs: cfg.Jobs, cluster: cfg.Cluster, log: cfg.Logger, started: time.Now()}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
+	if s.cluster != nil {
+		s.e.GET("/cluster/leader", s.clusterLeader)
+	}
+	s.e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	if cfg.Forward != nil {
+		s.e.Any("/*", echo.WrapHandler(cfg.Forward))
+		s.e.Any("/", echo.WrapHandler(cfg.Forward))
+		return s
+	}
+	if s.cluster != nil {
+		s.e.POST("/cluster/leader/resign", s.resign)
+	}
 	// Multipart framing adds a little to the module itself.
 	s.e.Use(bodyLimit(cfg.Artifacts.MaxSize() + 1<<20))
 	s.e.GET("/config", s.config)
@@ -83,7 +102,6 @@ func New(cfg Config) *Server {
 		s.e.GET("/taskmanagers/:id", s.taskManager)
 		s.e.GET("/metrics", s.metrics)
 	}
-	s.e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	s.e.GET("/", s.dashboard)
 	return s
 }
@@ -135,6 +153,8 @@ func badRequest(err error) error {
 		status = http.StatusConflict
 	case errors.Is(err, artifact.ErrTooLarge), errors.As(err, &mbe):
 		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, dispatcher.ErrNotLeader):
+		status = http.StatusServiceUnavailable
 	}
 	return echo.NewHTTPError(status, err.Error())
 }

@@ -32,7 +32,7 @@ func newServer(t *testing.T, maxSize int64) (*httptest.Server, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { plans.Close(context.Background()) })
-	srv := httptest.NewServer(New(Config{Artifacts: store, Plans: plans}).Handler())
+	srv := httptest.NewServer(New(Config{Artifacts: store, Plans: plans, Cluster: fakeCluster{}}).Handler())
 	t.Cleanup(srv.Close)
 	return srv, dir
 }
