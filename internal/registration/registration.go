@@ -14,6 +14,9 @@ import (
 	"github.com/weirflow/weir/internal/rpcpb"
 )
 
+// callTimeout bounds a registration or heartbeat call.
+const callTimeout = 5 * time.Second
+
 // Loop registers and heartbeats until ctx ends.
 type Loop struct {
 	// Client is the ResourceManager to register with, unless Connect is set.
@@ -104,7 +107,10 @@ func (l *Loop) Run(ctx context.Context) {
 		}
 		var resp *rpcpb.RegisterTaskManagerResponse
 		if err == nil {
-			resp, err = client.RegisterTaskManager(ctx, l.Request)
+			// A JobManager that is paused or cut off holds the call open.
+			rctx, cancel := context.WithTimeout(ctx, callTimeout)
+			resp, err = client.RegisterTaskManager(rctx, l.Request)
+			cancel()
 		}
 		if err != nil {
 			l.Logger.Warn("registration with the JobManager failed; retrying", "err", err, "in", backoff)
@@ -138,18 +144,30 @@ func (l *Loop) heartbeat(ctx context.Context, client rpcpb.ResourceManagerClient
 		every = time.Second
 	}
 	failures := 0
-	kick := l.kicks()
+	// A kick for a newer leader ends the heartbeats at once, even in the
+	// middle of a call the old leader does not answer.
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		kick := l.kicks()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case epoch := <-kick:
+				if !l.registeredWith(epoch) {
+					l.Logger.Info("a new JobManager leads; registering with it", "epoch", epoch)
+					stop()
+					return
+				}
+			}
+		}
+	}()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return
-		case epoch := <-kick:
-			if l.registeredWith(epoch) {
-				continue
-			}
-			l.Logger.Info("a new JobManager leads; registering with it", "epoch", epoch)
+		case <-hctx.Done():
 			return
 		case <-t.C:
 		}
@@ -160,8 +178,12 @@ func (l *Loop) heartbeat(ctx context.Context, client rpcpb.ResourceManagerClient
 		if l.Metrics != nil {
 			req.Metrics = l.Metrics()
 		}
-		resp, err := client.Heartbeat(ctx, req)
+		cctx, cancel := context.WithTimeout(hctx, min(callTimeout, 3*every))
+		resp, err := client.Heartbeat(cctx, req)
+		cancel()
 		switch {
+		case hctx.Err() != nil:
+			return
 		case err != nil:
 			failures++
 			if failures >= 3 {
