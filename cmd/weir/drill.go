@@ -17,7 +17,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -36,9 +39,10 @@ const (
 	faultPause      = "pause-leader"
 	faultKillTM     = "kill-taskmanager"
 	faultResign     = "resign"
+	faultPartition  = "partition-leader"
 )
 
-var allFaults = []string{faultKillLeader, faultPause, faultKillTM, faultResign}
+var allFaults = []string{faultKillLeader, faultPause, faultKillTM, faultResign, faultPartition}
 
 // drillConfig configures a drill.
 type drillConfig struct {
@@ -76,8 +80,11 @@ type faultResult struct {
 	Epoch        int64 `json:"epoch,omitempty"`
 	// StaleSteppedDownMs (pause-leader) is the time from the resumption of
 	// the paused leader to it standing by.
-	StaleSteppedDownMs int64  `json:"staleSteppedDownMs,omitempty"`
-	Note               string `json:"note,omitempty"`
+	StaleSteppedDownMs int64 `json:"staleSteppedDownMs,omitempty"`
+	// CutOffSteppedDownMs (partition-leader) is the time from cutting the
+	// leader off from etcd to it standing by: under the lease.
+	CutOffSteppedDownMs int64  `json:"cutOffSteppedDownMs,omitempty"`
+	Note                string `json:"note,omitempty"`
 }
 
 // drillReport is the drill's outcome.
@@ -201,6 +208,23 @@ func (p *dproc) stop() {
 	}
 }
 
+// whenLine reports (once) when a line matching re appeared in the output,
+// watching for up to a minute.
+func (p *dproc) whenLine(ctx context.Context, re *regexp.Regexp) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	go func() {
+		defer close(ch)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; {
+			if re.MatchString(p.output()) {
+				ch <- time.Now()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	return ch
+}
+
 // waitLine waits for a line matching re in the process's output.
 func (p *dproc) waitLine(ctx context.Context, re *regexp.Regexp, timeout time.Duration) ([]string, error) {
 	deadline := time.Now().Add(timeout)
@@ -249,6 +273,7 @@ type drill struct {
 	tms   []*dproc
 	nTM   int
 	procs []*dproc
+	links []*etcdLink
 	start time.Time
 	// jobStart is when the job was submitted (faults' times count from it).
 	jobStart time.Time
@@ -257,11 +282,13 @@ type drill struct {
 type drillJM struct {
 	*dproc
 	id, rest string
-	paused   bool // stopped with SIGSTOP: it would not answer
+	paused   atomic.Bool // stopped, or cut off from etcd: it would not answer
+	// etcd is the JobManager's way to etcd, which the drill can cut.
+	etcd *etcdLink
 }
 
 // usable reports whether the JobManager can answer requests.
-func (jm *drillJM) usable() bool { return jm.alive() && !jm.paused }
+func (jm *drillJM) usable() bool { return jm.alive() && !jm.paused.Load() }
 
 var (
 	etcdLine    = regexp.MustCompile(`etcd serving: (\S+)`)
@@ -285,6 +312,11 @@ func (d *drill) spawn(name string, args ...string) (*dproc, error) {
 }
 
 func (d *drill) close() {
+	defer func() {
+		for _, l := range d.links {
+			l.close()
+		}
+	}()
 	var wg sync.WaitGroup
 	for _, p := range d.procs {
 		wg.Add(1)
@@ -302,9 +334,14 @@ func (d *drill) progress(format string, args ...any) {
 // startJobManager starts (or restarts) JobManager i.
 func (d *drill) startJobManager(i int) error {
 	name := fmt.Sprintf("jm-%d", i)
+	link, err := newEtcdLink(d.etcd)
+	if err != nil {
+		return err
+	}
+	d.links = append(d.links, link)
 	p, err := d.spawn(name, "jobmanager", "--id", name, "--rest-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0",
 		"--data-dir", filepath.Join(d.cfg.Dir, name), "--storage-dir", filepath.Join(d.cfg.Dir, "storage"),
-		"--etcd-endpoints", d.etcd, "--cluster-id", d.clusterID(), "--lease-ttl", d.cfg.LeaseTTL.String(),
+		"--etcd-endpoints", link.endpoints(), "--cluster-id", d.clusterID(), "--lease-ttl", d.cfg.LeaseTTL.String(),
 		"--heartbeat-interval", "250ms", "--heartbeat-timeout", "3s")
 	if err != nil {
 		return err
@@ -313,7 +350,7 @@ func (d *drill) startJobManager(i int) error {
 	if err != nil {
 		return err
 	}
-	jm := &drillJM{dproc: p, id: m[1], rest: m[2]}
+	jm := &drillJM{dproc: p, id: m[1], rest: m[2], etcd: link}
 	if i < len(d.jms) {
 		d.jms[i] = jm
 	} else {
@@ -369,21 +406,37 @@ func (d *drill) getJSON(url string, v any) int {
 	return resp.StatusCode
 }
 
-// leader finds the leader through the live JobManagers (skipping one that
-// is paused or dead).
+// leader finds the leader by asking the usable JobManagers (not skip) at
+// once and taking the first answer that names a usable one.
 func (d *drill) leader(skip *drillJM) (*drillJM, int64) {
-	for _, jm := range d.jms {
+	type found struct {
+		jm    *drillJM
+		epoch int64
+	}
+	jms := slices.Clone(d.jms)
+	answers := make(chan found, len(jms))
+	asked := 0
+	for _, jm := range jms {
 		if jm == skip || !jm.usable() {
 			continue
 		}
-		var v leaderView
-		if d.getJSON(jm.rest+"/cluster/leader", &v) != http.StatusOK || v.Leader == nil {
-			continue
-		}
-		for _, l := range d.jms {
-			if l.id == v.Leader.ID && l.usable() {
-				return l, v.Leader.Epoch
+		asked++
+		go func() {
+			var v leaderView
+			if d.getJSON(jm.rest+"/cluster/leader", &v) == http.StatusOK && v.Leader != nil {
+				for _, l := range jms {
+					if l.id == v.Leader.ID && l.usable() {
+						answers <- found{l, v.Leader.Epoch}
+						return
+					}
+				}
 			}
+			answers <- found{}
+		}()
+	}
+	for range asked {
+		if f := <-answers; f.jm != nil {
+			return f.jm, f.epoch
 		}
 	}
 	return nil, 0
@@ -397,6 +450,7 @@ type drillJob struct {
 		Subtasks []struct {
 			Status  string `json:"status"`
 			Attempt int    `json:"attempt"`
+			TM      string `json:"taskmanager-id"`
 			Metrics struct {
 				ReadRecords int64 `json:"read-records"`
 			} `json:"metrics"`
@@ -690,6 +744,7 @@ func (d *drill) inject(n int, kind, job string, attempt int) (faultResult, int, 
 	}
 	idx := slices.Index(d.jms, old)
 	var t0, resumed time.Time
+	var stoodBy <-chan time.Time
 	switch kind {
 	case faultKillLeader:
 		fr.Target = old.id
@@ -698,8 +753,14 @@ func (d *drill) inject(n int, kind, job string, attempt int) (faultResult, int, 
 	case faultPause:
 		fr.Target = old.id
 		t0 = time.Now()
-		old.paused = true
+		old.paused.Store(true)
 		old.signal(syscall.SIGSTOP)
+	case faultPartition:
+		fr.Target = old.id
+		t0 = time.Now()
+		old.paused.Store(true) // its API cannot read the election
+		old.etcd.cut(true)
+		stoodBy = old.whenLine(d.ctx, regexp.MustCompile(fmt.Sprintf(`standing by \(epoch %d ended\)`, oldEpoch)))
 	case faultResign:
 		fr.Target = old.id
 		t0 = time.Now()
@@ -707,11 +768,22 @@ func (d *drill) inject(n int, kind, job string, attempt int) (faultResult, int, 
 			return fr, attempt, fmt.Errorf("resign: %w", err)
 		}
 	case faultKillTM:
+		// A TaskManager that runs some of the job's tasks.
+		j, _ := d.job(old, job)
+		busy := map[string]bool{}
+		for _, v := range j.Vertices {
+			for _, s := range v.Subtasks {
+				busy[s.TM] = true
+			}
+		}
 		var live []*dproc
 		for _, tm := range d.tms {
-			if tm.alive() {
+			if tm.alive() && busy[tm.name] {
 				live = append(live, tm)
 			}
+		}
+		if len(live) == 0 {
+			return fr, attempt, errors.New("no TaskManager runs the job's tasks")
 		}
 		victim := live[(n*7+int(d.cfg.Seed))%len(live)]
 		fr.Target = victim.name
@@ -747,12 +819,25 @@ func (d *drill) inject(n int, kind, job string, attempt int) (faultResult, int, 
 		// Resume the deposed leader past its lease: it must stand by.
 		resumed = time.Now()
 		old.signal(syscall.SIGCONT)
-		old.paused = false
+		old.paused.Store(false)
 		standing := regexp.MustCompile(fmt.Sprintf(`standing by \(epoch %d ended\)`, oldEpoch))
 		if _, err := old.waitLine(d.ctx, standing, 10*time.Second); err != nil {
 			return fr, next, fmt.Errorf("the resumed leader did not step down: %w", err)
 		}
 		fr.StaleSteppedDownMs = time.Since(resumed).Milliseconds()
+	case faultPartition:
+		// Heal the partition: the cut-off leader must have stood by.
+		old.etcd.cut(false)
+		old.paused.Store(false)
+		at, ok := <-stoodBy
+		if !ok {
+			return fr, next, errors.New("the leader cut off from etcd did not step down")
+		}
+		fr.CutOffSteppedDownMs = at.Sub(t0).Milliseconds()
+		// It must stop before its lease ends, so before anyone else leads.
+		if fr.CutOffSteppedDownMs >= fr.NewLeaderMs {
+			return fr, next, fmt.Errorf("the leader cut off from etcd stood by %d ms after the cut, after the new leader (%d ms)", fr.CutOffSteppedDownMs, fr.NewLeaderMs)
+		}
 	}
 	if kind != faultKillTM {
 		if note := d.taskManagersKept(); note != "" {
@@ -809,6 +894,9 @@ func (r *drillReport) text(w io.Writer) {
 		note := f.Note
 		if f.StaleSteppedDownMs > 0 {
 			note = strings.TrimSpace(fmt.Sprintf("stale leader stood by %d ms after resuming %s", f.StaleSteppedDownMs, note))
+		}
+		if f.CutOffSteppedDownMs > 0 {
+			note = strings.TrimSpace(fmt.Sprintf("cut-off leader stood by %d ms after the cut %s", f.CutOffSteppedDownMs, note))
 		}
 		fmt.Fprintf(w, "%3d  %-17s %-8s %8.1fs %12s %9d ms  %s\n", f.N, f.Kind, f.Target, float64(f.At)/1000, nl, f.ProcessingMs, note)
 	}
@@ -882,6 +970,13 @@ func runDrillCmd(ctx context.Context, args []string, w io.Writer) error {
 	cfg.Binary = bin
 	cfg.Dir = *dir
 	keep := cfg.Dir != ""
+	if keep {
+		// The job's output is checked at the end: a used directory would
+		// hold an earlier drill's records.
+		if entries, err := os.ReadDir(cfg.Dir); err == nil && len(entries) > 0 {
+			return fmt.Errorf("%w: --dir %s is not empty", errUsage, cfg.Dir)
+		}
+	}
 	if cfg.Dir == "" {
 		if cfg.Dir, err = os.MkdirTemp("", "weir-drill-"); err != nil {
 			return err
@@ -907,4 +1002,102 @@ func runDrillCmd(ctx context.Context, args []string, w io.Writer) error {
 		_ = os.RemoveAll(cfg.Dir)
 	}
 	return nil
+}
+
+// etcdLink is a JobManager's own TCP path to etcd: a proxy per endpoint
+// that the drill can cut (new connections are closed at once, open ones
+// dropped) and heal, partitioning that JobManager from etcd alone while it
+// stays reachable by TaskManagers and clients.
+type etcdLink struct {
+	proxies []*linkProxy
+}
+
+type linkProxy struct {
+	lis    net.Listener
+	target string
+	mu     sync.Mutex
+	cutOff bool
+	conns  map[net.Conn]bool
+}
+
+func newEtcdLink(endpoints string) (*etcdLink, error) {
+	l := &etcdLink{}
+	for _, ep := range splitList(endpoints) {
+		u, err := url.Parse(ep)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("etcd endpoint %q: want http://host:port", ep)
+		}
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		p := &linkProxy{lis: lis, target: u.Host, conns: map[net.Conn]bool{}}
+		go p.serve()
+		l.proxies = append(l.proxies, p)
+	}
+	return l, nil
+}
+
+func (l *etcdLink) endpoints() string {
+	var eps []string
+	for _, p := range l.proxies {
+		eps = append(eps, "http://"+p.lis.Addr().String())
+	}
+	return strings.Join(eps, ",")
+}
+
+func (l *etcdLink) cut(off bool) {
+	for _, p := range l.proxies {
+		p.mu.Lock()
+		p.cutOff = off
+		if off {
+			for c := range p.conns {
+				c.Close()
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (l *etcdLink) close() {
+	for _, p := range l.proxies {
+		p.lis.Close()
+		l.cut(true)
+	}
+}
+
+func (p *linkProxy) serve() {
+	for {
+		c, err := p.lis.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		off := p.cutOff
+		p.mu.Unlock()
+		if off {
+			c.Close()
+			continue
+		}
+		up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[up] = true, true
+		p.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			_, _ = io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+			p.mu.Lock()
+			delete(p.conns, dst)
+			delete(p.conns, src)
+			p.mu.Unlock()
+		}
+		go pipe(up, c)
+		go pipe(c, up)
+	}
 }

@@ -157,11 +157,25 @@ func (l *Leadership) Txn(ctx context.Context, ops ...clientv3.Op) error {
 	if !l.Valid() {
 		return fmt.Errorf("%w (epoch %d): %v", ErrNotLeader, l.Epoch, l.Err())
 	}
+	// A write that etcd does not answer must not outlive the leadership
+	// (it would hold up whoever waits for it, and the guard decides anyway).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-l.watch.lost:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	resp, err := l.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(l.election.Key()), "=", l.Epoch)).
 		Then(ops...).
 		Commit()
 	if err != nil {
+		if lost := l.Err(); lost != nil {
+			return fmt.Errorf("%w (epoch %d): %v", ErrNotLeader, l.Epoch, lost)
+		}
 		return fmt.Errorf("leader: guarded write: %w", err)
 	}
 	if !resp.Succeeded {
