@@ -429,12 +429,11 @@ func (s rmSwitch) RegisterTaskManager(ctx context.Context, req *rpcpb.RegisterTa
 }
 
 func (s rmSwitch) Heartbeat(ctx context.Context, req *rpcpb.HeartbeatRequest) (*rpcpb.HeartbeatResponse, error) {
-	rm, err := s.server()
-	if err != nil {
-		// Register again, with whoever leads now.
-		return &rpcpb.HeartbeatResponse{Reregister: true}, nil
+	if t := s.m.term.Load(); t != nil {
+		return t.rm.Heartbeat(ctx, req)
 	}
-	return rm.Heartbeat(ctx, req)
+	// A standby: register again, with whoever leads now.
+	return &rpcpb.HeartbeatResponse{Reregister: true}, nil
 }
 
 func (s rmSwitch) ReportTaskState(ctx context.Context, req *rpcpb.TaskStateReport) (*rpcpb.Ack, error) {

@@ -155,7 +155,11 @@ func (l *Leadership) Resign(ctx context.Context) error {
 // leadership that is no longer Valid, without writing.
 func (l *Leadership) Txn(ctx context.Context, ops ...clientv3.Op) error {
 	if !l.Valid() {
-		return fmt.Errorf("%w (epoch %d): %v", ErrNotLeader, l.Epoch, l.Err())
+		why := l.Err()
+		if why == nil {
+			why = errors.New("its lease may have expired")
+		}
+		return fmt.Errorf("%w (epoch %d): %w", ErrNotLeader, l.Epoch, why)
 	}
 	// A write that etcd does not answer must not outlive the leadership
 	// (it would hold up whoever waits for it, and the guard decides anyway).
@@ -174,7 +178,7 @@ func (l *Leadership) Txn(ctx context.Context, ops ...clientv3.Op) error {
 		Commit()
 	if err != nil {
 		if lost := l.Err(); lost != nil {
-			return fmt.Errorf("%w (epoch %d): %v", ErrNotLeader, l.Epoch, lost)
+			return fmt.Errorf("%w (epoch %d): %w", ErrNotLeader, l.Epoch, lost)
 		}
 		return fmt.Errorf("leader: guarded write: %w", err)
 	}
