@@ -104,12 +104,10 @@ type JobManager struct {
 	resign chan chan int64
 }
 
-// term is what a JobManager runs while it leads.
+// term is what a JobManager serves while it leads.
 type term struct {
-	lead *leader.Leadership
-	rm   *rmserver.Server
-	disp *dispatcher.Dispatcher
-	api  http.Handler
+	rm  *rmserver.Server
+	api http.Handler
 }
 
 // New checks the configuration and binds the listeners, so the addresses
@@ -197,9 +195,6 @@ func (m *JobManager) Resign(ctx context.Context) (int64, error) {
 	}
 	select {
 	case epoch := <-done:
-		if epoch == 0 {
-			return 0, rest.ErrNotLeader
-		}
 		return epoch, nil
 	case <-ctx.Done():
 		return 0, ctx.Err()
@@ -333,8 +328,7 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 		Valid:          lead.Valid,
 	})
 	api := rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Jobs: disp, Cluster: m, Logger: log}).Handler()
-	t := &term{lead: lead, rm: rm, disp: disp, api: api}
-	m.term.Store(t)
+	m.term.Store(&term{rm: rm, api: api})
 	defer func() {
 		m.term.Store(nil)
 		disp.Suspend("the leadership ended: " + fmt.Sprint(lead.Err()))

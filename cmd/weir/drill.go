@@ -162,6 +162,24 @@ type dproc struct {
 	done chan struct{}
 }
 
+// startDproc starts bin with args; its output goes to log (if not nil)
+// and is kept for output().
+func startDproc(name, bin string, log *os.File, args ...string) (*dproc, error) {
+	p := &dproc{name: name, args: args, cmd: exec.Command(bin, args...), log: log, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		if log != nil {
+			log.Close()
+		}
+		close(p.done)
+	}()
+	return p, nil
+}
+
 func (p *dproc) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -169,6 +187,9 @@ func (p *dproc) Write(b []byte) (int, error) {
 		p.out.Reset()
 	}
 	p.out.Write(b)
+	if p.log == nil {
+		return len(b), nil
+	}
 	return p.log.Write(b)
 }
 
@@ -214,12 +235,8 @@ func (p *dproc) whenLine(ctx context.Context, re *regexp.Regexp) <-chan time.Tim
 	ch := make(chan time.Time, 1)
 	go func() {
 		defer close(ch)
-		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; {
-			if re.MatchString(p.output()) {
-				ch <- time.Now()
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		if _, err := p.waitLine(ctx, re, time.Minute); err == nil {
+			ch <- time.Now()
 		}
 	}()
 	return ch
@@ -238,7 +255,7 @@ func (p *dproc) waitLine(ctx context.Context, re *regexp.Regexp, timeout time.Du
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%s: no %q after %s", p.name, re, timeout)
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
@@ -300,13 +317,11 @@ func (d *drill) spawn(name string, args ...string) (*dproc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &dproc{name: name, args: args, cmd: exec.Command(d.cfg.Binary, args...), log: f, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
+	p, err := startDproc(name, d.cfg.Binary, f, args...)
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, err
 	}
-	go func() { _ = p.cmd.Wait(); f.Close(); close(p.done) }()
 	d.procs = append(d.procs, p)
 	return p, nil
 }

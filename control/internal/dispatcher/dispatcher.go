@@ -135,12 +135,9 @@ func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunReque
 		ID: newJobID(), Name: plan.Name, Artifact: info.ID, Plan: plan,
 		SavepointPath: req.SavepointPath, AllowNonRestored: req.AllowNonRestoredState, Submitted: time.Now(),
 	}
-	var restore *checkpoint.Metadata
-	var restorePath string
-	if req.SavepointPath != "" {
-		if restore, restorePath, err = checkpoint.ReadMetadata(req.SavepointPath); err != nil {
-			return "", fmt.Errorf("%w: savepointPath: %w", ErrBadRequest, err)
-		}
+	restore, restorePath, err := restoreOf(rec, nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	jm, err := d.master(rec, restore, restorePath, 0, 0)
 	if err != nil {
@@ -156,6 +153,22 @@ func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunReque
 		return "", err
 	}
 	return rec.ID, nil
+}
+
+// restoreOf reads what a job starts from: the checkpoint a previous leader
+// committed, else the savepoint it was submitted with, else nothing.
+func restoreOf(rec jobstore.Record, latest *jobstore.Pointer) (*checkpoint.Metadata, string, error) {
+	switch {
+	case latest != nil:
+		return checkpoint.ReadMetadata(latest.Path)
+	case rec.SavepointPath != "":
+		md, path, err := checkpoint.ReadMetadata(rec.SavepointPath)
+		if err != nil {
+			return nil, "", fmt.Errorf("savepointPath: %w", err)
+		}
+		return md, path, nil
+	}
+	return nil, "", nil
 }
 
 // master builds the JobMaster of a job record; firstAttempt and
@@ -224,15 +237,7 @@ func (d *Dispatcher) Recover(jobs []jobstore.Job) {
 		if j.Status.Terminal() {
 			continue
 		}
-		var restore *checkpoint.Metadata
-		var path string
-		var err error
-		switch {
-		case j.Checkpoint != nil:
-			restore, path, err = checkpoint.ReadMetadata(j.Checkpoint.Path)
-		case j.SavepointPath != "":
-			restore, path, err = checkpoint.ReadMetadata(j.SavepointPath)
-		}
+		restore, path, err := restoreOf(j.Record, j.Checkpoint)
 		var jm *jobmaster.JobMaster
 		if err == nil {
 			jm, err = d.master(j.Record, restore, path, j.Attempt+1, j.Counter)
