@@ -181,27 +181,44 @@ func reportRows(b *testing.B) {
 	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
+// benchGuest is a guest language in BenchmarkUDF: build returns its SDK's
+// conformance module (abi/SPEC.md §11.1), which exports the operators the
+// benchmark calls.
+type benchGuest struct {
+	name  string
+	build func(tb testing.TB) []byte
+}
+
+// benchGuests lists the guests BenchmarkUDF runs, in order; each SDK adds
+// itself from a file of its own (bench_<lang>_test.go).
+var benchGuests = []benchGuest{
+	{name: "go", build: func(tb testing.TB) []byte { return guesttest.BuildGo(tb, "sdk/go", "./conformance") }},
+}
+
 // BenchmarkUDF compares guests on the same operators over 64K-row batches:
-// BenchmarkUDF/<op>/<guest>, guest native (Go on arrow arrays) or go (the Go
-// SDK's conformance module through the host).
+// BenchmarkUDF/<op>/<guest>, guest native (Go on arrow arrays) or one of
+// benchGuests (that SDK's conformance module through the host).
 func BenchmarkUDF(b *testing.B) {
 	ctx := context.Background()
 	alloc := bufpool.New() // the same pooled allocator for every guest
 	bd := newBenchData(alloc)
 	defer bd.release()
-	guests := map[string][]byte{"go": guesttest.BuildGo(b, "sdk/go", "./conformance")}
 	rt, err := wasm.NewRuntime(ctx, wasm.Config{Allocator: alloc})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer rt.Close(ctx)
+	mods := map[string]*wasm.Module{}
+	for _, g := range benchGuests {
+		mod, err := rt.Load(ctx, g.name, g.build(b))
+		if err != nil {
+			b.Fatalf("load the %s guest: %v", g.name, err)
+		}
+		mods[g.name] = mod
+	}
 
 	open := func(b *testing.B, guest string, kind abi.Kind, fn, params string, schema *arrow.Schema) *wasm.Operator {
-		mod, err := rt.Load(ctx, guest, guests[guest])
-		if err != nil {
-			b.Fatal(err)
-		}
-		in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+		in, err := mods[guest].Instantiate(ctx, wasm.InstanceOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -219,10 +236,12 @@ func BenchmarkUDF(b *testing.B) {
 		}
 		reportRows(b)
 	})
-	b.Run("map_f64/go", func(b *testing.B) {
-		op := open(b, "go", abi.KindMap, "scale_f64", "0.908", bd.f64.Schema())
-		benchMap(ctx, b, op, bd.f64)
-	})
+	for _, g := range benchGuests {
+		b.Run("map_f64/"+g.name, func(b *testing.B) {
+			op := open(b, g.name, abi.KindMap, "scale_f64", "0.908", bd.f64.Schema())
+			benchMap(ctx, b, op, bd.f64)
+		})
+	}
 	b.Run("filter_i64/native", func(b *testing.B) {
 		var idx []int32
 		bm := make([]byte, benchRows/8)
@@ -233,27 +252,31 @@ func BenchmarkUDF(b *testing.B) {
 		}
 		reportRows(b)
 	})
-	b.Run("filter_i64/go", func(b *testing.B) {
-		op := open(b, "go", abi.KindFilter, "gt_i64", "0", bd.i64.Schema())
-		for b.Loop() {
-			out, err := op.Filter(ctx, bd.i64)
-			if err != nil {
-				b.Fatal(err)
+	for _, g := range benchGuests {
+		b.Run("filter_i64/"+g.name, func(b *testing.B) {
+			op := open(b, g.name, abi.KindFilter, "gt_i64", "0", bd.i64.Schema())
+			for b.Loop() {
+				out, err := op.Filter(ctx, bd.i64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out.Release()
 			}
-			out.Release()
-		}
-		reportRows(b)
-	})
+			reportRows(b)
+		})
+	}
 	b.Run("upper_utf8/native", func(b *testing.B) {
 		for b.Loop() {
 			nativeUpper(alloc, bd.utf8).Release()
 		}
 		reportRows(b)
 	})
-	b.Run("upper_utf8/go", func(b *testing.B) {
-		op := open(b, "go", abi.KindMap, "upper_utf8", "", bd.utf8.Schema())
-		benchMap(ctx, b, op, bd.utf8)
-	})
+	for _, g := range benchGuests {
+		b.Run("upper_utf8/"+g.name, func(b *testing.B) {
+			op := open(b, g.name, abi.KindMap, "upper_utf8", "", bd.utf8.Schema())
+			benchMap(ctx, b, op, bd.utf8)
+		})
+	}
 	b.Run("sum_by_key/native", func(b *testing.B) {
 		sum, n := make([]int64, bd.keys), make([]int64, bd.keys)
 		for b.Loop() {
@@ -261,23 +284,25 @@ func BenchmarkUDF(b *testing.B) {
 		}
 		reportRows(b)
 	})
-	b.Run("sum_by_key/go", func(b *testing.B) {
-		op := open(b, "go", abi.KindAggregate, "sum_i64", "", bd.i64.Schema())
-		acc, err := op.AggCreate(ctx, bd.keys)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for b.Loop() {
-			next, err := op.AggAdd(ctx, acc, bd.i64, bd.groups)
+	for _, g := range benchGuests {
+		b.Run("sum_by_key/"+g.name, func(b *testing.B) {
+			op := open(b, g.name, abi.KindAggregate, "sum_i64", "", bd.i64.Schema())
+			acc, err := op.AggCreate(ctx, bd.keys)
 			if err != nil {
 				b.Fatal(err)
 			}
+			for b.Loop() {
+				next, err := op.AggAdd(ctx, acc, bd.i64, bd.groups)
+				if err != nil {
+					b.Fatal(err)
+				}
+				acc.Release()
+				acc = next
+			}
 			acc.Release()
-			acc = next
-		}
-		acc.Release()
-		reportRows(b)
-	})
+			reportRows(b)
+		})
+	}
 }
 
 // BenchmarkABI splits a map_f64 call at 64K rows into its ABI parts: copying
