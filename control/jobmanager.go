@@ -182,6 +182,11 @@ func (m *JobManager) Election(ctx context.Context) (leader.View, error) {
 	return leader.Members(ctx, m.cli, m.cfg.ClusterID)
 }
 
+// History reads the cluster's past and current leaderships (rest.Cluster).
+func (m *JobManager) History(ctx context.Context) ([]leader.Term, error) {
+	return leader.History(ctx, m.cli, m.cfg.ClusterID)
+}
+
 // Resign ends this JobManager's leadership, if it leads (rest.Cluster).
 func (m *JobManager) Resign(ctx context.Context) (int64, error) {
 	if m.term.Load() == nil {
@@ -327,7 +332,7 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 		Store:          jobs,
 		Valid:          lead.Valid,
 	})
-	api := rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Jobs: disp, Cluster: m, Logger: log}).Handler()
+	api := rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Jobs: disp, Cluster: m, Done: tctx.Done(), Logger: log}).Handler()
 	m.term.Store(&term{rm: rm, api: api})
 	defer func() {
 		m.term.Store(nil)
@@ -346,6 +351,11 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 		return nil
 	}
 	disp.Recover(recovered)
+	hctx, hcancel := context.WithTimeout(tctx, 5*time.Second)
+	if err := lead.Record(hctx, m.cfg.ClusterID); err != nil {
+		log.Warn("this leadership is missing from the failover history", "err", err)
+	}
+	hcancel()
 	m.cfg.OnLeadership(true, lead.Epoch)
 	select {
 	case <-m.ready:

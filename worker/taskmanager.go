@@ -14,6 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -206,6 +209,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 		},
 		Slots:   tm.slotStatus,
 		Metrics: tm.metrics,
+		Memory:  tm.memory,
 		Logger:  tm.log,
 		OnRegistered: func(r *rpcpb.RegisterTaskManagerResponse) {
 			tm.observe(r.GetFence().GetEpoch())
@@ -327,6 +331,41 @@ func (tm *TaskManager) slotStatus() []*rpcpb.SlotStatus {
 		}
 	}
 	return out
+}
+
+// memory reports the process's memory use: the resident set, the Go heap
+// (which holds the Arrow buffers) and the running tasks' Wasm memories.
+func (tm *TaskManager) memory() *rpcpb.MemoryStats {
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(samples)
+	st := &rpcpb.MemoryStats{Rss: residentSetSize()}
+	if samples[0].Value.Kind() == metrics.KindUint64 {
+		st.HeapInUse = int64(samples[0].Value.Uint64())
+	}
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	for _, r := range tm.tasks {
+		st.Wasm += r.task.Metrics.WasmMemory.Load()
+	}
+	return st
+}
+
+// residentSetSize reads the process's resident set from /proc (0 where
+// there is no /proc).
+func residentSetSize() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
 }
 
 // metrics samples every running task, with time rates over the last

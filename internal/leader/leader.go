@@ -403,3 +403,65 @@ func (w *watchdog) stop(err error) {
 	w.cancel()
 	close(w.lost)
 }
+
+// HistoryKeep is how many leaderships the history keeps.
+const HistoryKeep = 50
+
+func historyPrefix(cluster string) string { return Prefix(cluster) + "/history/" }
+
+// Term is one leadership in the cluster's history.
+type Term struct {
+	Info
+	Epoch int64 `json:"epoch"`
+	// Until is when the next leader took over (zero for the current or
+	// last one).
+	Until time.Time `json:"until,omitzero"`
+}
+
+// Record adds this leadership to the cluster's history (a guarded write,
+// like every HA write) and drops the oldest entries beyond HistoryKeep.
+func (l *Leadership) Record(ctx context.Context, cluster string) error {
+	val, err := json.Marshal(Term{Info: l.Info, Epoch: l.Epoch})
+	if err != nil {
+		return fmt.Errorf("leader: encode the history entry: %w", err)
+	}
+	prefix := historyPrefix(cluster)
+	if err := l.Txn(ctx, clientv3.OpPut(fmt.Sprintf("%s%020d", prefix, l.Epoch), string(val))); err != nil {
+		return fmt.Errorf("leader: record the leadership: %w", err)
+	}
+	resp, err := l.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return fmt.Errorf("leader: read the history: %w", err)
+	}
+	if extra := len(resp.Kvs) - HistoryKeep; extra > 0 {
+		ops := make([]clientv3.Op, 0, extra)
+		for _, kv := range resp.Kvs[:extra] {
+			ops = append(ops, clientv3.OpDelete(string(kv.Key)))
+		}
+		if err := l.Txn(ctx, ops...); err != nil {
+			return fmt.Errorf("leader: prune the history: %w", err)
+		}
+	}
+	return nil
+}
+
+// History reads the cluster's leaderships, newest first, each ended by the
+// next one's start.
+func History(ctx context.Context, cli *clientv3.Client, cluster string) ([]Term, error) {
+	resp, err := cli.Get(ctx, historyPrefix(cluster), clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
+	if err != nil {
+		return nil, fmt.Errorf("leader: read the history: %w", err)
+	}
+	terms := make([]Term, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var t Term
+		if err := json.Unmarshal(kv.Value, &t); err != nil {
+			return nil, fmt.Errorf("leader: the history key %s holds %q: %w", kv.Key, kv.Value, err)
+		}
+		if n := len(terms); n > 0 {
+			t.Until = terms[n-1].Since
+		}
+		terms = append(terms, t)
+	}
+	return terms, nil
+}

@@ -3,6 +3,7 @@ package leader_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -241,5 +242,53 @@ func waitView(t *testing.T, views <-chan leader.View, ok func(leader.View) bool)
 		case <-deadline:
 			t.Fatalf("the election never reached the expected view; last %+v", last)
 		}
+	}
+}
+
+// Each leadership records itself; the history reads newest first with each
+// term ended by its successor's start, keeps HistoryKeep entries, and a
+// deposed leader cannot add to it.
+func TestHistory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, cli := startEtcd(t, ctx)
+	if h, err := leader.History(ctx, cli, "h"); err != nil || len(h) != 0 {
+		t.Fatalf("empty history: %v %v", h, err)
+	}
+	var terms []*leader.Leadership
+	for i := range leader.HistoryKeep + 3 {
+		l, err := leader.Campaign(ctx, cli, "h", leader.Info{ID: fmt.Sprintf("jm-%d", i)}, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Record(ctx, "h"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Resign(ctx); err != nil {
+			t.Fatal(err)
+		}
+		terms = append(terms, l)
+	}
+	if err := terms[0].Record(ctx, "h"); !errors.Is(err, leader.ErrNotLeader) {
+		t.Fatalf("a deposed leader recorded itself: %v", err)
+	}
+	h, err := leader.History(ctx, cli, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != leader.HistoryKeep {
+		t.Fatalf("%d entries, want %d", len(h), leader.HistoryKeep)
+	}
+	last := terms[len(terms)-1]
+	if h[0].ID != last.Info.ID || h[0].Epoch != last.Epoch || !h[0].Until.IsZero() || !h[0].Since.Equal(last.Info.Since) {
+		t.Fatalf("newest entry %+v, want %s epoch %d", h[0], last.Info.ID, last.Epoch)
+	}
+	for i := 1; i < len(h); i++ {
+		if h[i].Epoch >= h[i-1].Epoch || !h[i].Until.Equal(h[i-1].Since) {
+			t.Fatalf("entry %d %+v after %+v: want an older epoch ended by the newer one's start", i, h[i], h[i-1])
+		}
+	}
+	if h[len(h)-1].ID != "jm-3" {
+		t.Fatalf("oldest kept %s, want jm-3", h[len(h)-1].ID)
 	}
 }

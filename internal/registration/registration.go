@@ -29,7 +29,9 @@ type Loop struct {
 	// Metrics the running tasks' metrics.
 	Slots   func() []*rpcpb.SlotStatus
 	Metrics func() []*rpcpb.TaskMetrics
-	Logger  *slog.Logger
+	// Memory, when set, reports the process's memory use.
+	Memory func() *rpcpb.MemoryStats
+	Logger *slog.Logger
 	// OnRegistered is told of every successful registration.
 	OnRegistered func(*rpcpb.RegisterTaskManagerResponse)
 
@@ -177,6 +179,9 @@ func (l *Loop) heartbeat(ctx context.Context, client rpcpb.ResourceManagerClient
 		}
 		if l.Metrics != nil {
 			req.Metrics = l.Metrics()
+		}
+		if l.Memory != nil {
+			req.Memory = l.Memory()
 		}
 		cctx, cancel := context.WithTimeout(hctx, min(callTimeout, 3*every))
 		resp, err := client.Heartbeat(cctx, req)

@@ -598,7 +598,8 @@ type HeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TaskManagerId string                 `protobuf:"bytes,1,opt,name=task_manager_id,json=taskManagerId,proto3" json:"task_manager_id,omitempty"`
 	Slots         []*SlotStatus          `protobuf:"bytes,2,rep,name=slots,proto3" json:"slots,omitempty"`
-	Metrics       []*TaskMetrics         `protobuf:"bytes,3,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	Metrics       []*TaskMetrics         `protobuf:"bytes,3,rep,name=metrics,proto3" json:"metrics,omitempty"` // one per running task
+	Memory        *MemoryStats           `protobuf:"bytes,4,opt,name=memory,proto3" json:"memory,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -654,6 +655,74 @@ func (x *HeartbeatRequest) GetMetrics() []*TaskMetrics {
 	return nil
 }
 
+func (x *HeartbeatRequest) GetMemory() *MemoryStats {
+	if x != nil {
+		return x.Memory
+	}
+	return nil
+}
+
+// MemoryStats is a TaskManager's memory use, in bytes.
+type MemoryStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rss           int64                  `protobuf:"varint,1,opt,name=rss,proto3" json:"rss,omitempty"`                                // resident set size of the process
+	HeapInUse     int64                  `protobuf:"varint,2,opt,name=heap_in_use,json=heapInUse,proto3" json:"heap_in_use,omitempty"` // Go heap objects (Arrow buffers included)
+	Wasm          int64                  `protobuf:"varint,3,opt,name=wasm,proto3" json:"wasm,omitempty"`                              // linear memory of the running tasks' Wasm instances
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemoryStats) Reset() {
+	*x = MemoryStats{}
+	mi := &file_weir_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemoryStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemoryStats) ProtoMessage() {}
+
+func (x *MemoryStats) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemoryStats.ProtoReflect.Descriptor instead.
+func (*MemoryStats) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MemoryStats) GetRss() int64 {
+	if x != nil {
+		return x.Rss
+	}
+	return 0
+}
+
+func (x *MemoryStats) GetHeapInUse() int64 {
+	if x != nil {
+		return x.HeapInUse
+	}
+	return 0
+}
+
+func (x *MemoryStats) GetWasm() int64 {
+	if x != nil {
+		return x.Wasm
+	}
+	return 0
+}
+
 type SlotStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
@@ -665,7 +734,7 @@ type SlotStatus struct {
 
 func (x *SlotStatus) Reset() {
 	*x = SlotStatus{}
-	mi := &file_weir_proto_msgTypes[8]
+	mi := &file_weir_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +746,7 @@ func (x *SlotStatus) String() string {
 func (*SlotStatus) ProtoMessage() {}
 
 func (x *SlotStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[8]
+	mi := &file_weir_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +759,7 @@ func (x *SlotStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotStatus.ProtoReflect.Descriptor instead.
 func (*SlotStatus) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{8}
+	return file_weir_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SlotStatus) GetIndex() int32 {
@@ -724,7 +793,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_weir_proto_msgTypes[9]
+	mi := &file_weir_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +805,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[9]
+	mi := &file_weir_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +818,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{9}
+	return file_weir_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HeartbeatResponse) GetFence() *Fence {
@@ -780,7 +849,7 @@ type TaskStateReport struct {
 
 func (x *TaskStateReport) Reset() {
 	*x = TaskStateReport{}
-	mi := &file_weir_proto_msgTypes[10]
+	mi := &file_weir_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +861,7 @@ func (x *TaskStateReport) String() string {
 func (*TaskStateReport) ProtoMessage() {}
 
 func (x *TaskStateReport) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[10]
+	mi := &file_weir_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +874,7 @@ func (x *TaskStateReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStateReport.ProtoReflect.Descriptor instead.
 func (*TaskStateReport) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{10}
+	return file_weir_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskStateReport) GetTaskManagerId() string {
@@ -867,7 +936,7 @@ type TaskMetrics struct {
 
 func (x *TaskMetrics) Reset() {
 	*x = TaskMetrics{}
-	mi := &file_weir_proto_msgTypes[11]
+	mi := &file_weir_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +948,7 @@ func (x *TaskMetrics) String() string {
 func (*TaskMetrics) ProtoMessage() {}
 
 func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[11]
+	mi := &file_weir_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +961,7 @@ func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskMetrics.ProtoReflect.Descriptor instead.
 func (*TaskMetrics) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{11}
+	return file_weir_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TaskMetrics) GetExecutionId() string {
@@ -965,7 +1034,7 @@ type TriggerCheckpointRequest struct {
 
 func (x *TriggerCheckpointRequest) Reset() {
 	*x = TriggerCheckpointRequest{}
-	mi := &file_weir_proto_msgTypes[12]
+	mi := &file_weir_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1046,7 @@ func (x *TriggerCheckpointRequest) String() string {
 func (*TriggerCheckpointRequest) ProtoMessage() {}
 
 func (x *TriggerCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[12]
+	mi := &file_weir_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1059,7 @@ func (x *TriggerCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*TriggerCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{12}
+	return file_weir_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TriggerCheckpointRequest) GetFence() *Fence {
@@ -1046,7 +1115,7 @@ type NotifyCheckpointRequest struct {
 
 func (x *NotifyCheckpointRequest) Reset() {
 	*x = NotifyCheckpointRequest{}
-	mi := &file_weir_proto_msgTypes[13]
+	mi := &file_weir_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1127,7 @@ func (x *NotifyCheckpointRequest) String() string {
 func (*NotifyCheckpointRequest) ProtoMessage() {}
 
 func (x *NotifyCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[13]
+	mi := &file_weir_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1140,7 @@ func (x *NotifyCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*NotifyCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{13}
+	return file_weir_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NotifyCheckpointRequest) GetFence() *Fence {
@@ -1109,7 +1178,7 @@ type RestoreState struct {
 
 func (x *RestoreState) Reset() {
 	*x = RestoreState{}
-	mi := &file_weir_proto_msgTypes[14]
+	mi := &file_weir_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1121,7 +1190,7 @@ func (x *RestoreState) String() string {
 func (*RestoreState) ProtoMessage() {}
 
 func (x *RestoreState) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[14]
+	mi := &file_weir_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1134,7 +1203,7 @@ func (x *RestoreState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreState.ProtoReflect.Descriptor instead.
 func (*RestoreState) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{14}
+	return file_weir_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RestoreState) GetCheckpointId() int64 {
@@ -1168,7 +1237,7 @@ type DeployTaskRequest struct {
 
 func (x *DeployTaskRequest) Reset() {
 	*x = DeployTaskRequest{}
-	mi := &file_weir_proto_msgTypes[15]
+	mi := &file_weir_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1249,7 @@ func (x *DeployTaskRequest) String() string {
 func (*DeployTaskRequest) ProtoMessage() {}
 
 func (x *DeployTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[15]
+	mi := &file_weir_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1262,7 @@ func (x *DeployTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployTaskRequest.ProtoReflect.Descriptor instead.
 func (*DeployTaskRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{15}
+	return file_weir_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeployTaskRequest) GetFence() *Fence {
@@ -1239,7 +1308,7 @@ type TaskDeployment struct {
 
 func (x *TaskDeployment) Reset() {
 	*x = TaskDeployment{}
-	mi := &file_weir_proto_msgTypes[16]
+	mi := &file_weir_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1320,7 @@ func (x *TaskDeployment) String() string {
 func (*TaskDeployment) ProtoMessage() {}
 
 func (x *TaskDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[16]
+	mi := &file_weir_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1333,7 @@ func (x *TaskDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskDeployment.ProtoReflect.Descriptor instead.
 func (*TaskDeployment) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{16}
+	return file_weir_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TaskDeployment) GetJobId() string {
@@ -1411,7 +1480,7 @@ type InputGate struct {
 
 func (x *InputGate) Reset() {
 	*x = InputGate{}
-	mi := &file_weir_proto_msgTypes[17]
+	mi := &file_weir_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1492,7 @@ func (x *InputGate) String() string {
 func (*InputGate) ProtoMessage() {}
 
 func (x *InputGate) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[17]
+	mi := &file_weir_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1505,7 @@ func (x *InputGate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputGate.ProtoReflect.Descriptor instead.
 func (*InputGate) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{17}
+	return file_weir_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *InputGate) GetUpstreamVertex() string {
@@ -1471,7 +1540,7 @@ type ProducerLocation struct {
 
 func (x *ProducerLocation) Reset() {
 	*x = ProducerLocation{}
-	mi := &file_weir_proto_msgTypes[18]
+	mi := &file_weir_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1552,7 @@ func (x *ProducerLocation) String() string {
 func (*ProducerLocation) ProtoMessage() {}
 
 func (x *ProducerLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[18]
+	mi := &file_weir_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1565,7 @@ func (x *ProducerLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducerLocation.ProtoReflect.Descriptor instead.
 func (*ProducerLocation) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{18}
+	return file_weir_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ProducerLocation) GetSubtask() int32 {
@@ -1532,7 +1601,7 @@ type ResultPartition struct {
 
 func (x *ResultPartition) Reset() {
 	*x = ResultPartition{}
-	mi := &file_weir_proto_msgTypes[19]
+	mi := &file_weir_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1613,7 @@ func (x *ResultPartition) String() string {
 func (*ResultPartition) ProtoMessage() {}
 
 func (x *ResultPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[19]
+	mi := &file_weir_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1626,7 @@ func (x *ResultPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultPartition.ProtoReflect.Descriptor instead.
 func (*ResultPartition) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{19}
+	return file_weir_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResultPartition) GetDownstreamVertex() string {
@@ -1598,7 +1667,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_weir_proto_msgTypes[20]
+	mi := &file_weir_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1679,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[20]
+	mi := &file_weir_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1692,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{20}
+	return file_weir_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CancelTaskRequest) GetFence() *Fence {
@@ -1650,7 +1719,7 @@ type ReleaseSlotsRequest struct {
 
 func (x *ReleaseSlotsRequest) Reset() {
 	*x = ReleaseSlotsRequest{}
-	mi := &file_weir_proto_msgTypes[21]
+	mi := &file_weir_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1731,7 @@ func (x *ReleaseSlotsRequest) String() string {
 func (*ReleaseSlotsRequest) ProtoMessage() {}
 
 func (x *ReleaseSlotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[21]
+	mi := &file_weir_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1744,7 @@ func (x *ReleaseSlotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseSlotsRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseSlotsRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{21}
+	return file_weir_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReleaseSlotsRequest) GetFence() *Fence {
@@ -1702,7 +1771,7 @@ type SchemaRequest struct {
 
 func (x *SchemaRequest) Reset() {
 	*x = SchemaRequest{}
-	mi := &file_weir_proto_msgTypes[22]
+	mi := &file_weir_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1783,7 @@ func (x *SchemaRequest) String() string {
 func (*SchemaRequest) ProtoMessage() {}
 
 func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[22]
+	mi := &file_weir_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1796,7 @@ func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
 func (*SchemaRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{22}
+	return file_weir_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SchemaRequest) GetProducerExecutionId() string {
@@ -1753,7 +1822,7 @@ type SchemaResponse struct {
 
 func (x *SchemaResponse) Reset() {
 	*x = SchemaResponse{}
-	mi := &file_weir_proto_msgTypes[23]
+	mi := &file_weir_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1834,7 @@ func (x *SchemaResponse) String() string {
 func (*SchemaResponse) ProtoMessage() {}
 
 func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[23]
+	mi := &file_weir_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1847,7 @@ func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
 func (*SchemaResponse) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{23}
+	return file_weir_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SchemaResponse) GetSchema() []byte {
@@ -1801,7 +1870,7 @@ type ExchangeMessage struct {
 
 func (x *ExchangeMessage) Reset() {
 	*x = ExchangeMessage{}
-	mi := &file_weir_proto_msgTypes[24]
+	mi := &file_weir_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1813,7 +1882,7 @@ func (x *ExchangeMessage) String() string {
 func (*ExchangeMessage) ProtoMessage() {}
 
 func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[24]
+	mi := &file_weir_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1826,7 +1895,7 @@ func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeMessage.ProtoReflect.Descriptor instead.
 func (*ExchangeMessage) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{24}
+	return file_weir_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExchangeMessage) GetBody() isExchangeMessage_Body {
@@ -1881,7 +1950,7 @@ type ChannelOpen struct {
 
 func (x *ChannelOpen) Reset() {
 	*x = ChannelOpen{}
-	mi := &file_weir_proto_msgTypes[25]
+	mi := &file_weir_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +1962,7 @@ func (x *ChannelOpen) String() string {
 func (*ChannelOpen) ProtoMessage() {}
 
 func (x *ChannelOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[25]
+	mi := &file_weir_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +1975,7 @@ func (x *ChannelOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelOpen.ProtoReflect.Descriptor instead.
 func (*ChannelOpen) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{25}
+	return file_weir_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ChannelOpen) GetProducerExecutionId() string {
@@ -1977,11 +2046,16 @@ const file_weir_proto_rawDesc = "" +
 	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\x120\n" +
 	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x03R\x12heartbeatTimeoutMs\x12\x1f\n" +
 	"\vstorage_dir\x18\x04 \x01(\tR\n" +
-	"storageDir\"\x9d\x01\n" +
+	"storageDir\"\xcf\x01\n" +
 	"\x10HeartbeatRequest\x12&\n" +
 	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12-\n" +
 	"\x05slots\x18\x02 \x03(\v2\x17.weir.rpc.v1.SlotStatusR\x05slots\x122\n" +
-	"\ametrics\x18\x03 \x03(\v2\x18.weir.rpc.v1.TaskMetricsR\ametrics\"\\\n" +
+	"\ametrics\x18\x03 \x03(\v2\x18.weir.rpc.v1.TaskMetricsR\ametrics\x120\n" +
+	"\x06memory\x18\x04 \x01(\v2\x18.weir.rpc.v1.MemoryStatsR\x06memory\"S\n" +
+	"\vMemoryStats\x12\x10\n" +
+	"\x03rss\x18\x01 \x01(\x03R\x03rss\x12\x1e\n" +
+	"\vheap_in_use\x18\x02 \x01(\x03R\theapInUse\x12\x12\n" +
+	"\x04wasm\x18\x03 \x01(\x03R\x04wasm\"\\\n" +
 	"\n" +
 	"SlotStatus\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12!\n" +
@@ -2126,7 +2200,7 @@ func file_weir_proto_rawDescGZIP() []byte {
 }
 
 var file_weir_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_weir_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_weir_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_weir_proto_goTypes = []any{
 	(TaskState)(0),                      // 0: weir.rpc.v1.TaskState
 	(*Fence)(nil),                       // 1: weir.rpc.v1.Fence
@@ -2137,76 +2211,78 @@ var file_weir_proto_goTypes = []any{
 	(*RegisterTaskManagerRequest)(nil),  // 6: weir.rpc.v1.RegisterTaskManagerRequest
 	(*RegisterTaskManagerResponse)(nil), // 7: weir.rpc.v1.RegisterTaskManagerResponse
 	(*HeartbeatRequest)(nil),            // 8: weir.rpc.v1.HeartbeatRequest
-	(*SlotStatus)(nil),                  // 9: weir.rpc.v1.SlotStatus
-	(*HeartbeatResponse)(nil),           // 10: weir.rpc.v1.HeartbeatResponse
-	(*TaskStateReport)(nil),             // 11: weir.rpc.v1.TaskStateReport
-	(*TaskMetrics)(nil),                 // 12: weir.rpc.v1.TaskMetrics
-	(*TriggerCheckpointRequest)(nil),    // 13: weir.rpc.v1.TriggerCheckpointRequest
-	(*NotifyCheckpointRequest)(nil),     // 14: weir.rpc.v1.NotifyCheckpointRequest
-	(*RestoreState)(nil),                // 15: weir.rpc.v1.RestoreState
-	(*DeployTaskRequest)(nil),           // 16: weir.rpc.v1.DeployTaskRequest
-	(*TaskDeployment)(nil),              // 17: weir.rpc.v1.TaskDeployment
-	(*InputGate)(nil),                   // 18: weir.rpc.v1.InputGate
-	(*ProducerLocation)(nil),            // 19: weir.rpc.v1.ProducerLocation
-	(*ResultPartition)(nil),             // 20: weir.rpc.v1.ResultPartition
-	(*CancelTaskRequest)(nil),           // 21: weir.rpc.v1.CancelTaskRequest
-	(*ReleaseSlotsRequest)(nil),         // 22: weir.rpc.v1.ReleaseSlotsRequest
-	(*SchemaRequest)(nil),               // 23: weir.rpc.v1.SchemaRequest
-	(*SchemaResponse)(nil),              // 24: weir.rpc.v1.SchemaResponse
-	(*ExchangeMessage)(nil),             // 25: weir.rpc.v1.ExchangeMessage
-	(*ChannelOpen)(nil),                 // 26: weir.rpc.v1.ChannelOpen
-	nil,                                 // 27: weir.rpc.v1.TaskDeployment.ConfigEntry
+	(*MemoryStats)(nil),                 // 9: weir.rpc.v1.MemoryStats
+	(*SlotStatus)(nil),                  // 10: weir.rpc.v1.SlotStatus
+	(*HeartbeatResponse)(nil),           // 11: weir.rpc.v1.HeartbeatResponse
+	(*TaskStateReport)(nil),             // 12: weir.rpc.v1.TaskStateReport
+	(*TaskMetrics)(nil),                 // 13: weir.rpc.v1.TaskMetrics
+	(*TriggerCheckpointRequest)(nil),    // 14: weir.rpc.v1.TriggerCheckpointRequest
+	(*NotifyCheckpointRequest)(nil),     // 15: weir.rpc.v1.NotifyCheckpointRequest
+	(*RestoreState)(nil),                // 16: weir.rpc.v1.RestoreState
+	(*DeployTaskRequest)(nil),           // 17: weir.rpc.v1.DeployTaskRequest
+	(*TaskDeployment)(nil),              // 18: weir.rpc.v1.TaskDeployment
+	(*InputGate)(nil),                   // 19: weir.rpc.v1.InputGate
+	(*ProducerLocation)(nil),            // 20: weir.rpc.v1.ProducerLocation
+	(*ResultPartition)(nil),             // 21: weir.rpc.v1.ResultPartition
+	(*CancelTaskRequest)(nil),           // 22: weir.rpc.v1.CancelTaskRequest
+	(*ReleaseSlotsRequest)(nil),         // 23: weir.rpc.v1.ReleaseSlotsRequest
+	(*SchemaRequest)(nil),               // 24: weir.rpc.v1.SchemaRequest
+	(*SchemaResponse)(nil),              // 25: weir.rpc.v1.SchemaResponse
+	(*ExchangeMessage)(nil),             // 26: weir.rpc.v1.ExchangeMessage
+	(*ChannelOpen)(nil),                 // 27: weir.rpc.v1.ChannelOpen
+	nil,                                 // 28: weir.rpc.v1.TaskDeployment.ConfigEntry
 }
 var file_weir_proto_depIdxs = []int32{
 	3,  // 0: weir.rpc.v1.CheckpointAck.states:type_name -> weir.rpc.v1.OperatorState
 	1,  // 1: weir.rpc.v1.RegisterTaskManagerResponse.fence:type_name -> weir.rpc.v1.Fence
-	9,  // 2: weir.rpc.v1.HeartbeatRequest.slots:type_name -> weir.rpc.v1.SlotStatus
-	12, // 3: weir.rpc.v1.HeartbeatRequest.metrics:type_name -> weir.rpc.v1.TaskMetrics
-	1,  // 4: weir.rpc.v1.HeartbeatResponse.fence:type_name -> weir.rpc.v1.Fence
-	0,  // 5: weir.rpc.v1.TaskStateReport.state:type_name -> weir.rpc.v1.TaskState
-	12, // 6: weir.rpc.v1.TaskStateReport.metrics:type_name -> weir.rpc.v1.TaskMetrics
-	1,  // 7: weir.rpc.v1.TriggerCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
-	1,  // 8: weir.rpc.v1.NotifyCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
-	3,  // 9: weir.rpc.v1.RestoreState.states:type_name -> weir.rpc.v1.OperatorState
-	1,  // 10: weir.rpc.v1.DeployTaskRequest.fence:type_name -> weir.rpc.v1.Fence
-	17, // 11: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
-	18, // 12: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
-	20, // 13: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
-	27, // 14: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
-	15, // 15: weir.rpc.v1.TaskDeployment.restore:type_name -> weir.rpc.v1.RestoreState
-	19, // 16: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
-	1,  // 17: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
-	1,  // 18: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
-	26, // 19: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
-	6,  // 20: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
-	8,  // 21: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
-	11, // 22: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
-	4,  // 23: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:input_type -> weir.rpc.v1.CheckpointAck
-	5,  // 24: weir.rpc.v1.ResourceManager.DeclineCheckpoint:input_type -> weir.rpc.v1.CheckpointDecline
-	16, // 25: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
-	21, // 26: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
-	22, // 27: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
-	13, // 28: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:input_type -> weir.rpc.v1.TriggerCheckpointRequest
-	14, // 29: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:input_type -> weir.rpc.v1.NotifyCheckpointRequest
-	25, // 30: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
-	23, // 31: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
-	7,  // 32: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
-	10, // 33: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
-	2,  // 34: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
-	2,  // 35: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:output_type -> weir.rpc.v1.Ack
-	2,  // 36: weir.rpc.v1.ResourceManager.DeclineCheckpoint:output_type -> weir.rpc.v1.Ack
-	2,  // 37: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
-	2,  // 38: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
-	2,  // 39: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
-	2,  // 40: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:output_type -> weir.rpc.v1.Ack
-	2,  // 41: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:output_type -> weir.rpc.v1.Ack
-	25, // 42: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
-	24, // 43: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
-	32, // [32:44] is the sub-list for method output_type
-	20, // [20:32] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	10, // 2: weir.rpc.v1.HeartbeatRequest.slots:type_name -> weir.rpc.v1.SlotStatus
+	13, // 3: weir.rpc.v1.HeartbeatRequest.metrics:type_name -> weir.rpc.v1.TaskMetrics
+	9,  // 4: weir.rpc.v1.HeartbeatRequest.memory:type_name -> weir.rpc.v1.MemoryStats
+	1,  // 5: weir.rpc.v1.HeartbeatResponse.fence:type_name -> weir.rpc.v1.Fence
+	0,  // 6: weir.rpc.v1.TaskStateReport.state:type_name -> weir.rpc.v1.TaskState
+	13, // 7: weir.rpc.v1.TaskStateReport.metrics:type_name -> weir.rpc.v1.TaskMetrics
+	1,  // 8: weir.rpc.v1.TriggerCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
+	1,  // 9: weir.rpc.v1.NotifyCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
+	3,  // 10: weir.rpc.v1.RestoreState.states:type_name -> weir.rpc.v1.OperatorState
+	1,  // 11: weir.rpc.v1.DeployTaskRequest.fence:type_name -> weir.rpc.v1.Fence
+	18, // 12: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
+	19, // 13: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
+	21, // 14: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
+	28, // 15: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
+	16, // 16: weir.rpc.v1.TaskDeployment.restore:type_name -> weir.rpc.v1.RestoreState
+	20, // 17: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
+	1,  // 18: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
+	1,  // 19: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
+	27, // 20: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
+	6,  // 21: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
+	8,  // 22: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
+	12, // 23: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
+	4,  // 24: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:input_type -> weir.rpc.v1.CheckpointAck
+	5,  // 25: weir.rpc.v1.ResourceManager.DeclineCheckpoint:input_type -> weir.rpc.v1.CheckpointDecline
+	17, // 26: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
+	22, // 27: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
+	23, // 28: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
+	14, // 29: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:input_type -> weir.rpc.v1.TriggerCheckpointRequest
+	15, // 30: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:input_type -> weir.rpc.v1.NotifyCheckpointRequest
+	26, // 31: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
+	24, // 32: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
+	7,  // 33: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
+	11, // 34: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
+	2,  // 35: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
+	2,  // 36: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:output_type -> weir.rpc.v1.Ack
+	2,  // 37: weir.rpc.v1.ResourceManager.DeclineCheckpoint:output_type -> weir.rpc.v1.Ack
+	2,  // 38: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
+	2,  // 39: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
+	2,  // 40: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
+	2,  // 41: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:output_type -> weir.rpc.v1.Ack
+	2,  // 42: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:output_type -> weir.rpc.v1.Ack
+	26, // 43: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
+	25, // 44: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
+	33, // [33:45] is the sub-list for method output_type
+	21, // [21:33] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_weir_proto_init() }
@@ -2214,7 +2290,7 @@ func file_weir_proto_init() {
 	if File_weir_proto != nil {
 		return
 	}
-	file_weir_proto_msgTypes[24].OneofWrappers = []any{
+	file_weir_proto_msgTypes[25].OneofWrappers = []any{
 		(*ExchangeMessage_Open)(nil),
 		(*ExchangeMessage_Frame)(nil),
 	}
@@ -2224,7 +2300,7 @@ func file_weir_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_proto_rawDesc), len(file_weir_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -132,7 +132,7 @@ func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunReque
 		plan.Config[k] = v
 	}
 	rec := jobstore.Record{
-		ID: newJobID(), Name: plan.Name, Artifact: info.ID, Plan: plan,
+		ID: newJobID(), Name: plan.Name, Artifact: info.ID, ArtifactName: info.Name, ProgramArgs: req.ProgramArgs, Plan: plan,
 		SavepointPath: req.SavepointPath, AllowNonRestored: req.AllowNonRestoredState, Submitted: time.Now(),
 	}
 	restore, restorePath, err := restoreOf(rec, nil)
@@ -191,7 +191,8 @@ func (d *Dispatcher) master(rec jobstore.Record, restore *checkpoint.Metadata, r
 	}
 	id := rec.ID
 	cfg := jobmaster.Config{
-		JobID: id, Plan: plan, Artifact: rec.Artifact, ArtifactURL: d.cfg.ArtifactURL(rec.Artifact),
+		JobID: id, Plan: plan, Artifact: rec.Artifact, ArtifactName: rec.ArtifactName, ProgramArgs: rec.ProgramArgs,
+		SavepointPath: rec.SavepointPath, ArtifactURL: d.cfg.ArtifactURL(rec.Artifact),
 		Strategy: strategy, Gateway: gateway{d}, Slots: slots{d}, SlotTimeout: slotTimeout, Logger: d.log,
 		Checkpoints: cps, CheckpointDir: filepath.Join(d.cfg.CheckpointRoot, id),
 		Restore: restore, RestorePath: restorePath, AllowNonRestored: rec.AllowNonRestored,
@@ -502,7 +503,18 @@ type TaskManagerView struct {
 	SlotsNumber            int        `json:"slotsNumber"`
 	FreeSlots              int        `json:"freeSlots"`
 	Hardware               Hardware   `json:"hardware"`
+	Memory                 MemoryView `json:"memory"`
+	TasksRunning           int        `json:"tasksRunning"`
 	Slots                  []SlotView `json:"slots,omitempty"`
+}
+
+// MemoryView is a TaskManager's memory use in bytes, as its last heartbeat
+// reported it. TaskManagers that share a process (weir local) report the
+// same rss and heapInUse.
+type MemoryView struct {
+	RSS       int64 `json:"rss"`
+	HeapInUse int64 `json:"heapInUse"`
+	Wasm      int64 `json:"wasm"`
 }
 
 // Hardware is what a TaskManager reported about its machine.
@@ -562,7 +574,9 @@ func view(tm *resources.TaskManager, now time.Time) TaskManagerView {
 		ID: tm.ID, Path: tm.RPCAddress, DataAddress: tm.DataAddress,
 		TimeSinceLastHeartbeat: now.Sub(tm.LastSeen).Milliseconds(),
 		SlotsNumber:            tm.Slots, FreeSlots: tm.Free(),
-		Hardware: Hardware{CPUCores: tm.CPUCores, PhysicalMemory: tm.Memory},
+		Hardware:     Hardware{CPUCores: tm.CPUCores, PhysicalMemory: tm.Memory},
+		Memory:       MemoryView{RSS: tm.Status.RSS, HeapInUse: tm.Status.HeapInUse, Wasm: tm.Status.Wasm},
+		TasksRunning: tm.Status.TasksRunning,
 	}
 }
 

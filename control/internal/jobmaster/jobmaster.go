@@ -62,6 +62,11 @@ type Config struct {
 	Plan  *abi.Plan
 	// Artifact is the module's sha256; ArtifactURL where TaskManagers fetch it.
 	Artifact, ArtifactURL string
+	// ArtifactName, ProgramArgs and SavepointPath are what the job was
+	// submitted with, shown in its configuration view.
+	ArtifactName  string
+	ProgramArgs   []string
+	SavepointPath string
 	// Strategy is the restart strategy.
 	Strategy restart.Strategy
 	Gateway  Gateway
@@ -140,6 +145,24 @@ type subtask struct {
 	placed     bool // a slot was allocated and a deployment sent
 	start, end time.Time
 	metrics    *rpcpb.TaskMetrics
+	// sampled is when metrics arrived; inRate and outRate are the records
+	// per second between the last two samples.
+	sampled         time.Time
+	inRate, outRate float64
+}
+
+// sample stores a subtask's metrics and derives its record rates from the
+// previous sample of the same attempt.
+func (st *subtask) sample(tm *rpcpb.TaskMetrics, now time.Time) {
+	if prev := st.metrics; prev != nil {
+		if dt := now.Sub(st.sampled).Seconds(); dt >= 0.1 {
+			st.inRate = max(0, float64(tm.GetRecordsIn()-prev.GetRecordsIn())/dt)
+			st.outRate = max(0, float64(tm.GetRecordsOut()-prev.GetRecordsOut())/dt)
+		} else {
+			return // too close to the last sample to measure a rate: keep that one
+		}
+	}
+	st.metrics, st.sampled = tm, now
 }
 
 // New builds the execution graph of the plan; the job is CREATED until Start.
@@ -323,7 +346,8 @@ func (m *JobMaster) TaskReport(r *rpcpb.TaskStateReport) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if st, ok := m.subtasks[task]; ok && attempt == m.job.Attempt && r.GetMetrics() != nil {
-		st.metrics = r.GetMetrics()
+		st.metrics, st.sampled = r.GetMetrics(), m.cfg.Now() // the final counts
+		st.inRate, st.outRate = 0, 0
 	}
 	if state == jobstate.TaskFailed {
 		m.recordException(task, attempt, r.GetTaskManagerId(), r.GetError(), r.GetGuestLogs())
@@ -371,7 +395,7 @@ func (m *JobMaster) Metrics(tm *rpcpb.TaskMetrics) {
 		return // a heartbeat sampled before the final report came with it
 	}
 	if st, ok := m.subtasks[task]; ok && attempt == m.job.Attempt {
-		st.metrics = tm
+		st.sample(tm, m.cfg.Now())
 	}
 }
 
@@ -441,6 +465,7 @@ func (m *JobMaster) restart() {
 func (m *JobMaster) deploy(attempt int) {
 	for _, st := range m.subtasks {
 		st.placed, st.start, st.end, st.metrics = false, time.Time{}, time.Time{}, nil
+		st.inRate, st.outRate = 0, 0
 	}
 	m.coord.Reset()
 	go func() {

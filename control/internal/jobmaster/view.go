@@ -71,6 +71,9 @@ type Metrics struct {
 	Busy          int64 `json:"busy-ms-per-second"`
 	Idle          int64 `json:"idle-ms-per-second"`
 	Backpressured int64 `json:"backpressured-ms-per-second"`
+	// Records per second over the last two heartbeats (0 once ended).
+	ReadRate  float64 `json:"read-records-per-second"`
+	WriteRate float64 `json:"write-records-per-second"`
 }
 
 func metricsOf(t *rpcpb.TaskMetrics) Metrics {
@@ -219,11 +222,14 @@ func (m *JobMaster) Details() Details {
 			}
 			if st.metrics != nil {
 				sv.Metrics = metricsOf(st.metrics)
+				sv.Metrics.ReadRate, sv.Metrics.WriteRate = st.inRate, st.outRate
 			}
 			vv.Metrics.ReadBytes += sv.Metrics.ReadBytes
 			vv.Metrics.ReadRecords += sv.Metrics.ReadRecords
 			vv.Metrics.WriteBytes += sv.Metrics.WriteBytes
 			vv.Metrics.WriteRecords += sv.Metrics.WriteRecords
+			vv.Metrics.ReadRate += sv.Metrics.ReadRate
+			vv.Metrics.WriteRate += sv.Metrics.WriteRate
 			vv.Metrics.Busy = max(vv.Metrics.Busy, sv.Metrics.Busy)
 			vv.Metrics.Idle = max(vv.Metrics.Idle, sv.Metrics.Idle)
 			vv.Metrics.Backpressured = max(vv.Metrics.Backpressured, sv.Metrics.Backpressured)
@@ -319,4 +325,55 @@ func (m *JobMaster) InSlot(slot execgraph.Slot) []string {
 		}
 	}
 	return out
+}
+
+// ConfigView is /jobs/:id/config: what the job runs with (Flink's job
+// configuration view, with Weir's module and program arguments).
+type ConfigView struct {
+	ID            string          `json:"jid"`
+	Name          string          `json:"name"`
+	Execution     ExecutionConfig `json:"execution-config"`
+	Module        ModuleRef       `json:"module"`
+	ProgramArgs   []string        `json:"programArgs"`
+	SavepointPath string          `json:"savepointPath,omitempty"`
+}
+
+// ExecutionConfig is the execution part of a job's configuration.
+type ExecutionConfig struct {
+	Parallelism    int    `json:"job-parallelism"`
+	MaxParallelism int    `json:"max-parallelism"`
+	Restart        string `json:"restart-strategy"`
+	// CheckpointInterval is in ms; 0 when the job takes no checkpoints.
+	CheckpointInterval int64             `json:"checkpoint-interval"`
+	Chaining           bool              `json:"operator-chaining"`
+	UserConfig         map[string]string `json:"user-config"`
+}
+
+// ModuleRef names the job's module.
+type ModuleRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Config returns the job's configuration view.
+func (m *JobMaster) Config() ConfigView {
+	p := m.cfg.Plan
+	user := map[string]string{}
+	for k, v := range p.Config {
+		user[k] = v
+	}
+	args := m.cfg.ProgramArgs
+	if args == nil {
+		args = []string{}
+	}
+	return ConfigView{
+		ID: m.cfg.JobID, Name: p.Name,
+		Execution: ExecutionConfig{
+			Parallelism: p.Parallelism, MaxParallelism: m.graph.MaxParallelism, Restart: m.cfg.Strategy.String(),
+			CheckpointInterval: m.cfg.Checkpoints.Interval.Milliseconds(),
+			Chaining:           p.Config[execgraph.ConfigChaining] != "false", UserConfig: user,
+		},
+		Module:      ModuleRef{ID: m.cfg.Artifact, Name: m.cfg.ArtifactName},
+		ProgramArgs: args, SavepointPath: m.cfg.SavepointPath,
+	}
 }

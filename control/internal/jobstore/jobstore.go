@@ -35,10 +35,14 @@ var ErrCorrupt = errors.New("jobstore: unreadable job metadata")
 
 // Record is a job's graph: enough to run it again on another JobManager.
 type Record struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name"`
-	Artifact string    `json:"artifact"`
-	Plan     *abi.Plan `json:"plan"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Artifact string `json:"artifact"`
+	// ArtifactName is the module's file name; ProgramArgs the arguments
+	// the plan was built with (both shown in /jobs/:id/config).
+	ArtifactName string    `json:"artifactName,omitempty"`
+	ProgramArgs  []string  `json:"programArgs,omitempty"`
+	Plan         *abi.Plan `json:"plan"`
 	// SavepointPath is the savepoint the job was submitted with (it starts
 	// from it again if it fails over before its first checkpoint).
 	SavepointPath    string    `json:"savepointPath,omitempty"`

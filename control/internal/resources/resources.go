@@ -29,6 +29,8 @@ type TaskManager struct {
 	CPUCores    int
 	Registered  time.Time
 	LastSeen    time.Time
+	// Status is what the last heartbeat reported.
+	Status Status
 	// Jobs holds, per slot index, the job using it ("" when free).
 	Jobs []string
 }
@@ -83,13 +85,22 @@ func jobsOf(tm *TaskManager) []string {
 }
 
 // Heartbeat records a heartbeat. An unknown TaskManager must register again.
-func (r *Registry) Heartbeat(now time.Time, id string) error {
+func (r *Registry) Heartbeat(now time.Time, id string, st Status) error {
 	tm, ok := r.tms[id]
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknown, id)
 	}
-	tm.LastSeen = now
+	tm.LastSeen, tm.Status = now, st
 	return nil
+}
+
+// Status is a TaskManager's state as a heartbeat reports it.
+type Status struct {
+	// TasksRunning counts the tasks it runs.
+	TasksRunning int
+	// RSS, HeapInUse and Wasm are its memory use in bytes: the process's
+	// resident set, the Go heap, the tasks' Wasm memories.
+	RSS, HeapInUse, Wasm int64
 }
 
 // Lost is a TaskManager that missed its heartbeats, with the jobs that had

@@ -42,8 +42,11 @@ func TestRegistry(t *testing.T) {
 	}
 
 	// tm-b stops heartbeating; tm-a keeps going.
-	if err := r.Heartbeat(t0.Add(2*time.Second), "tm-a"); err != nil {
+	if err := r.Heartbeat(t0.Add(2*time.Second), "tm-a", Status{TasksRunning: 3, RSS: 1 << 20}); err != nil {
 		t.Fatal(err)
+	}
+	if tm, _ := r.Get("tm-a"); tm.Status.TasksRunning != 3 || tm.Status.RSS != 1<<20 {
+		t.Fatalf("heartbeat status not kept: %+v", tm.Status)
 	}
 	if lost := r.Expire(t0.Add(3 * time.Second)); len(lost) != 0 {
 		t.Fatalf("lost too early: %v", lost)
@@ -52,7 +55,7 @@ func TestRegistry(t *testing.T) {
 	if fmt.Sprint(lost) != "[{tm-b [job-1]}]" {
 		t.Fatalf("lost %v", lost)
 	}
-	if err := r.Heartbeat(t0.Add(4*time.Second), "tm-b"); !errors.Is(err, ErrUnknown) {
+	if err := r.Heartbeat(t0.Add(4*time.Second), "tm-b", Status{}); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("heartbeat of a lost TaskManager: %v", err)
 	}
 	// It comes back: registered again with free slots.

@@ -22,6 +22,8 @@ type Cluster interface {
 	ClusterID() string
 	// Election reads the election: leader and standbys.
 	Election(ctx context.Context) (leader.View, error)
+	// History reads the cluster's leaderships, newest first.
+	History(ctx context.Context) ([]leader.Term, error)
 	// Resign hands the leadership over (planned); ErrNotLeader if this
 	// JobManager does not lead.
 	Resign(ctx context.Context) (epoch int64, err error)
@@ -34,6 +36,12 @@ type member struct {
 	RPC   string `json:"rpcAddress"`
 	Epoch int64  `json:"epoch"`
 	Since int64  `json:"since,omitempty"` // ms since the epoch, leader only
+}
+
+// term is a leadership in GET /cluster/leader's history.
+type term struct {
+	member
+	Until int64 `json:"until,omitempty"` // ms since the epoch; absent for the newest
 }
 
 func toMember(m leader.Member) member {
@@ -61,6 +69,19 @@ func (s *Server) clusterLeader(c echo.Context) error {
 		standbys = append(standbys, toMember(m))
 	}
 	body["standbys"] = standbys
+	terms, err := s.cluster.History(ctx)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+	}
+	history := make([]term, 0, len(terms))
+	for _, t := range terms {
+		h := term{member: toMember(leader.Member{Info: t.Info, Epoch: t.Epoch})}
+		if !t.Until.IsZero() {
+			h.Until = t.Until.UnixMilli()
+		}
+		history = append(history, h)
+	}
+	body["history"] = history
 	return c.JSON(http.StatusOK, body)
 }
 

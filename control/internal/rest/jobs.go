@@ -103,10 +103,11 @@ func (s *Server) taskManager(c echo.Context) error {
 	return c.JSON(http.StatusOK, tm)
 }
 
-// dashboard is a placeholder page until the dashboard lands.
-func (s *Server) dashboard(c echo.Context) error {
-	return c.HTML(http.StatusOK, `<!doctype html><html><head><meta charset="utf-8"><title>Weir</title></head>
-<body><h1>Weir</h1><p>The dashboard is coming. Meanwhile the REST API answers at
-<a href="/overview">/overview</a>, <a href="/jobs/overview">/jobs/overview</a>,
-<a href="/taskmanagers">/taskmanagers</a> and <a href="/metrics">/metrics</a>.</p></body></html>`)
+// jobConfig is GET /jobs/:id/config.
+func (s *Server) jobConfig(c echo.Context) error {
+	jm, err := s.jobs.Job(c.Param("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	return c.JSON(http.StatusOK, jm.Config())
 }

@@ -73,6 +73,7 @@ var contract = []string{
 	"GET /jobs/overview",
 	"GET /jobs/{}",
 	"PATCH /jobs/{}",
+	"GET /jobs/{}/config",
 	"GET /jobs/{}/exceptions",
 	"GET /jobs/{}/checkpoints",
 	"GET /jobs/{}/checkpoints/config",
@@ -83,6 +84,7 @@ var contract = []string{
 	"GET /taskmanagers",
 	"GET /taskmanagers/{}",
 	"GET /metrics",
+	"GET /events",
 	"GET /openapi.json",
 	"GET /cluster/leader",
 	"POST /cluster/leader/resign",
@@ -497,7 +499,7 @@ func TestOpenAPIServerAnswers(t *testing.T) {
 }
 
 // TestOpenAPIRoutes keeps the contract equal to the routes the server
-// registers (besides the dashboard page at /).
+// registers (besides the dashboard: / and /assets/*).
 func TestOpenAPIRoutes(t *testing.T) {
 	store, err := artifact.Open(t.TempDir(), 0)
 	if err != nil {
@@ -506,7 +508,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	s := New(Config{Artifacts: store, Jobs: dispatcher.New(dispatcher.Config{}), Cluster: fakeCluster{}})
 	var routes []string
 	for _, r := range s.e.Routes() {
-		if r.Path == "/" || strings.HasPrefix(r.Name, "github.com/labstack") {
+		if r.Path == "/" || r.Path == "/assets/*" || strings.HasPrefix(r.Name, "github.com/labstack") {
 			continue
 		}
 		routes = append(routes, r.Method+" "+regexp.MustCompile(`:[a-z]+`).ReplaceAllString(r.Path, "{}"))
@@ -528,3 +530,9 @@ func (fakeCluster) Election(context.Context) (leader.View, error) {
 		Standbys: []leader.Member{{Info: leader.Info{ID: "jm-b", RESTAddress: "127.0.0.1:3", RPCAddress: "127.0.0.1:4"}, Epoch: 9}}}, nil
 }
 func (fakeCluster) Resign(context.Context) (int64, error) { return 7, nil }
+func (fakeCluster) History(context.Context) ([]leader.Term, error) {
+	return []leader.Term{
+		{Info: leader.Info{ID: "jm-a", RESTAddress: "127.0.0.1:1", RPCAddress: "127.0.0.1:2", Since: time.UnixMilli(1700000000000)}, Epoch: 7},
+		{Info: leader.Info{ID: "jm-b", RESTAddress: "127.0.0.1:3", RPCAddress: "127.0.0.1:4", Since: time.UnixMilli(1699999990000)}, Epoch: 3, Until: time.UnixMilli(1700000000000)},
+	}, nil
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/weirflow/weir/control/internal/dispatcher"
 	"github.com/weirflow/weir/control/internal/jobmaster"
 	"github.com/weirflow/weir/control/internal/planread"
+	"github.com/weirflow/weir/ui"
 )
 
 // Version is reported by /config and /overview.
@@ -34,6 +35,9 @@ type Server struct {
 	cluster   Cluster
 	log       *slog.Logger
 	started   time.Time
+	// done ends the live streams (GET /events) when this API's term ends.
+	done          <-chan struct{}
+	eventInterval time.Duration
 }
 
 // Config wires the server to the JobManager's parts.
@@ -49,7 +53,13 @@ type Config struct {
 	// and /openapi.json are answered here, every other request is handed to
 	// Forward (which passes it on to the leader).
 	Forward http.Handler
-	Logger  *slog.Logger
+	// Done, when closed, ends the live streams of GET /events: the
+	// leader's API closes it when its term ends, so that dashboards
+	// reconnect and reach the next leader.
+	Done <-chan struct{}
+	// EventInterval is how often GET /events looks for changes; 1 s when 0.
+	EventInterval time.Duration
+	Logger        *slog.Logger
 }
 
 // errorBody is the JSON of every error response.
@@ -62,16 +72,23 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{e: echo.New(), artifacts: cfg.Artifacts, plans: cfg.Plans, jobs: cfg.Jobs, cluster: cfg.Cluster, log: cfg.Logger, started: time.Now()}
+	s := &Server{e: echo.New(), artifacts: cfg.Artifacts, plans: cfg.Plans, jobs: cfg.Jobs, cluster: cfg.Cluster, log: cfg.Logger, started: time.Now(), done: cfg.Done, eventInterval: cfg.EventInterval}
+	if s.eventInterval <= 0 {
+		s.eventInterval = time.Second
+	}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 	if s.cluster != nil {
 		s.e.GET("/cluster/leader", s.clusterLeader)
 	}
 	s.e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
+	// Every JobManager serves the dashboard itself; a standby's dashboard
+	// reaches the leader through the forwarded API.
+	dashboard := echo.WrapHandler(ui.Handler())
+	s.e.GET("/", dashboard)
+	s.e.GET("/assets/*", dashboard)
 	if cfg.Forward != nil {
 		s.e.Any("/*", echo.WrapHandler(cfg.Forward))
-		s.e.Any("/", echo.WrapHandler(cfg.Forward))
 		return s
 	}
 	if s.cluster != nil {
@@ -91,6 +108,7 @@ func New(cfg Config) *Server {
 		s.e.GET("/jobs/overview", s.jobsOverview)
 		s.e.GET("/jobs/:id", s.job)
 		s.e.PATCH("/jobs/:id", s.patchJob)
+		s.e.GET("/jobs/:id/config", s.jobConfig)
 		s.e.GET("/jobs/:id/exceptions", s.exceptions)
 		s.e.GET("/jobs/:id/checkpoints", s.checkpoints)
 		s.e.GET("/jobs/:id/checkpoints/config", s.checkpointConfig)
@@ -102,7 +120,7 @@ func New(cfg Config) *Server {
 		s.e.GET("/taskmanagers/:id", s.taskManager)
 		s.e.GET("/metrics", s.metrics)
 	}
-	s.e.GET("/", s.dashboard)
+	s.e.GET("/events", s.events)
 	return s
 }
 

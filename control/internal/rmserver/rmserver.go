@@ -117,7 +117,10 @@ func (s *Server) RegisterTaskManager(_ context.Context, req *rpcpb.RegisterTaskM
 // register again.
 func (s *Server) Heartbeat(_ context.Context, req *rpcpb.HeartbeatRequest) (*rpcpb.HeartbeatResponse, error) {
 	s.mu.Lock()
-	err := s.reg.Heartbeat(s.cfg.Now(), req.GetTaskManagerId())
+	mem := req.GetMemory()
+	err := s.reg.Heartbeat(s.cfg.Now(), req.GetTaskManagerId(), resources.Status{
+		TasksRunning: len(req.GetMetrics()), RSS: mem.GetRss(), HeapInUse: mem.GetHeapInUse(), Wasm: mem.GetWasm(),
+	})
 	s.mu.Unlock()
 	if errors.Is(err, resources.ErrUnknown) {
 		return &rpcpb.HeartbeatResponse{Fence: s.cfg.Fence, Reregister: true}, nil

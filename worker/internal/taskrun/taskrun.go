@@ -57,6 +57,8 @@ type Env struct {
 // Metrics are a running task's counters; they are read concurrently.
 type Metrics struct {
 	RecordsIn, RecordsOut, BytesIn, BytesOut atomic.Int64
+	// WasmMemory is the size of the task's Wasm linear memory, in bytes.
+	WasmMemory atomic.Int64
 	// Idle and Backpressured are accumulated nanoseconds: waiting for input,
 	// and waiting for downstream credit. Started is when the task began.
 	Idle          atomic.Int64
@@ -204,6 +206,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 			if t.inst, err = mod.Instantiate(ctx, wasm.InstanceOptions{Job: d.GetJobId(), Task: d.GetExecutionId(), Allocator: t.env.Alloc}); err != nil {
 				return fmt.Errorf("instantiating the job's module: %w", err)
 			}
+			t.Metrics.WasmMemory.Store(int64(t.inst.MemorySize()))
 		}
 		op, err := task.NewWasm(n, t.inst, int(d.GetMaxParallelism()), t.env.Alloc)
 		if err != nil {
@@ -397,6 +400,9 @@ func (t *Task) run(ctx context.Context) (err error) {
 		t.Metrics.BytesIn.Add(exchange.RecordBytes(rec))
 		err = chain.Push(ctx, rec, emit)
 		done()
+		if t.inst != nil {
+			t.Metrics.WasmMemory.Store(int64(t.inst.MemorySize()))
+		}
 		if err != nil {
 			return err
 		}
