@@ -1,0 +1,121 @@
+import type { ComponentChildren } from 'preact';
+import type { ClusterLeader, Config } from './api';
+import { useLive, useMode } from './live';
+import { useRoute } from './router';
+import { useTheme } from './theme';
+import { OverviewPage } from './pages/overview';
+import { SubmitPage } from './pages/submit';
+import { JobsPage } from './pages/jobs';
+import { JobPage } from './pages/job';
+import { TaskManagersPage, TaskManagerPage } from './pages/taskmanagers';
+
+const NAV = [
+  { id: 'overview', label: 'Overview', href: '#/overview', icon: 'M3 12h4v8H3zM10 4h4v16h-4zM17 9h4v11h-4z' },
+  { id: 'jobs', label: 'Jobs', href: '#/jobs', icon: 'M4 6h16M4 12h16M4 18h10' },
+  { id: 'submit', label: 'Submit', href: '#/submit', icon: 'M12 16V4m0 0L7 9m5-5 5 5M4 20h16' },
+  { id: 'taskmanagers', label: 'TaskManagers', href: '#/taskmanagers', icon: 'M4 5h16v6H4zM4 13h16v6H4zM7 8h.01M7 16h.01' },
+];
+
+function Icon({ d }: { d: string }) {
+  return (
+    <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+      <path d={d} fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" />
+    </svg>
+  );
+}
+
+function LiveIndicator() {
+  const mode = useMode();
+  const label = { connecting: 'Connecting', stream: 'Live', polling: 'Live (polling)', offline: 'Offline' }[mode];
+  const title = {
+    connecting: 'Connecting to the JobManager',
+    stream: 'Updates stream from the JobManager (server-sent events)',
+    polling: 'The event stream is unavailable: polling the REST API every second',
+    offline: 'The JobManager does not answer; retrying every second',
+  }[mode];
+  return (
+    <div class={`live live-${mode}`} title={title} data-testid="live" data-mode={mode}>
+      <span class="dot" />
+      {label}
+    </div>
+  );
+}
+
+function ThemeToggle() {
+  const [choice, effective, next] = useTheme();
+  const label = choice === 'system' ? `Theme: system (${effective})` : `Theme: ${choice}`;
+  return (
+    <button class="theme-toggle" onClick={next} title={`${label} — click to change`} aria-label={label} data-testid="theme-toggle" data-theme-choice={choice}>
+      <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+        {effective === 'dark' ? (
+          <path d="M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8z" fill="currentColor" />
+        ) : (
+          <g fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">
+            <circle cx="12" cy="12" r="4" fill="currentColor" />
+            <path d="M12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4-1.4M17.7 6.3l1.4-1.4" />
+          </g>
+        )}
+      </svg>
+      <span>{choice === 'system' ? 'Auto' : choice === 'dark' ? 'Dark' : 'Light'}</span>
+    </button>
+  );
+}
+
+function Shell({ active, children }: { active: string; children: ComponentChildren }) {
+  const config = useLive<Config>('/config');
+  const leader = useLive<ClusterLeader>('/cluster/leader');
+  return (
+    <div class="shell">
+      <aside class="sidebar">
+        <a class="brand" href="#/overview">
+          <svg viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
+            <rect width="32" height="32" rx="7" fill="var(--accent)" />
+            <path d="M5 20c4 0 4-6 8-6s4 6 8 6 4-6 6-6" stroke="white" stroke-width="3" fill="none" stroke-linecap="round" />
+          </svg>
+          <span>Weir</span>
+        </a>
+        <nav class="nav">
+          {NAV.map((n) => (
+            <a key={n.id} href={n.href} class={`nav-item ${active === n.id ? 'active' : ''}`} data-nav={n.id}>
+              <Icon d={n.icon} />
+              {n.label}
+            </a>
+          ))}
+        </nav>
+        <div class="sidebar-foot">
+          <LiveIndicator />
+          {leader.data?.leader && (
+            <div class="side-meta" title={`Leader ${leader.data.leader.id} (epoch ${leader.data.leader.epoch})`}>
+              leader epoch {leader.data.leader.epoch}
+            </div>
+          )}
+          <div class="side-meta">{config.data ? `Weir ${config.data['weir-version']}` : ''}</div>
+          <ThemeToggle />
+        </div>
+      </aside>
+      <main class="main">{children}</main>
+    </div>
+  );
+}
+
+export function App() {
+  const { parts, query } = useRoute();
+  const [top, id, sub] = parts;
+  let page: ComponentChildren;
+  let active = top ?? 'overview';
+  switch (top) {
+    case 'submit':
+      page = <SubmitPage />;
+      break;
+    case 'jobs':
+      page = id ? <JobPage key={id} jid={id} tab={sub ?? 'overview'} vertex={query.get('vertex')} /> : <JobsPage />;
+      break;
+    case 'taskmanagers':
+      page = id ? <TaskManagerPage key={id} id={id} /> : <TaskManagersPage />;
+      break;
+    default:
+      active = 'overview';
+      page = <OverviewPage />;
+  }
+  return <Shell active={active}>{page}</Shell>;
+}
