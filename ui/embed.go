@@ -40,8 +40,9 @@ func Built() bool {
 // dashboard routes with the URL fragment (#/jobs/<id>), so the REST API
 // keeps every other path. Assets carry content hashes in their names and
 // are cached for a year; index.html is revalidated every time.
-func Handler() http.Handler {
-	files := Assets()
+func Handler() http.Handler { return handler(Assets()) }
+
+func handler(files fs.FS) http.Handler {
 	static := http.FileServerFS(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := path.Clean("/" + r.URL.Path)
