@@ -1,5 +1,5 @@
 // The guest exports of abi/SPEC.md §2. A job module's entry file re-exports
-// them: export * from "@weirflow/sdk/assembly/exports";
+// them: export * from "@weirflow/sdk/exports";
 
 import { Batch, Indexes } from "./column";
 import { Builder } from "./builder";

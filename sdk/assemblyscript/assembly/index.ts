@@ -1,7 +1,7 @@
 // Weir's AssemblyScript guest SDK (guest ABI v1, abi/SPEC.md).
 //
 // A job module's entry file imports what it uses from here and re-exports
-// the ABI: export * from "@weirflow/sdk/assembly/exports";
+// the ABI: export * from "@weirflow/sdk/exports";
 
 export { Level, log, logAt, fail, failed } from "./host";
 export { DataType, Field, Schema, TimeUnit, TypeId, byteWidth, typeIdName } from "./types";

@@ -400,7 +400,7 @@ export class FlagSet {
       }
       let name = a.substring(dashes);
       if (name.length == 0 || name.charCodeAt(0) == 0x2d || name.charCodeAt(0) == 0x3d) {
-        fail(this.name + ": bad flag syntax: " + a);
+        fail("bad flag syntax: " + a);
         return false;
       }
       i++;
@@ -412,7 +412,7 @@ export class FlagSet {
       }
       const f = this.find(name);
       if (f === null) {
-        fail(this.name + ": flag provided but not defined: -" + name);
+        fail("flag provided but not defined: -" + name);
         return false;
       }
       if (f.isBool) {
@@ -421,14 +421,14 @@ export class FlagSet {
         if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") f.value = "true";
         else if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") f.value = "false";
         else {
-          fail(this.name + ": invalid boolean value \"" + v + "\" for -" + name);
+          fail("invalid boolean value \"" + v + "\" for -" + name);
           return false;
         }
         continue;
       }
       if (value === null) {
         if (i >= args.length) {
-          fail(this.name + ": flag needs an argument: -" + name);
+          fail("flag needs an argument: -" + name);
           return false;
         }
         value = args[i++];
