@@ -399,6 +399,43 @@ type leaderView struct {
 	Standbys []struct {
 		ID string `json:"id"`
 	} `json:"standbys"`
+	History []struct {
+		ID    string `json:"id"`
+		Epoch int64  `json:"epoch"`
+	} `json:"history"`
+}
+
+// checkHistory compares the cluster's failover history with the leaders
+// the drill saw: each fault's new leader must be in it, newest first.
+func (d *drill) checkHistory(rep *drillReport) string {
+	l, _ := d.leader(nil)
+	if l == nil {
+		return "no leader to read the failover history from"
+	}
+	var v leaderView
+	if d.getJSON(l.rest+"/cluster/leader", &v) != http.StatusOK {
+		return "the failover history could not be read"
+	}
+	recorded := map[int64]string{}
+	for i, h := range v.History {
+		if i > 0 && h.Epoch >= v.History[i-1].Epoch {
+			return fmt.Sprintf("the failover history is not newest first: epoch %d after %d", h.Epoch, v.History[i-1].Epoch)
+		}
+		recorded[h.Epoch] = h.ID
+	}
+	if len(v.History) == 0 {
+		return "the failover history is empty"
+	}
+	oldest := v.History[len(v.History)-1].Epoch // older entries were pruned
+	for _, f := range rep.Faults {
+		if f.Epoch == 0 || f.Epoch < oldest {
+			continue
+		}
+		if _, ok := recorded[f.Epoch]; !ok {
+			return fmt.Sprintf("the failover history lacks the leadership of epoch %d (fault %d)", f.Epoch, f.N)
+		}
+	}
+	return ""
 }
 
 // getJSON fetches url into v; it returns the status (0 on a transport
@@ -624,6 +661,9 @@ func (d *drill) finish(rep *drillReport, id string, total int64, wait bool) (*dr
 	rep.Records, rep.Expected, rep.Lost, rep.Duplicated = vr.Records, vr.Expected, vr.Lost, vr.Duplicated
 	for _, tm := range d.tms {
 		rep.StaleCallsRefused += strings.Count(tm.output(), "stale JobManager")
+	}
+	if why := d.checkHistory(rep); why != "" && rep.Failure == "" {
+		rep.Failure = why
 	}
 	rep.DurationMs = time.Since(d.start).Milliseconds()
 	rep.Passed = rep.Failure == "" && vr.OK
