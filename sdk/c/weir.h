@@ -725,6 +725,9 @@ static size_t weir__msg_len;
 static bool weir__msg_set;     /* a message was recorded in this call */
 static bool weir__misused;     /* the SDK recorded a misuse: the call fails */
 static char weir__report[WEIR__MSG_MAX];
+/* The last message passed to weir.error, for the SDK's own tests. */
+static const char *weir__reported;
+static size_t weir__reported_len;
 
 /* weir__utf8_cut returns the largest length <= n that does not end inside a
  * UTF-8 sequence of s. */
@@ -822,10 +825,12 @@ static int32_t weir__finish(weir_status status, const char *prefix, bool prefix_
         int n = snprintf(weir__report, sizeof weir__report, "%s: %.*s", prefix, (int)len, msg);
         size_t rl = n < 0 ? 0 : (size_t)n;
         if (rl >= sizeof weir__report) rl = weir__utf8_cut(weir__report, sizeof weir__report - 1);
-        weir__host_error(weir__report, rl);
-    } else {
-        weir__host_error(msg, len);
+        msg = weir__report;
+        len = rl;
     }
+    weir__reported = msg;
+    weir__reported_len = len;
+    weir__host_error(msg, len);
     return 1;
 }
 
