@@ -36,7 +36,8 @@ export function fmtBytes(n: number | null | undefined): string {
     i++;
   }
   if (i === 0) return `${v} B`;
-  return `${v < 10 ? v.toFixed(1) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${IEC[i]}`;
+  const s = v < 100 ? v.toFixed(1) : v.toFixed(0);
+  return `${s.endsWith('.0') ? s.slice(0, -2) : s} ${IEC[i]}`;
 }
 
 /** Milliseconds as "850 ms", "12.3s", "2m 13s", "1h 02m", "3d 4h". */
@@ -44,7 +45,7 @@ export function fmtDuration(ms: number | null | undefined): string {
   if (ms == null || !Number.isFinite(ms) || ms < 0) return '–';
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.floor(s)}s`;
+  if (s < 60) return `${s < 10 && !Number.isInteger(s) ? s.toFixed(1) : Math.floor(s)}s`;
   const total = Math.floor(s);
   const d = Math.floor(total / 86400);
   const h = Math.floor((total % 86400) / 3600);

@@ -41,6 +41,11 @@ let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
 let downSince = 0;
 let lastOk = 0;
 
+// Set window.__WEIR_PERF__ = [] before the app starts to record, per
+// streamed update, the time from its arrival to the end of its re-render
+// (the e2e performance test does).
+const perf = (globalThis as { __WEIR_PERF__?: { path: string; ms: number; at: number }[] }).__WEIR_PERF__;
+
 function setMode(m: Mode) {
   if (m === mode) return;
   mode = m;
@@ -137,6 +142,7 @@ function openStream() {
   esKey = key;
   s.addEventListener('update', (ev) => {
     if (s !== es) return;
+    const t0 = perf ? performance.now() : 0;
     let msg: { path: string; status: number; body: unknown };
     try {
       msg = JSON.parse((ev as MessageEvent).data);
@@ -146,6 +152,8 @@ function openStream() {
     downSince = 0;
     if (mode !== 'stream') setMode('stream');
     accept(msg.path, msg.status, msg.body);
+    // Preact renders in a microtask queued by accept(); this one runs after it.
+    if (perf) queueMicrotask(() => perf!.push({ path: msg.path, ms: performance.now() - t0, at: t0 }));
   });
   s.onopen = () => {
     if (s !== es) return;

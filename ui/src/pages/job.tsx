@@ -40,6 +40,7 @@ export function JobPage({ jid, tab, vertex }: { jid: string; tab: string; vertex
     { id: 'exceptions', label: nExc ? <span>Exceptions <span class="count">{nExc}</span></span> : 'Exceptions', href: `${base}/exceptions` },
     { id: 'configuration', label: 'Configuration', href: `${base}/configuration` },
   ];
+  const subtasks = Object.values(j['status-counts']).reduce((a, b) => a + b, 0);
   const sel = vertex && j.vertices.some((v) => v.id === vertex) ? vertex : j.vertices[0]?.id;
 
   return (
@@ -57,6 +58,9 @@ export function JobPage({ jid, tab, vertex }: { jid: string; tab: string; vertex
             <span>Started {fmtTime(j['start-time'])}</span>
             <span>Duration {fmtDuration(duration)}</span>
             {j['end-time'] > 0 && <span>Ended {fmtTime(j['end-time'])}</span>}
+            <span>
+              {j.vertices.length} vertices · {fmtCount(subtasks)} subtasks ({j['status-counts'].RUNNING} running) · max parallelism {j.maxParallelism}
+            </span>
             {j.attempt > 0 && <span class="warn-text">{j.attempt} restart{j.attempt > 1 ? 's' : ''}</span>}
           </div>
         </div>
@@ -82,16 +86,8 @@ export function JobPage({ jid, tab, vertex }: { jid: string; tab: string; vertex
 
 function OverviewTab({ job, hist, selected }: { job: JobDetails; hist: History; selected?: string }) {
   const v = job.vertices.find((x) => x.id === selected);
-  const sc = job['status-counts'];
-  const total = Object.values(sc).reduce((a, b) => a + b, 0);
   return (
     <div class="stack">
-      <div class="stats small-stats">
-        <Stat label="Vertices" value={job.vertices.length} />
-        <Stat label="Subtasks" value={fmtCount(total)} sub={`${sc.RUNNING} running · ${sc.FINISHED} finished`} />
-        <Stat label="Max parallelism" value={job.maxParallelism} />
-        <Stat label="Restarts" value={job.attempt} tone={job.attempt ? 'failed' : undefined} />
-      </div>
       <Card title="Job graph">
         <JobGraph
           plan={job.plan.nodes}
@@ -132,7 +128,7 @@ function SubtasksCard({ v, hist, now }: { v: Vertex; hist: History; now: number 
           Subtasks of <span class="strong">{v.name}</span> <StateBadge state={v.status} />
         </span>
       }
-      actions={<span class="muted">parallelism {v.parallelism} · max {v.maxParallelism} · {fmtDuration(v.duration)}</span>}
+      actions={<span class="muted">parallelism {v.parallelism} · max {v.maxParallelism} · {fmtDuration(v.duration)} · times in ms/s</span>}
     >
       <VirtualRows<Subtask>
         rows={v.subtasks}
@@ -146,15 +142,15 @@ function SubtasksCard({ v, hist, now }: { v: Vertex; hist: History; now: number 
             <th>Status</th>
             <th class="num">Attempt</th>
             <th>TaskManager</th>
-            <th class="num">Records in</th>
-            <th class="num">Records out</th>
+            <th class="num">Rec. in</th>
+            <th class="num">Rec. out</th>
             <th class="num">Bytes in</th>
             <th class="num">Bytes out</th>
             <th class="num">In/s</th>
             <th class="num">Out/s</th>
-            <th>Busy ms/s</th>
-            <th>Idle ms/s</th>
-            <th>Backpr. ms/s</th>
+            <th title="Busy milliseconds per second">Busy</th>
+            <th title="Idle milliseconds per second">Idle</th>
+            <th title="Backpressured milliseconds per second">Backpr.</th>
             {wm && <th>Watermark</th>}
           </tr>
         }
@@ -311,10 +307,10 @@ function CheckpointHistory({ rows }: { rows: CheckpointStats[] }) {
           <th>Trigger time</th>
           <th class="num">Duration</th>
           <th class="num">State size</th>
-          <th class="num">Buffered in alignment</th>
-          <th class="num">Alignment (max)</th>
-          <th class="num">Sync / async (max)</th>
-          <th class="num">Acknowledged</th>
+          <th class="num" title="Bytes buffered during alignment">Buffered</th>
+          <th class="num" title="Longest alignment of a subtask">Alignment</th>
+          <th class="num" title="Longest synchronous / asynchronous part of a subtask">Sync / async</th>
+          <th class="num" title="Acknowledged subtasks">Acks</th>
         </tr>
       }
       render={(s) => (

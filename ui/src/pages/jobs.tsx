@@ -17,7 +17,7 @@ export function JobsTable({ jobs, actions, compact, testid }: { jobs: JobOvervie
           <tr>
             <th>Job</th>
             <th>State</th>
-            <th>Start time</th>
+            {!compact && <th>Start time</th>}
             <th class="num">Duration</th>
             {endCol && <th>End time</th>}
             <th>Tasks</th>
@@ -37,7 +37,7 @@ export function JobsTable({ jobs, actions, compact, testid }: { jobs: JobOvervie
                 <td>
                   <StateBadge state={j.state} />
                 </td>
-                <td class="nowrap">{fmtTime(j['start-time'])}</td>
+                {!compact && <td class="nowrap">{fmtTime(j['start-time'])}</td>}
                 <td class="num nowrap">{fmtDuration(j.duration)}</td>
                 {endCol && <td class="nowrap">{fmtTime(j['end-time'])}</td>}
                 <td class="tasks-cell">
@@ -49,7 +49,7 @@ export function JobsTable({ jobs, actions, compact, testid }: { jobs: JobOvervie
                   </td>
                 )}
               </tr>
-              <SavepointRow jid={j.jid} cols={endCol || actions ? 6 : 5} />
+              <SavepointRow jid={j.jid} cols={endCol || actions ? 6 : 4} />
             </Fragment>
           ))}
         </tbody>

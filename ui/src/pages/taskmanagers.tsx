@@ -58,7 +58,7 @@ export function TaskManagersPage() {
                 {list.map((t) => (
                   <tr key={t.id} data-tm={t.id}>
                     <td>
-                      <a href={`#/taskmanagers/${encodeURIComponent(t.id)}`} class="mono strong">
+                      <a href={`#/taskmanagers/${encodeURIComponent(t.id)}`} class="mono strong nowrap">
                         {t.id}
                       </a>
                     </td>
@@ -105,7 +105,7 @@ export function TaskManagerPage({ id }: { id: string }) {
           <div class="crumbs">
             <a href="#/taskmanagers">TaskManagers</a> / <span class="mono">{id}</span>
           </div>
-          <h1 class="mono">{id}</h1>
+          <h1><span class="mono">{id}</span></h1>
         </div>
       </header>
       <ErrorBanner messages={tm.error} title={tm.status === 404 ? 'No such TaskManager (it may have left the cluster)' : 'Could not read the TaskManager'} />
