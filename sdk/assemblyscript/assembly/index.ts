@@ -3,7 +3,7 @@
 // A job module's entry file imports what it uses from here and re-exports
 // the ABI: export * from "@weirflow/sdk/exports";
 
-export { Level, log, logAt, fail, failed } from "./host";
+export { Level, log, logAt, fail, failed, takeError } from "./host";
 export { DataType, Field, Schema, TimeUnit, TypeId, byteWidth, typeIdName } from "./types";
 export { Batch, Bitmap, BoolColumn, Column, Indexes, PrimitiveColumn, StringColumn, countSet } from "./column";
 export { Builder, BoolBuilder, ColumnBuilder, PrimitiveBuilder, StringBuilder, copyBits } from "./builder";
