@@ -93,6 +93,7 @@ export async function refresh(path: string): Promise<void> {
   try {
     const res = await fetch(apiURL(path), { headers: { Accept: 'application/json' }, cache: 'no-store' });
     const text = await res.text();
+    const t0 = perf ? performance.now() : 0;
     let body: unknown = undefined;
     try {
       body = text ? JSON.parse(text) : undefined;
@@ -100,6 +101,7 @@ export async function refresh(path: string): Promise<void> {
       /* not JSON */
     }
     accept(path, res.status, body, text);
+    if (perf) queueMicrotask(() => perf!.push({ path, ms: performance.now() - t0, at: t0 }));
   } catch (e) {
     const prev = cache.get(path) ?? {};
     publish(path, { data: prev.data, status: 0, error: [`The JobManager did not answer (${(e as Error).message}).`], at: prev.at });

@@ -20,6 +20,8 @@ interface Laid {
   edges: { from: string; to: string; strategy: string; points: { x: number; y: number }[]; lx: number; ly: number }[];
 }
 
+const labelWidth = (s: string) => 18 + 7.6 * s.length;
+
 function doLayout(nodes: PlanNode[]): Laid {
   const g = new Graph({ multigraph: true });
   g.setGraph({ rankdir: 'LR', nodesep: 36, ranksep: 70, edgesep: 20, marginx: 16, marginy: 16 });
@@ -29,7 +31,7 @@ function doLayout(nodes: PlanNode[]): Laid {
   for (const n of nodes)
     for (const [i, inp] of (n.inputs ?? []).entries()) {
       if (!ids.has(inp.id)) continue;
-      g.setEdge(inp.id, n.id, { width: 78, height: 20, labelpos: 'c', strategy: inp.ship_strategy }, `${inp.id}->${n.id}#${i}`);
+      g.setEdge(inp.id, n.id, { width: labelWidth(inp.ship_strategy), height: 20, labelpos: 'c', strategy: inp.ship_strategy }, `${inp.id}->${n.id}#${i}`);
     }
   layout(g);
   const gl = g.graph() as { width?: number; height?: number };
@@ -107,7 +109,7 @@ export function JobGraph({ plan, vertices, rates, selected, onSelect }: {
     setAvail(el.clientWidth);
     return () => ro.disconnect();
   }, []);
-  const fit = avail && laid.width ? Math.min(1.25, Math.max(0.55, (avail - 4) / laid.width)) : 1;
+  const fit = avail && laid.width ? Math.min(1.25, Math.max(0.7, (avail - 4) / laid.width)) : 1;
   const scale = zoom === 'fit' ? fit : zoom;
   const w = Math.ceil(laid.width * scale);
   const h = Math.ceil(laid.height * scale);
@@ -142,7 +144,7 @@ export function JobGraph({ plan, vertices, rates, selected, onSelect }: {
             {laid.edges.map((e) => (
               <g key={`${e.from}->${e.to}`} class="edge" data-from={e.from} data-to={e.to} data-strategy={e.strategy}>
                 <path d={curve(e.points)} marker-end="url(#arrow)" />
-                <rect x={e.lx - 39} y={e.ly - 10} width={78} height={20} rx={10} class="edge-label-bg" />
+                <rect x={e.lx - labelWidth(e.strategy) / 2} y={e.ly - 10} width={labelWidth(e.strategy)} height={20} rx={10} class="edge-label-bg" />
                 <text x={e.lx} y={e.ly + 4} text-anchor="middle" class="edge-label">
                   {e.strategy}
                 </text>
