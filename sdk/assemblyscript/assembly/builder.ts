@@ -120,6 +120,12 @@ class Validity {
     this.nulls = 0;
   }
 
+  free(): void {
+    if (this.bits != 0) heap.free(this.bits);
+    this.bits = 0;
+    this.cap = 0;
+  }
+
   /** The validity pointer to export (0 without nulls). */
   @inline exported(): usize { return this.nulls > 0 ? this.bits : 0; }
 }
@@ -164,6 +170,8 @@ export abstract class ColumnBuilder {
   abstract appendRow(c: Column, i: i32): void;
   /** Writes child j of r. */
   abstract export(r: ArrayRegion, j: i32): void;
+  /** Releases the builder's memory (when its operator closes). */
+  abstract free(): void;
 }
 
 /** A builder of fixed-width values (T as in PrimitiveColumn<T>). */
@@ -264,6 +272,14 @@ export class PrimitiveBuilder<T> extends ColumnBuilder {
     this.length = 0;
   }
 
+  free(): void {
+    if (this.vals != 0) heap.free(this.vals);
+    this.vals = 0;
+    this.cap = 0;
+    this.length = 0;
+    this.v.free();
+  }
+
   export(r: ArrayRegion, j: i32): void {
     if (this.vals == 0) this.growTo(1);
     r.setChild(j, this.length, <i64>this.v.nulls, 2, this.v.exported(), this.vals, 0);
@@ -336,6 +352,14 @@ export class BoolBuilder extends ColumnBuilder {
   reset(): void {
     this.v.reset(this.length);
     this.length = 0;
+  }
+
+  free(): void {
+    if (this.bits != 0) heap.free(this.bits);
+    this.bits = 0;
+    this.cap = 0;
+    this.length = 0;
+    this.v.free();
   }
 
   export(r: ArrayRegion, j: i32): void {
@@ -466,6 +490,18 @@ export class StringBuilder extends ColumnBuilder {
     this.dataLen = 0;
   }
 
+  free(): void {
+    if (this.offs != 0) heap.free(this.offs);
+    if (this.data != 0) heap.free(this.data);
+    this.offs = 0;
+    this.offCap = 0;
+    this.data = 0;
+    this.dataCap = 0;
+    this.dataLen = 0;
+    this.length = 0;
+    this.v.free();
+  }
+
   export(r: ArrayRegion, j: i32): void {
     if (this.data == 0) this.fitData(1);
     r.setChild(j, this.length, <i64>this.v.nulls, 3, this.v.exported(), this.offs, this.data);
@@ -528,6 +564,12 @@ export class Builder {
   reset(): void {
     for (let j = 0; j < this.columns.length; j++) unchecked(this.columns[j]).reset();
     this.rows = 0;
+  }
+
+  /** Releases the builder's memory; it must not be used after. The SDK calls it when the operator closes. */
+  free(): void {
+    for (let j = 0; j < this.columns.length; j++) unchecked(this.columns[j]).free();
+    this.region.free();
   }
 
   column(j: i32): ColumnBuilder { return this.columns[j]; }

@@ -148,6 +148,11 @@ export class ArrayRegion {
     }
   }
 
+  /** Releases the region's memory; the region must not be used after. */
+  free(): void {
+    heap.free(this.addr);
+  }
+
   /** Sets the parent's row count and struct validity. */
   begin(rows: i32, valid: usize, nulls: i64): void {
     store<i64>(this.addr + A_LENGTH, <i64>rows);

@@ -33,14 +33,35 @@ class Instance {
     this.op = op;
     this.input = new Batch(op.input);
   }
+
+  /** Releases the memory outside the garbage collector (builders, tables, schemas). */
+  free(): void {
+    const out = this.out, st = this.state, other = this.other;
+    if (out !== null) out.free();
+    if (st !== null) st.free();
+    if (other !== null) other.free();
+    this.sel.free();
+    if (this.outSchema != 0) heap.free(this.outSchema);
+    if (this.stateSchema != 0) heap.free(this.stateSchema);
+    this.out = null;
+    this.state = null;
+    this.other = null;
+    this.outSchema = 0;
+    this.stateSchema = 0;
+  }
 }
 
 const instances: Array<Instance | null> = [];
 const freeSlots: i32[] = [];
 
-/** Reports msg as the call's error and returns status 1. */
+/**
+ * Reports msg as the call's error and returns status 1. Callers return its
+ * result at once: it collects garbage, which is safe only when nothing on
+ * the stack is used after.
+ */
 function failWith(msg: string): i32 {
   hostError(msg);
+  __collect();
   return 1;
 }
 
@@ -51,11 +72,10 @@ function failWith(msg: string): i32 {
  */
 function finish(prefix: string): i32 {
   const e = takeError();
-  let status = 0;
-  if (e !== null) status = failWith(prefix.length > 0 ? prefix + ": " + e : e);
+  if (e !== null) return failWith(prefix.length > 0 ? prefix + ": " + e : e);
   // Nothing on the stack is used after this point.
   __collect();
-  return status;
+  return 0;
 }
 
 function lookupInstance(h: u32): Instance | null {
@@ -175,22 +195,26 @@ export function weir_open(kind: u32, name: u32, nameLen: u32, params: u32, param
   }
   const e = takeError();
   if (e !== null) return failWith(fn + ": " + e);
+  // Check both schemas before allocating anything outside the collector.
+  const out = op.output, st = op.state;
   if (r.kind != Kind.Filter) {
-    const out = op.output;
     if (out === null) return failWith(fn + ": open did not set the output schema");
     const ve = out.validate();
     if (ve !== null) return failWith(fn + ": output schema: " + ve);
-    x.out = new Builder(out);
-    x.outSchema = exportSchema(out);
   }
   if (r.kind == Kind.Process || r.kind == Kind.Aggregate) {
-    const st = op.state;
     if (st === null) return failWith(fn + ": open did not set the " + (r.kind == Kind.Process ? "state" : "accumulator") + " schema");
     const ve = st.validate();
     if (ve !== null) return failWith(fn + ": state schema: " + ve);
-    x.state = new Table(st, r.kind == Kind.Process);
-    if (r.kind == Kind.Aggregate) x.other = new Table(st, false);
-    x.stateSchema = exportSchema(st);
+  }
+  if (r.kind != Kind.Filter) {
+    x.out = new Builder(out!);
+    x.outSchema = exportSchema(out!);
+  }
+  if (r.kind == Kind.Process || r.kind == Kind.Aggregate) {
+    x.state = new Table(st!, r.kind == Kind.Process);
+    if (r.kind == Kind.Aggregate) x.other = new Table(st!, false);
+    x.stateSchema = exportSchema(st!);
   }
   let h: i32;
   if (freeSlots.length > 0) {
@@ -214,8 +238,7 @@ export function weir_close(h: u32): i32 {
   if (f !== null) f.close();
   if (p !== null) p.close();
   if (a !== null) a.close();
-  if (x.outSchema != 0) heap.free(x.outSchema);
-  if (x.stateSchema != 0) heap.free(x.stateSchema);
+  x.free();
   instances[<i32>h - 1] = null;
   freeSlots.push(<i32>h);
   return finish(x.op.name);

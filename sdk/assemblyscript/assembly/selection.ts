@@ -30,6 +30,17 @@ export class Selection {
     this.idxLen = 0;
   }
 
+  /** Releases the selection's memory. */
+  free(): void {
+    if (this.bits != 0) heap.free(this.bits);
+    if (this.idx != 0) heap.free(this.idx);
+    this.bits = 0;
+    this.bitsCap = 0;
+    this.idx = 0;
+    this.idxCap = 0;
+    this.idxLen = 0;
+  }
+
   /** Keeps every row. */
   keepAll(): void { this.mode = SEL_ALL; this.idxLen = 0; }
 

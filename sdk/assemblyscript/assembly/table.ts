@@ -23,6 +23,8 @@ export abstract class TableColumn {
   /** Copies the values of the loaded input column; rows where zero(k) holds are zeroed. */
   abstract fill(c: Column, zero: StaticArray<u8>): void;
   abstract export(r: ArrayRegion, j: i32): void;
+  /** Releases the column's memory. */
+  abstract free(): void;
 }
 
 /** Fixed-width values (T as in PrimitiveColumn<T>), stored contiguously. */
@@ -68,6 +70,12 @@ export class PrimitiveTableColumn<T> extends TableColumn {
   export(r: ArrayRegion, j: i32): void {
     r.setChild(j, this.length, 0, 2, 0, this.vals, 0);
   }
+
+  free(): void {
+    if (this.vals != 0) heap.free(this.vals);
+    this.vals = 0;
+    this.cap = 0;
+  }
 }
 
 /** Bool values. */
@@ -109,6 +117,12 @@ export class BoolTableColumn extends TableColumn {
     memory.fill(this.bits, 0, nb);
     for (let k = 0; k < n; k++) if (unchecked(this.vals[k])) setBit(this.bits, k, true);
     r.setChild(j, n, 0, 2, 0, this.bits, 0);
+  }
+
+  free(): void {
+    if (this.bits != 0) heap.free(this.bits);
+    this.bits = 0;
+    this.bitsCap = 0;
   }
 }
 
@@ -208,6 +222,15 @@ export class StringTableColumn extends TableColumn {
       store<i32>(this.offs + (<usize>(k + 1) << 2), pos);
     }
     r.setChild(j, n, 0, 3, 0, this.offs, this.data);
+  }
+
+  free(): void {
+    if (this.offs != 0) heap.free(this.offs);
+    if (this.data != 0) heap.free(this.data);
+    this.offs = 0;
+    this.offsCap = 0;
+    this.data = 0;
+    this.dataCap = 0;
   }
 }
 
@@ -350,6 +373,15 @@ export class Table {
       unchecked(this.columns[j]).fill(rd, this.zero);
     }
     return null;
+  }
+
+  /** Releases the table's memory; it must not be used after. */
+  free(): void {
+    for (let j = 0; j < this.columns.length; j++) unchecked(this.columns[j]).free();
+    this.region.free();
+    if (this.vbits != 0) heap.free(this.vbits);
+    this.vbits = 0;
+    this.vbitsCap = 0;
   }
 
   /** Writes the table as a struct array; returns its address. */
