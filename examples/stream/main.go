@@ -31,7 +31,7 @@ func plan(args []string) (*weir.Plan, error) {
 	fs := weir.NewFlagSet("stream")
 	keys := fs.Int("keys", 16, "distinct keys of the sequence")
 	count := fs.Int("count", 100000, "rows per key (0: unbounded)")
-	sourceRate := fs.String("source-rate", "", "rows per second per key at the source (empty: as fast as possible)")
+	sourceRate := fs.String("source-rate", "", "rows per second of the whole source (empty: as fast as possible)")
 	sinkRate := fs.String("sink-rate", "", "rows per second per sink subtask (empty: as fast as possible)")
 	factor := fs.Int("factor", 3, "the map multiplies seq by this")
 	output := fs.String("output", "", "write jsonl here instead of discarding rows in a blackhole")
