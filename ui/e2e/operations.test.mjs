@@ -157,7 +157,16 @@ test('TaskManagers and one TaskManager with its slots', { timeout: 90_000 }, asy
   // Dark mode: the toggle cycles Auto → Light → Dark, remembered across reloads.
   await page.goto(`${base}/#/jobs/${jobid}`);
   await page.locator('[data-testid=job-graph] g.node').first().waitFor();
-  for (let i = 0; i < 3 && (await page.locator('html').getAttribute('data-theme')) !== 'dark'; i++) await page.locator('[data-testid=theme-toggle]').click();
+  const toggle = page.locator('[data-testid=theme-toggle]');
+  const choose = async (want) => {
+    for (let i = 0; i < 3 && (await toggle.getAttribute('data-theme-choice')) !== want; i++) {
+      const before = await toggle.getAttribute('data-theme-choice');
+      await toggle.click();
+      await until(async () => (await toggle.getAttribute('data-theme-choice')) !== before, { timeoutMs: 5000, what: 'the theme to change' });
+    }
+    assert.equal(await toggle.getAttribute('data-theme-choice'), want);
+  };
+  await choose('dark');
   assert.equal(await page.locator('html').getAttribute('data-theme'), 'dark');
   await page.reload();
   await page.locator('[data-testid=job-graph] g.node').first().waitFor();
@@ -166,7 +175,7 @@ test('TaskManagers and one TaskManager with its slots', { timeout: 90_000 }, asy
   await page.waitForTimeout(2500);
   await shot(page, 'dark-mode');
   // Back to following the system.
-  while ((await page.locator('[data-testid=theme-toggle]').getAttribute('data-theme-choice')) !== 'system') await page.locator('[data-testid=theme-toggle]').click();
+  await choose('system');
   assert.equal(await page.evaluate(() => localStorage.getItem('weir.theme')), null);
   await api(cluster, `/jobs/${jobid}?mode=cancel`, { method: 'PATCH' });
   assert.deepEqual(errors, [], 'no uncaught errors in the page');

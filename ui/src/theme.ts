@@ -39,6 +39,7 @@ export function useTheme(): [ThemeChoice, 'light' | 'dark', () => void] {
     } catch {
       /* private mode */
     }
+    apply(c);
     setChoice(c);
   };
   const effective = choice === 'system' ? (media.matches ? 'dark' : 'light') : choice;

@@ -32,7 +32,7 @@ export function RateChart({ title, t, series, version, testid }: {
       const opts: uPlot.Options = {
         width: Math.max(280, host.clientWidth),
         height: 220,
-        legend: { show: true, live: true },
+        legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [

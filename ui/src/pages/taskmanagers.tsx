@@ -47,11 +47,10 @@ export function TaskManagersPage() {
                   <th>TaskManager</th>
                   <th>Data address</th>
                   <th>Slots (free / total)</th>
-                  <th class="num">Tasks running</th>
+                  <th class="num">Tasks</th>
                   <th>Memory</th>
-                  <th class="num">CPU cores</th>
-                  <th class="num">Physical memory</th>
-                  <th>Last heartbeat</th>
+                  <th>Hardware</th>
+                  <th>Heartbeat</th>
                 </tr>
               </thead>
               <tbody>
@@ -73,8 +72,9 @@ export function TaskManagersPage() {
                     </td>
                     <td class="num">{t.tasksRunning ?? '–'}</td>
                     <td>{memory(t)}</td>
-                    <td class="num">{t.hardware.cpuCores}</td>
-                    <td class="num">{fmtBytes(t.hardware.physicalMemory)}</td>
+                    <td class="nowrap">
+                      {t.hardware.cpuCores} cores · {fmtBytes(t.hardware.physicalMemory)}
+                    </td>
                     <td>{heartbeat(t.timeSinceLastHeartbeat)}</td>
                   </tr>
                 ))}
