@@ -1,7 +1,7 @@
 //! The plan builder: the job graph `weir_plan` returns (SPEC §7).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::error::{Error, Result};
@@ -273,7 +273,7 @@ fn sanitize_id(s: &str) -> String {
 /// one.
 fn assign_ids(nodes: &[Node]) -> std::result::Result<Vec<String>, String> {
     let mut ids = vec![String::new(); nodes.len()];
-    let mut used = HashSet::new();
+    let mut used = BTreeSet::new();
     for (k, n) in nodes.iter().enumerate() {
         if let Some(id) = &n.id {
             if !valid_id(id) {
