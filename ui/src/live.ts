@@ -205,7 +205,10 @@ setInterval(() => {
     });
     if (paths.length) {
       failures = anyOk ? 0 : failures + 1;
-      setMode(failures >= 2 ? 'offline' : es && es.readyState === EventSource.OPEN ? 'stream' : 'polling');
+      if (failures >= 2) setMode('offline');
+      else if (es && es.readyState === EventSource.OPEN) setMode('stream');
+      else if (!es || downSince) setMode('polling');
+      // (a stream being opened for new paths keeps its mode)
     }
   });
   if (!es && Date.now() >= sseDisabledUntil && !reconnectTimer) scheduleStream();
