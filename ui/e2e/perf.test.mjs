@@ -147,6 +147,8 @@ test('job page render and live update times of a synthetic p=256 x 10 job', { ti
   const figures = { job: 'synthetic: 10 vertices at parallelism 256, served by e2e/synthetic.mjs', wide: false, ...m, at: new Date().toISOString() };
   results.synthetic = figures;
   await shot(page, 'job-wide');
+  // Its vertices after the source have event time: the watermarks card lists them.
+  assert.equal(await page.locator('[data-testid=watermarks] tbody tr').count(), 9);
   writeFileSync(path.join(UI, 'e2e', 'perf.json'), JSON.stringify(results, null, 2) + '\n');
   console.log(`PERF-SYNTHETIC-256x10 job-page-render-ms=${figures['job-page-render-ms']} update-render-ms-p95=${figures['update-render-ms-p95']}`);
   console.log(`# perf: ${JSON.stringify(figures)}`);

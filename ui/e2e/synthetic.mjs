@@ -48,6 +48,8 @@ export function syntheticJob(jid, p, nv) {
             'backpressured-ms-per-second': bp,
             'read-records-per-second': 1000 * (1 + ((s + vi) % 7)),
             'write-records-per-second': 1000 * (1 + ((s + vi) % 7)),
+            // Event time after the source: each subtask's watermark a little behind the clock.
+            ...(vi > 0 ? { watermark: now - 800 - vi * 120 - (s % 5) * 40 } : {}),
           },
         };
       });
@@ -73,6 +75,7 @@ export function syntheticJob(jid, p, nv) {
           'backpressured-ms-per-second': max('backpressured-ms-per-second'),
           'read-records-per-second': sum('read-records-per-second'),
           'write-records-per-second': sum('write-records-per-second'),
+          ...(vi > 0 ? { watermark: subtasks.reduce((a, st) => Math.min(a, st.metrics.watermark), Infinity) } : {}),
         },
         subtasks,
       };
