@@ -71,6 +71,43 @@ process.on('exit', () => {
   }
 });
 
+/** Starts `weir ARGS...` and waits for a line of its stdout matching ready. */
+export async function startProcess(args, ready, { timeoutMs = 60_000, name = args[0] } = {}) {
+  const proc = spawn(WEIR_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(proc);
+  let out = '';
+  let err = '';
+  proc.stderr.on('data', (d) => {
+    err = (err + d).slice(-20000);
+  });
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const gone = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
+      await gone;
+      clearTimeout(t);
+    }
+    children.delete(proc);
+  };
+  onCleanup(stop);
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`weir ${name} did not print ${ready} within ${timeoutMs} ms; stderr:\n${err}`)), timeoutMs);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      if (ready.test(out)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`weir ${name} exited (${code}) before it was ready; stderr:\n${err}`));
+    });
+  });
+  return { proc, stop };
+}
+
 /** Starts `weir local` and waits for its "Dashboard" line. */
 export async function startCluster({ taskManagers = 2, slots = 4, timeoutMs = 60_000 } = {}) {
   if (!existsSync(WEIR_BIN)) throw new Error(`no weir binary at ${WEIR_BIN} (build it: go build -o bin/weir ./cmd/weir, or set WEIR_BIN)`);

@@ -1,6 +1,6 @@
 import type { ClusterLeader, ClusterOverview, Config, JobOverview, LeaderMember } from '../api';
 import { Card, Empty, ErrorBanner, KV, Loading, Meter, Stat } from '../components/common';
-import { fmtDuration, fmtTime } from '../format';
+import { fmtClock, fmtDuration, fmtTime } from '../format';
 import { useLive, useTick } from '../live';
 import { JobsTable, splitJobs } from './jobs';
 
@@ -69,6 +69,7 @@ function HA({ leader }: { leader?: ClusterLeader; error?: string[] }) {
 function LeaderHistory({ history, now }: { history: LeaderMember[]; now: number }) {
   if (!history.length) return <Empty>No leadership recorded yet.</Empty>;
   return (
+    <div class="table-wrap">
     <table class="table compact" data-testid="ha-history">
       <thead>
         <tr>
@@ -85,14 +86,17 @@ function LeaderHistory({ history, now }: { history: LeaderMember[]; now: number 
             <td class="num">{h.epoch}</td>
             <td class="mono">{h.id}</td>
             <td class="nowrap">{fmtTime(h.since)}</td>
-            <td class="nowrap">{h.until ? fmtTime(h.until) : <span class="badge state-running">current</span>}</td>
+            <td class="nowrap">{h.until ? (h.since && sameDay(h.since, h.until) ? fmtClock(h.until) : fmtTime(h.until)) : <span class="badge state-running">current</span>}</td>
             <td class="num">{h.since ? fmtDuration((h.until || now) - h.since) : '–'}</td>
           </tr>
         ))}
       </tbody>
     </table>
+    </div>
   );
 }
+
+const sameDay = (a: number, b: number) => new Date(a).toDateString() === new Date(b).toDateString();
 
 export function OverviewPage() {
   const ov = useLive<ClusterOverview>('/overview');
