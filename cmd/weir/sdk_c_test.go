@@ -1,0 +1,662 @@
+package main
+
+// Tests of the C SDK (sdk/c), its examples (examples/c) and the minimal WAT
+// module (sdk/wat), all built by sdk/c/build.sh through guesttest.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/internal/guesttest"
+	"github.com/weirflow/weir/wasm"
+	"github.com/weirflow/weir/wasm/conformance"
+	"github.com/weirflow/weir/worker"
+)
+
+// cExample is an example of examples/c with an input to run it on and a
+// check of its output against an expectation computed here.
+type cExample struct {
+	name string
+	// setup writes the input into dir and returns the program arguments
+	// and the check of the output the job writes.
+	setup func(t *testing.T, dir string) (args []string, check func(t *testing.T))
+}
+
+var cExamples = []cExample{
+	{name: "currency", setup: cCurrencySetup},
+}
+
+// cBid is a row of the currency example's input and output; nil is null.
+type cBid struct {
+	Auction  *int64   `json:"auction"`
+	Bidder   *int64   `json:"bidder"`
+	Price    *float64 `json:"price"`
+	DateTime any      `json:"date_time"` // ms in the input, RFC 3339 text in the output
+}
+
+// cCurrencySetup writes 3000 bids (some with a null auction or price) and
+// expects the bids on auctions 1007, 1500 and 2087 with price × 1.1.
+func cCurrencySetup(t *testing.T, dir string) ([]string, func(t *testing.T)) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	keep := map[int64]bool{1007: true, 1500: true, 2087: true}
+	auctions := []int64{1007, 1020, 1500, 2001, 2087, 3000, 42}
+	var in bytes.Buffer
+	want := map[string]int{}
+	for i := range 3000 {
+		b := cBid{Bidder: cPtr(int64(1000 + rng.IntN(50))), DateTime: 1700000000000 + int64(i)*125}
+		if rng.IntN(40) != 0 {
+			b.Auction = cPtr(auctions[rng.IntN(len(auctions))])
+		}
+		if rng.IntN(25) != 0 {
+			b.Price = cPtr(float64(rng.IntN(100000)) / 100)
+		}
+		line, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(line)
+		in.WriteByte('\n')
+		if b.Auction != nil && keep[*b.Auction] {
+			out := b
+			if b.Price != nil {
+				out.Price = cPtr(*b.Price * 1.1)
+			}
+			out.DateTime = time.UnixMilli(b.DateTime.(int64)).UTC().Format("2006-01-02T15:04:05.000Z")
+			want[cBidKey(t, out)]++
+		}
+	}
+	input := filepath.Join(dir, "bids.jsonl")
+	if err := os.WriteFile(input, in.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	output := filepath.Join(dir, "out")
+	args := []string{"--input", input, "--output", output, "--rate", "1.1", "--auctions", "2087, 1500,1007"}
+	return args, func(t *testing.T) {
+		got := map[string]int{}
+		n := 0
+		for _, line := range cReadParts(t, output) {
+			var b cBid
+			if err := json.Unmarshal([]byte(line), &b); err != nil {
+				t.Fatalf("output line %s: %v", line, err)
+			}
+			got[cBidKey(t, b)]++
+			n++
+		}
+		if len(want) < 100 {
+			t.Fatalf("only %d distinct bids expected: the input is too small", len(want))
+		}
+		if !reflect.DeepEqual(got, want) {
+			missing, extra := 0, 0
+			for k, c := range want {
+				if got[k] != c {
+					missing++
+					if missing < 4 {
+						t.Errorf("want %s ×%d, got ×%d", k, c, got[k])
+					}
+				}
+			}
+			for k := range got {
+				if want[k] == 0 {
+					extra++
+					if extra < 4 {
+						t.Errorf("unexpected %s", k)
+					}
+				}
+			}
+			t.Fatalf("%d lines: %d expected bids differ, %d unexpected", n, missing, extra)
+		}
+	}
+}
+
+func cPtr[T any](v T) *T { return &v }
+
+// cBidKey is a canonical text of a cBid: floats by their bits, so that the
+// guest's product must be the IEEE product computed here.
+func cBidKey(t *testing.T, b cBid) string {
+	t.Helper()
+	s := func(p *int64) string {
+		if p == nil {
+			return "null"
+		}
+		return fmt.Sprint(*p)
+	}
+	price := "null"
+	if b.Price != nil {
+		price = fmt.Sprintf("%#x", math.Float64bits(*b.Price))
+	}
+	return fmt.Sprintf("auction=%s bidder=%s price=%s date_time=%v", s(b.Auction), s(b.Bidder), price, b.DateTime)
+}
+
+// cReadParts returns the lines of the part files a file sink wrote into dir.
+func cReadParts(t *testing.T, dir string) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+	if len(files) == 0 {
+		t.Fatalf("no part files in %s", dir)
+	}
+	var lines []string
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		fh.Close()
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return lines
+}
+
+// TestSDKCExamples runs every C example on a real cluster (a JobManager and
+// two TaskManagers) at parallelism 2 until FINISHED and checks its output.
+func TestSDKCExamples(t *testing.T) {
+	_, dir := guesttest.BuildC(t)
+	c := startCluster(t, 2, 2)
+	for _, ex := range cExamples {
+		t.Run(ex.name, func(t *testing.T) {
+			id := c.upload(t, filepath.Join(dir, ex.name+".wasm"))
+			args, check := ex.setup(t, t.TempDir())
+			req, err := json.Marshal(map[string]any{"parallelism": 2, "programArgs": args})
+			if err != nil {
+				t.Fatal(err)
+			}
+			job := c.submit(t, id, string(req))
+			waitFor(t, 2*time.Minute, "job "+job+" to finish", func() bool {
+				switch st := c.job(t, job).State; st {
+				case "FINISHED":
+					return true
+				case "FAILED", "CANCELED":
+					t.Fatalf("job %s is %s", job, st)
+				}
+				return false
+			})
+			for _, v := range c.job(t, job).Vertices {
+				if v.Status != "FINISHED" {
+					t.Errorf("vertex %s is %s", v.Name, v.Status)
+				}
+			}
+			check(t)
+		})
+	}
+}
+
+// cRunLocal runs a job module in this process like `weir try` and returns
+// its output rows as JSON lines.
+func cRunLocal(t *testing.T, path string, args []string) []string {
+	t.Helper()
+	ctx := context.Background()
+	rt, _, in, plan, err := loadJob(ctx, path, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	var rows []string
+	err = worker.RunLinear(ctx, in, plan, worker.LocalOptions{BatchRows: 7, Output: func(rec arrow.Record) error {
+		js, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		var rs []json.RawMessage
+		if err := json.Unmarshal(js, &rs); err != nil {
+			return err
+		}
+		for _, r := range rs {
+			rows = append(rows, string(r))
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// TestSDKCCurrencyMatchesGo checks that the C currency example has the Go
+// example's plan (as JSON) and plan-time errors for the same arguments, and
+// produces the same rows in the same order from the sample bids.
+func TestSDKCCurrencyMatchesGo(t *testing.T) {
+	_, dir := guesttest.BuildC(t)
+	cPath := filepath.Join(dir, "currency.wasm")
+	goPath := exampleModule(t, "./currency")
+	sample := filepath.Join(guesttest.RepoRoot(t), "examples", "currency", "bids.jsonl")
+	ctx := context.Background()
+	plan := func(path string, args []string) (any, error) {
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := wasm.NewRuntime(ctx, wasm.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Close(ctx)
+		mod, err := rt.Load(ctx, "currency", bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := in.Plan(ctx, args)
+		if err != nil {
+			var ce *wasm.CallError
+			if errors.As(err, &ce) {
+				return nil, errors.New(ce.Message)
+			}
+			return nil, err
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("plan %s: %v", raw, err)
+		}
+		return v, nil
+	}
+	for _, args := range [][]string{
+		nil,
+		{"--input", "x.jsonl", "--output", "o"},
+		{"--rate", "1.25", "--auctions", " 5, 3,5"},
+		{"-rate=2", "--", "--ignored"},
+		{"--rate", "abc"},
+		{"--rate", "-1"},
+		{"--auctions", "1,two"},
+		{"--auctions", ", ,"},
+		{"--unknown", "1"},
+		{"--input"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			cPlan, cErr := plan(cPath, args)
+			goPlan, goErr := plan(goPath, args)
+			if fmt.Sprint(cErr) != fmt.Sprint(goErr) {
+				t.Fatalf("C error %v, Go error %v", cErr, goErr)
+			}
+			if !reflect.DeepEqual(cPlan, goPlan) {
+				cj, _ := json.Marshal(cPlan)
+				gj, _ := json.Marshal(goPlan)
+				t.Fatalf("plans differ:\n   C %s\n  Go %s", cj, gj)
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"--input", sample},
+		{"--input", sample, "--rate", "1.5", "--auctions", "1500,1007,9999"},
+	} {
+		cRows, goRows := cRunLocal(t, cPath, args), cRunLocal(t, goPath, args)
+		if len(cRows) == 0 || !slices.Equal(cRows, goRows) {
+			t.Errorf("%v: C rows\n%s\nGo rows\n%s", args, strings.Join(cRows, "\n"), strings.Join(goRows, "\n"))
+		}
+	}
+}
+
+// cRunVectors runs every ABI vector against a module.
+func cRunVectors(t *testing.T, name string, bin []byte, dir string) ([]conformance.Case, []conformance.Result) {
+	t.Helper()
+	ctx := context.Background()
+	cases, err := conformance.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { alloc.AssertSize(t, 0) })
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{Allocator: alloc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	mod, err := rt.Load(ctx, name, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cases, conformance.Run(ctx, mod, cases, alloc)
+}
+
+func cVectorsDir(t *testing.T) string {
+	return filepath.Join(guesttest.RepoRoot(t), "abi", "testdata", "vectors")
+}
+
+// TestSDKCConformance runs every vector against the C conformance module,
+// and against its build with undefined-behaviour checks that trap.
+func TestSDKCConformance(t *testing.T) {
+	for _, m := range []string{"sdk/conformance-c.wasm", "sdk/c-test/conformance-ubsan.wasm"} {
+		t.Run(filepath.Base(m), func(t *testing.T) {
+			cases, results := cRunVectors(t, filepath.Base(m), guesttest.BuildCFile(t, m), cVectorsDir(t))
+			if len(cases) < 100 {
+				t.Fatalf("only %d vectors", len(cases))
+			}
+			for _, r := range results {
+				if !r.Pass {
+					t.Errorf("%s (%s): %s", r.Case, r.File, r.Diff)
+				}
+			}
+		})
+	}
+}
+
+// TestSDKCUnit runs the SDK's unit tests (sdk/c/weir_test.c, a WASI command
+// built with undefined-behaviour traps) under wazero with the weir imports.
+func TestSDKCUnit(t *testing.T) {
+	ctx := context.Background()
+	bin := guesttest.BuildCFile(t, "sdk/c-test/unit.wasm")
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	var logs, errs []string
+	read := func(m api.Module, p, n uint32) string {
+		b, ok := m.Memory().Read(p, n)
+		if !ok {
+			t.Errorf("weir import: %d bytes at %d are out of memory", n, p)
+		}
+		return string(b)
+	}
+	_, err := r.NewHostModuleBuilder("weir").
+		NewFunctionBuilder().WithFunc(func(_ context.Context, m api.Module, p, n uint32) {
+		errs = append(errs, read(m, p, n))
+	}).Export("error").
+		NewFunctionBuilder().WithFunc(func(_ context.Context, m api.Module, level, p, n uint32) {
+		logs = append(logs, fmt.Sprintf("%d %s", level, read(m, p, n)))
+	}).Export("log").
+		Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_, err = r.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithStdout(&out).WithStderr(&out).WithName("unit"))
+	var exit *sys.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {
+		t.Fatalf("weir_test: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "weir_test: ") || !strings.Contains(out.String(), ", 0 failed") {
+		t.Fatalf("weir_test output:\n%s", out.String())
+	}
+	t.Log(strings.TrimSpace(out.String()))
+	if !slices.Contains(logs, "1 weir_test log check: 42") || !slices.Contains(logs, "2 "+strings.Repeat("L", 3000)) {
+		t.Errorf("logs %q", logs)
+	}
+	if len(errs) < 20 {
+		t.Errorf("only %d errors reported through weir.error", len(errs))
+	}
+}
+
+// TestSDKCNoLeaks opens, runs and closes operators of every kind many times
+// in one instance of the C conformance module through the host: once warm,
+// the guest memory must not grow.
+func TestSDKCNoLeaks(t *testing.T) {
+	ctx := context.Background()
+	alloc := memory.NewGoAllocator()
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{Allocator: alloc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	mod, err := rt.Load(ctx, "conformance-c", guesttest.BuildCFile(t, "sdk/conformance-c.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close(ctx)
+
+	const n = 5000
+	rng := rand.New(rand.NewPCG(3, 4))
+	fb := array.NewFloat64Builder(alloc)
+	ib := array.NewInt64Builder(alloc)
+	sb := array.NewStringBuilder(alloc)
+	keys := make([]int32, n)
+	for i := range n {
+		if i%9 == 4 {
+			fb.AppendNull()
+			ib.AppendNull()
+			sb.AppendNull()
+		} else {
+			fb.Append(rng.Float64())
+			ib.Append(rng.Int64N(100))
+			sb.Append(strings.Repeat("word, ", rng.IntN(5)))
+		}
+		keys[i] = int32(i % 50)
+	}
+	rec := func(name string, b array.Builder) arrow.Record {
+		defer b.Release()
+		col := b.NewArray()
+		defer col.Release()
+		return array.NewRecord(arrow.NewSchema([]arrow.Field{{Name: name, Type: col.DataType(), Nullable: true}}, nil), []arrow.Array{col}, n)
+	}
+	xs, ks, lines := rec("x", fb), rec("key", ib), rec("line", sb)
+	defer xs.Release()
+	defer ks.Release()
+	defer lines.Release()
+	stateType := arrow.StructOf(arrow.Field{Name: "count", Type: arrow.PrimitiveTypes.Int64, Nullable: true})
+	stb := array.NewStructBuilder(alloc, stateType)
+	for range 50 {
+		stb.AppendNull()
+	}
+	state0 := stb.NewStructArray()
+	stb.Release()
+	defer state0.Release()
+	xi := array.NewRecord(arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil), ks.Columns(), n)
+	defer xi.Release()
+
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	round := func() {
+		op, err := in.Open(ctx, abi.KindMap, "scale_f64", "0.908", xs.Schema())
+		check(err)
+		out, err := op.Map(ctx, xs)
+		check(err)
+		out.Release()
+		check(op.Close(ctx))
+
+		op, err = in.Open(ctx, abi.KindFlatMap, "tokenize", "", lines.Schema())
+		check(err)
+		out, err = op.Map(ctx, lines)
+		check(err)
+		out.Release()
+		check(op.Close(ctx))
+
+		op, err = in.Open(ctx, abi.KindFilter, "gt_i64", "50", xi.Schema())
+		check(err)
+		out, err = op.Filter(ctx, xi)
+		check(err)
+		out.Release()
+		check(op.Close(ctx))
+
+		op, err = in.Open(ctx, abi.KindProcess, "count", "", ks.Schema())
+		check(err)
+		out, st, err := op.Process(ctx, ks, keys, state0)
+		check(err)
+		out.Release()
+		out, st2, err := op.Process(ctx, ks, keys, st)
+		check(err)
+		out.Release()
+		st.Release()
+		st2.Release()
+		check(op.Close(ctx))
+
+		op, err = in.Open(ctx, abi.KindAggregate, "sum_i64", "", xi.Schema())
+		check(err)
+		acc, err := op.AggCreate(ctx, 50)
+		check(err)
+		acc2, err := op.AggAdd(ctx, acc, xi, keys)
+		check(err)
+		merged, err := op.AggMerge(ctx, acc2, acc2, keys[:50])
+		check(err)
+		res, err := op.AggResult(ctx, merged)
+		check(err)
+		for _, a := range []interface{ Release() }{acc, acc2, merged, res} {
+			a.Release()
+		}
+		check(op.Close(ctx))
+
+		op, err = in.Open(ctx, abi.KindMap, "fail", "boom", xs.Schema())
+		check(err)
+		if _, err := op.Map(ctx, xs); err == nil || !strings.Contains(err.Error(), "boom") {
+			t.Fatalf("fail: %v", err)
+		}
+		check(op.Close(ctx))
+		if _, err := in.Open(ctx, abi.KindMap, "scale_f64", "nope", xs.Schema()); err == nil {
+			t.Fatal("scale_f64 opened with params nope")
+		}
+	}
+	for range 30 {
+		round()
+	}
+	warm := in.MemorySize()
+	for range 300 {
+		round()
+	}
+	if got := in.MemorySize(); got != warm {
+		t.Errorf("guest memory grew from %d to %d bytes over 300 rounds", warm, got)
+	}
+}
+
+// TestSDKWATMinimal runs the vectors against sdk/wat/minimal.wat: every
+// identity case passes, and every other case fails naming the missing
+// function or operator kind. `weir abi check` has no filter by function; its
+// --vectors flag restricts the check to the vector files of a directory.
+func TestSDKWATMinimal(t *testing.T) {
+	bin := guesttest.BuildCFile(t, "sdk/minimal-wat.wasm")
+	cases, results := cRunVectors(t, "minimal-wat", bin, cVectorsDir(t))
+	identity := 0
+	for i, r := range results {
+		c := cases[i]
+		if c.Function == "identity" {
+			identity++
+			if !r.Pass {
+				t.Errorf("%s: %s", r.Case, r.Diff)
+			}
+			continue
+		}
+		if r.Pass {
+			// openError cases pass when the failure happens to contain the
+			// expected substring (the function or column name)
+			if c.OpenError == "" {
+				t.Errorf("%s passed without the function", r.Case)
+			}
+			continue
+		}
+		// (the harness quotes open errors with %q, escaping the quotes)
+		named := strings.Contains(r.Diff, `function "`+c.Function+`"`) || strings.Contains(r.Diff, `function \"`+c.Function+`\"`)
+		clear := named && strings.Contains(r.Diff, "is not in this module (it has: identity)")
+		if !clear && !strings.Contains(r.Diff, "module lacks the exports of") {
+			t.Errorf("%s fails unclearly: %s", r.Case, r.Diff)
+		}
+	}
+	if identity < 40 {
+		t.Fatalf("only %d identity vectors", identity)
+	}
+
+	// The CLI over the identity vectors only, as JSON.
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(cVectorsDir(t), "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "identity.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	module := filepath.Join(t.TempDir(), "minimal-wat.wasm")
+	if err := os.WriteFile(module, bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runABI(context.Background(), []string{"check", "--json", "--vectors", dir, module}, &out); err != nil {
+		t.Fatalf("abi check --vectors identity: %v\n%s", err, out.String())
+	}
+	var report struct {
+		Passed, Failed int
+	}
+	if err := json.Unmarshal(out.Bytes(), &report); err != nil || report.Passed != identity || report.Failed != 0 {
+		t.Errorf("abi check --json: %+v, %v\n%s", report, err, out.String())
+	}
+	// Over every vector the CLI fails and says why for each case.
+	out.Reset()
+	err = runABI(context.Background(), []string{"check", module}, &out)
+	if !errors.Is(err, errFailed) || !strings.Contains(out.String(), `function "scale_f64" is not in this module (it has: identity)`) {
+		t.Errorf("abi check over every vector: %v\n%s", err, out.String())
+	}
+
+	// The fixed plan.
+	ctx := context.Background()
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	mod, err := rt.Load(ctx, "minimal-wat", bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := in.Plan(ctx, []string{"--ignored"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := abi.DecodePlan(raw)
+	if err != nil || plan.Name != "minimal" || len(plan.Nodes) != 3 {
+		t.Errorf("plan %s: %v", raw, err)
+	}
+	// Open and close many operators: the bump allocator is given back
+	// nothing, but the host's regions are reused, so memory stays bounded.
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.AppendValues([]int64{1, 2, 3}, nil)
+	col := b.NewArray()
+	rec := array.NewRecord(schema, []arrow.Array{col}, 3)
+	col.Release()
+	defer rec.Release()
+	op, err := in.Open(ctx, abi.KindMap, "identity", "", schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		out, err := op.Map(ctx, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.NumRows() != 3 || out.Column(0).(*array.Int64).Value(2) != 3 {
+			t.Fatalf("identity output %v", out)
+		}
+		out.Release()
+	}
+	if err := op.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.MemorySize(); got > 1<<20 {
+		t.Errorf("memory grew to %d bytes", got)
+	}
+}
