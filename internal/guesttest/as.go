@@ -39,7 +39,7 @@ func BuildAssemblyScript(tb testing.TB) (conformance []byte, examplesDir string)
 	if asErr != "" {
 		tb.Fatalf("build the AssemblyScript SDK: %s", asErr)
 	}
-	b, err := os.ReadFile(filepath.Join(asDir, "sdk", "conformance-assemblyscript.wasm"))
+	b, err := os.ReadFile(filepath.Join(asDir, "sdk", "conformance-as.wasm"))
 	if err != nil {
 		tb.Fatalf("build the AssemblyScript SDK: %v", err)
 	}

@@ -4,7 +4,7 @@
 #
 #   bash sdk/assemblyscript/build.sh OUTDIR
 #
-# writes OUTDIR/sdk/conformance-assemblyscript.wasm and
+# writes OUTDIR/sdk/conformance-as.wasm and
 # OUTDIR/examples/assemblyscript/<name>.wasm. Runs `npm ci` first where
 # node_modules is missing. Works from any current directory.
 set -euo pipefail
@@ -33,7 +33,7 @@ install() {
 
 install "$sdk"
 mkdir -p "$out/sdk" "$out/examples/assemblyscript"
-(cd "$sdk" && node_modules/.bin/asc --target release -o "$out/sdk/conformance-assemblyscript.wasm")
+(cd "$sdk" && node_modules/.bin/asc --target release -o "$out/sdk/conformance-as.wasm")
 
 if [ -d "$examples" ]; then
   install "$examples"

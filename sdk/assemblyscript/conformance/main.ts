@@ -3,7 +3,7 @@
 // can run the ABI test vectors (abi/testdata/vectors) against it:
 //
 //   bash sdk/assemblyscript/build.sh bin
-//   bin/weir abi check bin/sdk/conformance-assemblyscript.wasm
+//   bin/weir abi check bin/sdk/conformance-as.wasm
 
 import {
   AggregateFunction, Batch, Builder, DataType, FilterFunction, FlagSet, Indexes, MapFunction, Operator, Plan,
