@@ -46,6 +46,54 @@ type cExample struct {
 
 var cExamples = []cExample{
 	{name: "currency", setup: cCurrencySetup},
+	{name: "scale", setup: cScaleSetup},
+}
+
+// cScaleSetup writes 2000 values of x (every 13th null) and expects
+// y = x × -0.75 in their place.
+func cScaleSetup(t *testing.T, dir string) ([]string, func(t *testing.T)) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var in bytes.Buffer
+	want := map[string]int{}
+	for i := range 2000 {
+		var x *float64
+		if i%13 != 5 {
+			x = cPtr(rng.NormFloat64() * 1000)
+		}
+		line, err := json.Marshal(map[string]*float64{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(line)
+		in.WriteByte('\n')
+		key := "null"
+		if x != nil {
+			key = fmt.Sprintf("%#x", math.Float64bits(*x*-0.75))
+		}
+		want[key]++
+	}
+	input := filepath.Join(dir, "in.jsonl")
+	if err := os.WriteFile(input, in.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	output := filepath.Join(dir, "out")
+	return []string{"--input", input, "--output", output, "--factor", "-0.75"}, func(t *testing.T) {
+		got := map[string]int{}
+		for _, line := range cReadParts(t, output) {
+			var row struct{ Y *float64 }
+			if err := json.Unmarshal([]byte(line), &row); err != nil {
+				t.Fatalf("output line %s: %v", line, err)
+			}
+			key := "null"
+			if row.Y != nil {
+				key = fmt.Sprintf("%#x", math.Float64bits(*row.Y))
+			}
+			got[key]++
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%d distinct outputs, want %d (null: %d, want %d)", len(got), len(want), got["null"], want["null"])
+		}
+	}
 }
 
 // cBid is a row of the currency example's input and output; nil is null.
