@@ -10,7 +10,9 @@ use crate::builder::BatchBuilder;
 use crate::error::{Error, Result};
 use crate::ffi::{c_string, host_error, host_text, ArrowSchema, FLAG_NULLABLE, RELEASE_MARK};
 use crate::flags::Args;
-use crate::operator::{AggregateFunction, Factory, FilterFunction, Kind, MapFunction, Operator, ProcessFunction, Registry};
+use crate::operator::{
+    AggregateFunction, Factory, FilterFunction, Kind, MapFunction, Operator, ProcessFunction, Registry,
+};
 use crate::selection::Selection;
 use crate::table::Table;
 use crate::types::{DataType, Field, Schema};
@@ -47,9 +49,9 @@ struct Module {
 }
 
 thread_local! {
-    static MODULE: RefCell<Option<Module>> = RefCell::new(None);
+    static MODULE: RefCell<Option<Module>> = const { RefCell::new(None) };
     /// The function being run, for panic messages.
-    static CURRENT: RefCell<String> = RefCell::new(String::new());
+    static CURRENT: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 fn set_current(name: &str) {
@@ -102,7 +104,8 @@ fn install_panic_hook() {}
 /// The stderr line reporting a panic.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn panic_line(function: &str, payload: &str, loc: Option<(&str, u32)>) -> String {
-    let mut s = if function.is_empty() { format!("panic: {}", payload) } else { format!("{}: panic: {}", function, payload) };
+    let mut s =
+        if function.is_empty() { format!("panic: {}", payload) } else { format!("{}: panic: {}", function, payload) };
     if let Some((file, line)) = loc {
         s.push_str(&format!(" (at {}:{})", file, line));
     }
@@ -184,11 +187,9 @@ pub fn plan(register: fn(&mut Registry), args: usize, args_len: usize, ret: usiz
             check_ret(ret)?;
             m.registry.check()?;
             let text = unsafe { host_text(args, args_len) };
-            let f = m
-                .registry
-                .plan
-                .as_ref()
-                .ok_or_else(|| Error::new("this module defines no plan (call Registry::plan in the registration function)"))?;
+            let f = m.registry.plan.as_ref().ok_or_else(|| {
+                Error::new("this module defines no plan (call Registry::plan in the registration function)")
+            })?;
             let p = f(&Args::from_nul_separated(&text))?;
             m.plan_text = p.to_json()?;
             unsafe {
@@ -308,7 +309,15 @@ pub fn open(
     with_module(register, |m| status(open_in(m, kind, &fname, params, params_len, in_schema, ret)))
 }
 
-fn open_in(m: &mut Module, kind: u32, fname: &str, params: usize, params_len: usize, in_schema: usize, ret: usize) -> Result<()> {
+fn open_in(
+    m: &mut Module,
+    kind: u32,
+    fname: &str,
+    params: usize,
+    params_len: usize,
+    in_schema: usize,
+    ret: usize,
+) -> Result<()> {
     check_ret(ret)?;
     m.registry.check()?;
     let reg = match m.registry.functions.get(fname) {
@@ -438,7 +447,8 @@ pub fn map(register: fn(&mut Registry), h: u32, input: usize, ret: usize) -> i32
             check_ret(ret)?;
             let inst = instance(m, h, &[Kind::Map, Kind::FlatMap])?;
             let Instance { name, kind, input: schema, in_cols, out, func, .. } = inst;
-            let (n, _, _) = unsafe { load_struct(input, schema, in_cols, "input batch") }.map_err(|e| e.context(&*name))?;
+            let (n, _, _) =
+                unsafe { load_struct(input, schema, in_cols, "input batch") }.map_err(|e| e.context(&*name))?;
             let batch = Batch::from_raw(schema, n, Cow::Borrowed(&in_cols[..]));
             let out = out.as_mut().ok_or_else(|| crate::err!("{}: no output builder", name))?;
             out.clear();
@@ -462,7 +472,8 @@ pub fn filter(register: fn(&mut Registry), h: u32, input: usize, ret: usize) -> 
             check_ret(ret)?;
             let inst = instance(m, h, &[Kind::Filter])?;
             let Instance { name, input: schema, in_cols, sel, func, .. } = inst;
-            let (n, _, _) = unsafe { load_struct(input, schema, in_cols, "input batch") }.map_err(|e| e.context(&*name))?;
+            let (n, _, _) =
+                unsafe { load_struct(input, schema, in_cols, "input batch") }.map_err(|e| e.context(&*name))?;
             let batch = Batch::from_raw(schema, n, Cow::Borrowed(&in_cols[..]));
             sel.reset(n);
             if let Func::Filter(f) = func {
@@ -486,7 +497,8 @@ pub fn process(register: fn(&mut Registry), h: u32, input: usize, keys: usize, s
             check_ret(ret)?;
             let inst = instance(m, h, &[Kind::Process])?;
             let Instance { name, input: schema, in_cols, out, state: table, func, .. } = inst;
-            let (n, _, _) = unsafe { load_struct(input, schema, in_cols, "input batch") }.map_err(|e| e.context(&*name))?;
+            let (n, _, _) =
+                unsafe { load_struct(input, schema, in_cols, "input batch") }.map_err(|e| e.context(&*name))?;
             let table = table.as_mut().ok_or_else(|| crate::err!("{}: no state table", name))?;
             unsafe { table.load(state, "state") }.map_err(|e| e.context(&*name))?;
             let keys = unsafe { indexes(keys, n, table.len(), "key index") }.map_err(|e| e.context(&*name))?;
@@ -538,7 +550,8 @@ pub fn agg_add(register: fn(&mut Registry), h: u32, acc: usize, input: usize, gr
             let Instance { name, input: schema, in_cols, state, func, .. } = inst;
             let table = state.as_mut().ok_or_else(|| crate::err!("{}: no accumulator table", name))?;
             unsafe { table.load(acc, "accumulator") }.map_err(|e| e.context(&*name))?;
-            let (n, _, _) = unsafe { load_struct(input, schema, in_cols, "input batch") }.map_err(|e| e.context(&*name))?;
+            let (n, _, _) =
+                unsafe { load_struct(input, schema, in_cols, "input batch") }.map_err(|e| e.context(&*name))?;
             let groups = unsafe { indexes(groups, n, table.len(), "group") }.map_err(|e| e.context(&*name))?;
             let batch = Batch::from_raw(schema, n, Cow::Borrowed(&in_cols[..]));
             if let Func::Aggregate(f) = func {
@@ -595,4 +608,523 @@ pub fn agg_result(register: fn(&mut Registry), h: u32, acc: usize, ret: usize) -
             Ok(())
         })())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Drives the exports natively the way the host does: inputs written as
+    //! C Data structures, outputs read back from what the exports return.
+
+    use super::*;
+    use crate::ffi::{imports, ArrowArray};
+    use crate::schema;
+    use crate::types::TimeUnit;
+    use crate::Flags;
+
+    struct Scale {
+        x: usize,
+        f: f64,
+    }
+    impl MapFunction for Scale {
+        fn open(op: &mut Operator) -> Result<Scale> {
+            let x = op.input().lookup("x", &[DataType::Float64])?;
+            let f = op.parse_params::<f64>()?;
+            op.set_output(schema![("y", DataType::Float64)]);
+            Ok(Scale { x, f })
+        }
+        fn map(&mut self, input: &Batch, out: &mut BatchBuilder) -> Result<()> {
+            let xs = input.f64(self.x)?;
+            let f = self.f;
+            out.f64(0)?.extend_with_validity(xs.validity(), xs.values().iter().map(|x| x * f))
+        }
+    }
+
+    struct Identity;
+    impl MapFunction for Identity {
+        fn open(op: &mut Operator) -> Result<Identity> {
+            op.set_output(op.input().clone());
+            Ok(Identity)
+        }
+        fn map(&mut self, input: &Batch, out: &mut BatchBuilder) -> Result<()> {
+            out.append_batch(input)
+        }
+    }
+
+    /// Emits one row too many: a map that breaks its contract.
+    struct Extra;
+    impl MapFunction for Extra {
+        fn open(op: &mut Operator) -> Result<Extra> {
+            op.set_output(schema![("n", DataType::Int64)]);
+            Ok(Extra)
+        }
+        fn map(&mut self, input: &Batch, out: &mut BatchBuilder) -> Result<()> {
+            out.i64(0)?.extend_zeroed(input.len() + 1);
+            Ok(())
+        }
+    }
+
+    /// Forgets its output schema.
+    struct NoOutput;
+    impl MapFunction for NoOutput {
+        fn open(_: &mut Operator) -> Result<NoOutput> {
+            Ok(NoOutput)
+        }
+        fn map(&mut self, _: &Batch, _: &mut BatchBuilder) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Keeps even rows: pushed indexes, or all/none by params.
+    struct Even;
+    impl FilterFunction for Even {
+        fn open(op: &mut Operator) -> Result<Even> {
+            if !op.params().is_empty() {
+                crate::bail!("unexpected params {:?}", op.params());
+            }
+            Ok(Even)
+        }
+        fn filter(&mut self, input: &Batch, sel: &mut Selection) -> Result<()> {
+            for i in (0..input.len()).step_by(2) {
+                sel.push(i);
+            }
+            Ok(())
+        }
+    }
+
+    /// Counts per key, appends the key's string state, clears keys whose
+    /// count reaches 3.
+    struct Count {
+        key: usize,
+    }
+    impl ProcessFunction for Count {
+        fn open(op: &mut Operator) -> Result<Count> {
+            let key = op.input().lookup("key", &[DataType::Utf8])?;
+            op.set_output(schema![("key", DataType::Utf8), ("n", DataType::Int64)]);
+            op.set_state(schema![("n", DataType::Int64), ("seen", DataType::Utf8)]);
+            Ok(Count { key })
+        }
+        fn process(&mut self, input: &Batch, keys: &[u32], state: &mut Table, out: &mut BatchBuilder) -> Result<()> {
+            let ks = input.utf8(self.key)?;
+            out.utf8(0)?.append_column(&ks);
+            for (i, &k) in keys.iter().enumerate() {
+                let k = k as usize;
+                let mut cols = state.columns_mut();
+                let n = cols.i64(0)?;
+                let seen = cols.utf8(1)?;
+                n[k] += 1;
+                seen[k].push('+');
+                out.i64(1)?.push(n[k]);
+                if n[k] >= 3 {
+                    state.clear(k);
+                }
+                let _ = i;
+            }
+            Ok(())
+        }
+    }
+
+    /// sum of x per group; result null for empty groups.
+    struct Sum {
+        x: usize,
+    }
+    impl AggregateFunction for Sum {
+        fn open(op: &mut Operator) -> Result<Sum> {
+            let x = op.input().lookup("x", &[DataType::Int64])?;
+            op.set_state(schema![("sum", DataType::Int64), ("n", DataType::Int64)]);
+            op.set_output(schema![("sum", DataType::Int64)]);
+            Ok(Sum { x })
+        }
+        fn create(&mut self, acc: &mut Table) -> Result<()> {
+            // Start every sum at 100 to prove create runs.
+            acc.i64_mut(0)?.iter_mut().for_each(|s| *s = 100);
+            Ok(())
+        }
+        fn add(&mut self, acc: &mut Table, input: &Batch, groups: &[u32]) -> Result<()> {
+            let xs = input.i64(self.x)?;
+            let mut cols = acc.columns_mut();
+            let (s, n) = (cols.i64(0)?, cols.i64(1)?);
+            for (i, &g) in groups.iter().enumerate() {
+                if let Some(v) = xs.get(i) {
+                    s[g as usize] += v;
+                    n[g as usize] += 1;
+                }
+            }
+            Ok(())
+        }
+        fn merge(&mut self, acc: &mut Table, other: &Table, groups: &[u32]) -> Result<()> {
+            let (os, on) = (other.i64(0)?, other.i64(1)?);
+            let mut cols = acc.columns_mut();
+            let (s, n) = (cols.i64(0)?, cols.i64(1)?);
+            for (i, &g) in groups.iter().enumerate() {
+                s[g as usize] += os[i] - 100;
+                n[g as usize] += on[i];
+            }
+            Ok(())
+        }
+        fn result(&mut self, acc: &Table, out: &mut BatchBuilder) -> Result<()> {
+            let (s, n) = (acc.i64(0)?, acc.i64(1)?);
+            let b = out.i64(0)?;
+            for k in 0..acc.len() {
+                b.push_option(if n[k] == 0 { None } else { Some(s[k]) });
+            }
+            Ok(())
+        }
+    }
+
+    fn register(r: &mut Registry) {
+        r.map::<Scale>("scale")
+            .map::<Identity>("identity")
+            .map::<Extra>("extra")
+            .flat_map::<Extra>("extra_flat")
+            .map::<NoOutput>("no_output")
+            .filter::<Even>("even")
+            .process::<Count>("count")
+            .aggregate::<Sum>("sum")
+            .plan(|args| {
+                let mut input = String::new();
+                Flags::new("t").string("input", &mut input, "input").parse(args)?;
+                let p = crate::Plan::new("t");
+                p.source("file", [("path", input.as_str())]).map("identity").sink("file", [("path", "o")]);
+                Ok(p)
+            });
+    }
+
+    type Ret = [usize; 16];
+
+    fn last_error() -> String {
+        imports::LAST_ERROR.with(|e| e.borrow_mut().take()).unwrap_or_default()
+    }
+
+    /// Opens `name` as `kind` over `input`; Ok(ret) or Err(message).
+    fn open_op(kind: Kind, name: &str, params: &str, input: &Schema) -> std::result::Result<Ret, String> {
+        let s = export_schema(input);
+        let mut ret: Ret = [0; 16];
+        let st = open(
+            register,
+            kind as u32,
+            name.as_ptr() as usize,
+            name.len(),
+            params.as_ptr() as usize,
+            params.len(),
+            s.addr(),
+            ret.as_mut_ptr() as usize,
+        );
+        if st == 0 {
+            Ok(ret)
+        } else {
+            Err(last_error())
+        }
+    }
+
+    /// Exports b and slices every column to start at `off`, keeping `n` rows.
+    fn sliced(b: &mut BatchBuilder, off: usize, n: usize) -> usize {
+        let (addr, _) = b.export().unwrap();
+        let arr = unsafe { &mut *(addr as *mut ArrowArray) };
+        arr.length = n as i64;
+        for j in 0..arr.n_children as usize {
+            let kid = unsafe { &mut *(*arr.children.add(j) as *mut ArrowArray) };
+            kid.offset = off as i64;
+            kid.null_count = -1;
+        }
+        addr as usize
+    }
+
+    /// A view of the struct array at `a` with schema `s`.
+    fn view<'a>(a: usize, s: &'a Schema, cols: &'a mut Vec<RawColumn>) -> Batch<'a> {
+        *cols = s.fields().iter().map(|f| RawColumn::empty(f.data_type.phys())).collect();
+        let (n, _, _) = unsafe { load_struct(a, s, cols, "output") }.unwrap();
+        Batch::from_raw(s, n, Cow::Borrowed(&cols[..]))
+    }
+
+    #[test]
+    fn open_errors() {
+        let x = schema![("x", DataType::Float64)];
+        let cases: Vec<(Kind, &str, &str, Schema, &str)> = vec![
+            (Kind::Map, "nope", "", x.clone(), "no function \"nope\" is registered in this module (registered: count, even, extra, extra_flat, identity, no_output, scale, sum)"),
+            (Kind::Filter, "scale", "1", x.clone(), "scale: registered as a map function, opened as filter"),
+            (Kind::Map, "scale", "abc", x.clone(), "scale: params \"abc\" are not a valid f64: invalid float literal"),
+            (Kind::Map, "scale", "2", schema![("y", DataType::Float64)], "scale: input has no column \"x\" (columns: y)"),
+            (Kind::Map, "no_output", "", x.clone(), "no_output: open did not set the output schema"),
+            (Kind::Filter, "even", "p", x.clone(), "even: unexpected params \"p\""),
+        ];
+        for (kind, name, params, input, want) in cases {
+            assert_eq!(open_op(kind, name, params, &input).unwrap_err(), want, "{}", name);
+        }
+        let mut ret: Ret = [0; 16];
+        let st =
+            open(register, 9, "scale".as_ptr() as usize, 5, 0, 0, export_schema(&x).addr(), ret.as_mut_ptr() as usize);
+        assert_eq!((st, last_error()), (1, "scale: unknown operator kind 9".to_string()));
+    }
+
+    #[test]
+    fn map_with_slices_and_nulls() {
+        let ret = open_op(Kind::Map, "scale", " 2 ", &schema![("x", DataType::Float64)]).unwrap();
+        let h = ret[0] as u32;
+        // The output schema the host reads: +s with one float64 child "y".
+        let out_schema = unsafe { import_schema(ret[1]) }.unwrap();
+        assert_eq!(out_schema, schema![("y", DataType::Float64)]);
+        for off in [0usize, 1, 3, 7, 8, 13] {
+            let mut b = BatchBuilder::new(schema![("x", DataType::Float64)]).unwrap();
+            b.f64(0).unwrap().extend((0..40).map(|i| if i % 5 == 2 { None } else { Some(i as f64) }));
+            let input = sliced(&mut b, off, 20);
+            let mut r: Ret = [0; 16];
+            assert_eq!(map(register, h, input, r.as_mut_ptr() as usize), 0, "{}", last_error());
+            let mut cols = Vec::new();
+            let out = view(r[0], &out_schema, &mut cols);
+            let want: Vec<Option<f64>> =
+                (off..off + 20).map(|i| if i % 5 == 2 { None } else { Some(2.0 * i as f64) }).collect();
+            assert_eq!(out.f64(0).unwrap().iter().collect::<Vec<_>>(), want, "offset {}", off);
+        }
+        assert_eq!(close(register, h), 0);
+        let mut r: Ret = [0; 16];
+        assert_eq!(map(register, h, 0, r.as_mut_ptr() as usize), 1);
+        assert_eq!(last_error(), format!("unknown operator handle {}", h));
+    }
+
+    #[test]
+    fn identity_every_type_sliced() {
+        let s = schema![
+            ("b", DataType::Bool),
+            ("i8", DataType::Int8),
+            ("u16", DataType::Uint16),
+            ("i32", DataType::Int32),
+            ("u64", DataType::Uint64),
+            ("f32", DataType::Float32),
+            ("s", DataType::Utf8),
+            ("z", DataType::Binary),
+            ("ts", DataType::timestamp_tz(TimeUnit::Nanosecond, "Europe/Paris")),
+            ("d", DataType::Date32),
+        ];
+        let ret = open_op(Kind::Map, "identity", "", &s).unwrap();
+        let out_schema = unsafe { import_schema(ret[1]) }.unwrap();
+        assert_eq!(out_schema, s);
+        let n = 30;
+        let null = |i: usize| i % 7 == 3;
+        let mut b = BatchBuilder::new(s.clone()).unwrap();
+        for i in 0..n {
+            let v = |x: bool| if null(i) { None } else { Some(x) };
+            b.bool(0).unwrap().push_option(v(i % 3 == 0));
+            b.i8(1).unwrap().push_option(v(true).map(|_| i as i8 - 10));
+            b.u16(2).unwrap().push_option(v(true).map(|_| i as u16 * 1000));
+            b.i32(3).unwrap().push_option(v(true).map(|_| -(i as i32)));
+            b.u64(4).unwrap().push_option(v(true).map(|_| u64::MAX - i as u64));
+            b.f32(5).unwrap().push_option(v(true).map(|_| i as f32 / 4.0));
+            b.utf8(6).unwrap().push_option(v(true).map(|_| ["", "é", "日本", "x"][i % 4]));
+            let bytes = [0xffu8, i as u8];
+            b.binary(7).unwrap().push_option(v(true).map(|_| &bytes[..i % 3]));
+            b.timestamp(8).unwrap().push_option(v(true).map(|_| i as i64 * 1_000_000_007));
+            b.date32(9).unwrap().push_option(v(true).map(|_| i as i32 - 15));
+        }
+        // Column j of a batch, rows [from, from+len), as a debug string.
+        fn rows(batch: &Batch, j: usize, from: usize, len: usize) -> String {
+            macro_rules! window {
+                ($c:expr) => {
+                    format!("{:?}", $c.iter().skip(from).take(len).collect::<Vec<_>>())
+                };
+            }
+            match j {
+                0 => window!(batch.bool(0).unwrap()),
+                1 => window!(batch.i8(1).unwrap()),
+                2 => window!(batch.u16(2).unwrap()),
+                3 => window!(batch.i32(3).unwrap()),
+                4 => window!(batch.u64(4).unwrap()),
+                5 => window!(batch.f32(5).unwrap()),
+                6 => window!(batch.utf8(6).unwrap()),
+                7 => window!(batch.binary(7).unwrap()),
+                8 => window!(batch.timestamp(8).unwrap()),
+                _ => window!(batch.date32(9).unwrap()),
+            }
+        }
+        // The expected rows, from a copy of the whole batch.
+        let mut full = BatchBuilder::new(s.clone()).unwrap();
+        full.append_batch(&b.as_batch().unwrap()).unwrap();
+        let full = full.as_batch().unwrap();
+        assert_eq!(full.null_count(6), 4);
+        for off in [0usize, 1, 5, 8, 13] {
+            let len = 12;
+            let input = sliced(&mut b, off, len);
+            let mut r: Ret = [0; 16];
+            assert_eq!(map(register, ret[0] as u32, input, r.as_mut_ptr() as usize), 0, "{}", last_error());
+            let mut cols = Vec::new();
+            let out = view(r[0], &out_schema, &mut cols);
+            assert_eq!(out.len(), len);
+            for j in 0..s.len() {
+                assert_eq!(rows(&out, j, 0, len), rows(&full, j, off, len), "column {} offset {}", j, off);
+            }
+        }
+    }
+
+    #[test]
+    fn map_contract_checks() {
+        let s = schema![("x", DataType::Float64)];
+        let mut b = BatchBuilder::new(s.clone()).unwrap();
+        b.f64(0).unwrap().extend_from_slice(&[1.0, 2.0]);
+        let input = sliced(&mut b, 0, 2);
+        let h = open_op(Kind::Map, "extra", "", &s).unwrap()[0] as u32;
+        let mut r: Ret = [0; 16];
+        assert_eq!(map(register, h, input, r.as_mut_ptr() as usize), 1);
+        assert_eq!(last_error(), "extra: map produced 3 rows for 2 input rows");
+        // The same function as a flatmap may emit any number of rows.
+        let h = open_op(Kind::FlatMap, "extra_flat", "", &s).unwrap()[0] as u32;
+        assert_eq!(map(register, h, input, r.as_mut_ptr() as usize), 0, "{}", last_error());
+        // A batch whose column count differs from the schema.
+        let h = open_op(Kind::Map, "identity", "", &schema![("x", DataType::Float64), ("y", DataType::Int8)]).unwrap()
+            [0] as u32;
+        assert_eq!(map(register, h, input, r.as_mut_ptr() as usize), 1);
+        assert_eq!(last_error(), "identity: input batch has 1 columns, its schema 2");
+        // A handle of another kind.
+        let f = open_op(Kind::Filter, "even", "", &s).unwrap()[0] as u32;
+        assert_eq!(map(register, f, input, r.as_mut_ptr() as usize), 1);
+        assert_eq!(last_error(), format!("even: operator handle {} is a filter operator", f));
+    }
+
+    #[test]
+    fn filter_selection_vector() {
+        let s = schema![("x", DataType::Float64)];
+        let h = open_op(Kind::Filter, "even", "", &s).unwrap()[0] as u32;
+        let mut b = BatchBuilder::new(s).unwrap();
+        b.f64(0).unwrap().extend_zeroed(7);
+        let mut r: Ret = [0; 16];
+        assert_eq!(filter(register, h, sliced(&mut b, 0, 7), r.as_mut_ptr() as usize), 0);
+        assert_eq!((r[0], r[2]), (1, 4));
+        let idx = unsafe { std::slice::from_raw_parts(r[1] as *const i32, r[2]) };
+        assert_eq!(idx, &[0, 2, 4, 6]);
+        let mut r: Ret = [0; 16];
+        assert_eq!(filter(register, h, sliced(&mut b, 0, 0), r.as_mut_ptr() as usize), 0);
+        assert_eq!(r[0], 3, "no rows: kind none");
+    }
+
+    #[test]
+    fn process_state_round_trip() {
+        let s = schema![("key", DataType::Utf8)];
+        let ret = open_op(Kind::Process, "count", "", &s).unwrap();
+        let state_schema = unsafe { import_schema(ret[2]) }.unwrap();
+        assert_eq!(state_schema, schema![("n", DataType::Int64), ("seen", DataType::Utf8)]);
+        let h = ret[0] as u32;
+        // Rows a b a c; keys 0 1 0 2; key 0 has state (n=1, seen "x"),
+        // key 1 has none (junk under the null row), key 2 has n=5.
+        let mut input = BatchBuilder::new(s).unwrap();
+        input.utf8(0).unwrap().extend(["a", "b", "a", "c"]);
+        let in_addr = sliced(&mut input, 0, 4);
+        let mut st = BatchBuilder::new(state_schema.clone()).unwrap();
+        st.i64(0).unwrap().extend_from_slice(&[1, 77, 5]);
+        st.utf8(1).unwrap().extend(["x", "junk", ""]);
+        let (st_addr, _) = st.export().unwrap();
+        let valid = [0b101u8];
+        unsafe {
+            let arr = &mut *(st_addr as *mut ArrowArray);
+            *(arr.buffers as *mut *const u8) = valid.as_ptr();
+            arr.null_count = 1;
+        }
+        let keys: [i32; 4] = [0, 1, 0, 2];
+        let mut r: Ret = [0; 16];
+        let status = process(register, h, in_addr, keys.as_ptr() as usize, st_addr as usize, r.as_mut_ptr() as usize);
+        assert_eq!(status, 0, "{}", last_error());
+        let out_schema = schema![("key", DataType::Utf8), ("n", DataType::Int64)];
+        let mut cols = Vec::new();
+        let out = view(r[0], &out_schema, &mut cols);
+        assert_eq!(out.i64(1).unwrap().values(), &[2, 1, 3, 6]);
+        assert_eq!(out.utf8(0).unwrap().iter().flatten().collect::<String>(), "abac");
+        // New state: keys 0 (3) and 2 (6) reached 3 and were cleared (null
+        // rows); key 1 got its first state.
+        let mut scols = Vec::new();
+        let ns = view(r[1], &state_schema, &mut scols);
+        let arr = unsafe { &*(r[1] as *const ArrowArray) };
+        let sv = unsafe { *(*arr.buffers) };
+        assert_eq!((arr.null_count, sv & 0b111), (2, 0b010));
+        assert_eq!(ns.i64(0).unwrap().values(), &[3, 1, 6]);
+        assert_eq!(ns.utf8(1).unwrap().iter().flatten().collect::<Vec<_>>(), ["x++", "+", "+"]);
+
+        // Out-of-range key index.
+        let bad: [i32; 4] = [0, 3, 0, 0];
+        let status = process(register, h, in_addr, bad.as_ptr() as usize, st_addr as usize, r.as_mut_ptr() as usize);
+        assert_eq!((status, last_error()), (1, "count: key index 3 of row 1 is out of range (3 rows)".to_string()));
+    }
+
+    #[test]
+    fn aggregate_lifecycle() {
+        let s = schema![("x", DataType::Int64)];
+        let ret = open_op(Kind::Aggregate, "sum", "", &s).unwrap();
+        let h = ret[0] as u32;
+        let acc_schema = unsafe { import_schema(ret[2]) }.unwrap();
+        let res_schema = unsafe { import_schema(ret[1]) }.unwrap();
+        assert_eq!((acc_schema.len(), res_schema.len()), (2, 1));
+        let mut r: Ret = [0; 16];
+        assert_eq!(agg_create(register, h, 3, r.as_mut_ptr() as usize), 0);
+        // Copy the accumulators out, as the host does, before the next call.
+        let copy = |a: usize| {
+            let mut cols = Vec::new();
+            let v = view(a, &acc_schema, &mut cols);
+            let mut b = BatchBuilder::new(acc_schema.clone()).unwrap();
+            b.append_batch(&v).unwrap();
+            b
+        };
+        let mut acc = copy(r[0]);
+        let mut input = BatchBuilder::new(s).unwrap();
+        input.i64(0).unwrap().extend([Some(1), None, Some(10), Some(100)]);
+        let groups: [i32; 4] = [0, 0, 2, 0];
+        let (acc_addr, _) = acc.export().unwrap();
+        let st = agg_add(
+            register,
+            h,
+            acc_addr as usize,
+            sliced(&mut input, 0, 4),
+            groups.as_ptr() as usize,
+            r.as_mut_ptr() as usize,
+        );
+        assert_eq!(st, 0, "{}", last_error());
+        let mut acc = copy(r[0]);
+        // Merge a second array (one accumulator with sum 107 = 100 + 7, n 1) into group 1.
+        let mut other = BatchBuilder::new(acc_schema.clone()).unwrap();
+        other.i64(0).unwrap().push(107);
+        other.i64(1).unwrap().push(1);
+        let (oa, _) = other.export().unwrap();
+        let g: [i32; 1] = [1];
+        let (acc_addr, _) = acc.export().unwrap();
+        assert_eq!(
+            agg_merge(register, h, acc_addr as usize, oa as usize, g.as_ptr() as usize, r.as_mut_ptr() as usize),
+            0,
+            "{}",
+            last_error()
+        );
+        let mut acc = copy(r[0]);
+        let (acc_addr, _) = acc.export().unwrap();
+        assert_eq!(agg_result(register, h, acc_addr as usize, r.as_mut_ptr() as usize), 0, "{}", last_error());
+        let mut cols = Vec::new();
+        let res = view(r[0], &res_schema, &mut cols);
+        assert_eq!(res.i64(0).unwrap().iter().collect::<Vec<_>>(), [Some(201), Some(107), Some(110)]);
+        assert_eq!(agg_create(register, h, 1 << 29, r.as_mut_ptr() as usize), 1);
+        assert_eq!(last_error(), "sum: cannot create 536870912 accumulators");
+    }
+
+    #[test]
+    fn plan_and_alloc() {
+        let args = "--input\0in.txt\0";
+        let mut r: Ret = [0; 16];
+        assert_eq!(plan(register, args.as_ptr() as usize, args.len(), r.as_mut_ptr() as usize), 0, "{}", last_error());
+        let js = unsafe { std::str::from_utf8(std::slice::from_raw_parts(r[0] as *const u8, r[1])) }.unwrap();
+        assert!(js.contains(r#""params":{"path":"in.txt"}"#), "{}", js);
+        let bad = "--nope\0";
+        assert_eq!(plan(register, bad.as_ptr() as usize, bad.len(), r.as_mut_ptr() as usize), 1);
+        assert_eq!(last_error(), "flag provided but not defined: --nope");
+
+        let cases = [(0usize, 8usize, true), (100, 64, true), (1, 3, false), (8, 128, false), (5, 0, false)];
+        for (size, align, ok) in cases {
+            let p = alloc(size, align);
+            assert_eq!(p != 0, ok, "alloc({}, {})", size, align);
+            if ok {
+                assert_eq!(p % align, 0);
+                free(p, size, align);
+            }
+        }
+    }
+
+    #[test]
+    fn panic_lines() {
+        assert_eq!(
+            panic_line("count", "index out of bounds", Some(("src/lib.rs", 7))),
+            "count: panic: index out of bounds (at src/lib.rs:7)"
+        );
+        assert_eq!(panic_line("", "a\nb", None), "panic: a b");
+    }
 }

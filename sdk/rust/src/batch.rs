@@ -22,7 +22,10 @@ pub trait Primitive: sealed::Sealed + Copy + Default + PartialEq + PartialOrd + 
     #[doc(hidden)]
     const PHYS: Phys;
     #[doc(hidden)]
-    fn builder(c: &mut crate::builder::ColumnBuilder, phys: Phys) -> Option<&mut crate::builder::PrimitiveBuilder<Self>>;
+    fn builder(
+        c: &mut crate::builder::ColumnBuilder,
+        phys: Phys,
+    ) -> Option<&mut crate::builder::PrimitiveBuilder<Self>>;
     #[doc(hidden)]
     fn table(c: &crate::table::TableColumn, phys: Phys) -> Option<&Vec<Self>>;
     #[doc(hidden)]
@@ -197,7 +200,8 @@ impl<'a> Batch<'a> {
     }
 
     fn col(&self, j: usize, want: Phys) -> Result<&RawColumn> {
-        let c = self.cols.get(j).ok_or_else(|| crate::err!("no column {} in a batch of {} columns", j, self.cols.len()))?;
+        let c =
+            self.cols.get(j).ok_or_else(|| crate::err!("no column {} in a batch of {} columns", j, self.cols.len()))?;
         if c.phys != want {
             let f = &self.schema[j];
             crate::bail!("column {} ({:?}) is {}, not {}", j, f.name, f.data_type, want.name());
@@ -342,7 +346,8 @@ impl<'a> Batch<'a> {
         }
         // SAFETY: load checked the offsets pointer (non-NULL, aligned); the
         // buffer holds offset+len+1 offsets.
-        let offsets: &'a [i32] = unsafe { std::slice::from_raw_parts((c.values as *const i32).add(c.offset), self.len + 1) };
+        let offsets: &'a [i32] =
+            unsafe { std::slice::from_raw_parts((c.values as *const i32).add(c.offset), self.len + 1) };
         if c.checked.get() == 0 {
             check_offsets(offsets).map_err(|e| e.context(format!("column {:?}", self.schema[j].name)))?;
             if offsets[self.len] > 0 && c.data.is_null() {
@@ -854,7 +859,8 @@ mod tests {
 
     #[test]
     fn iterators_and_nulls() {
-        let mut b = BatchBuilder::new(schema![("x", DataType::Int64), ("b", DataType::Bool), ("z", DataType::Binary)]).unwrap();
+        let mut b =
+            BatchBuilder::new(schema![("x", DataType::Int64), ("b", DataType::Bool), ("z", DataType::Binary)]).unwrap();
         b.i64(0).unwrap().extend([Some(1), None, Some(3)]);
         b.bool(1).unwrap().extend([None, Some(true), Some(false)]);
         b.binary(2).unwrap().extend([Some(&b"\x00\xff"[..]), Some(&b""[..]), None]);

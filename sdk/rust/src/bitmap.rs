@@ -30,7 +30,13 @@ impl<'a> Bitmap<'a> {
     ///
     /// If `bytes` is shorter than `offset + len` bits.
     pub fn new(bytes: &'a [u8], offset: usize, len: usize) -> Bitmap<'a> {
-        assert!(bytes.len() * 8 >= offset + len, "bitmap of {} bytes cannot hold bits {}..{}", bytes.len(), offset, offset + len);
+        assert!(
+            bytes.len() * 8 >= offset + len,
+            "bitmap of {} bytes cannot hold bits {}..{}",
+            bytes.len(),
+            offset,
+            offset + len
+        );
         let bytes = &bytes[offset / 8..(offset + len + 7) / 8];
         Bitmap { bytes: Some(bytes), offset: offset % 8, len, zeros: None }
     }
@@ -295,7 +301,14 @@ mod tests {
                     let mut dst = vec![0xA5u8; 20];
                     let before = dst.clone();
                     copy_bits(&mut dst, dst_off, &src, src_off, n);
-                    assert_eq!(bits_of(&dst, dst_off, n), bits_of(&src, src_off, n), "src_off {} dst_off {} n {}", src_off, dst_off, n);
+                    assert_eq!(
+                        bits_of(&dst, dst_off, n),
+                        bits_of(&src, src_off, n),
+                        "src_off {} dst_off {} n {}",
+                        src_off,
+                        dst_off,
+                        n
+                    );
                     for i in (0..dst_off).chain(dst_off + n..160) {
                         assert_eq!(get_bit(&dst, i), get_bit(&before, i), "bit {} outside the copy changed", i);
                     }

@@ -810,7 +810,7 @@ impl ColumnBuilder {
             ColumnBuilder::Binary(b) => var_export(&b.v)?,
             c => each_fixed!(c, b => {
                 let (v, n) = b.validity.exported();
-                let p = if b.values.is_empty() { std::ptr::null() } else { b.values.as_ptr() as *const u8 };
+                let p = if b.values.is_empty() { std::ptr::null() } else { b.values.as_ptr().cast::<u8>() };
                 (v, n, p, std::ptr::null(), 2)
             }, _ => unreachable!()),
         };
@@ -827,20 +827,24 @@ impl ColumnBuilder {
         let mut r = RawColumn::empty(Phys::Bool);
         let (phys, validity, values, data) = match self {
             ColumnBuilder::Bool(b) => (Phys::Bool, &b.validity, b.bits.as_ptr(), std::ptr::null()),
-            ColumnBuilder::Utf8(b) => (Phys::Utf8, &b.v.validity, b.v.offsets.as_ptr() as *const u8, b.v.data.as_ptr()),
-            ColumnBuilder::Binary(b) => (Phys::Binary, &b.v.validity, b.v.offsets.as_ptr() as *const u8, b.v.data.as_ptr()),
-            ColumnBuilder::I8(b) => (Phys::I8, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::I16(b) => (Phys::I16, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::I32(b) => (Phys::I32, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::I64(b) => (Phys::I64, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::U8(b) => (Phys::U8, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::U16(b) => (Phys::U16, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::U32(b) => (Phys::U32, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::U64(b) => (Phys::U64, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::F32(b) => (Phys::F32, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::F64(b) => (Phys::F64, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::Timestamp(b) => (Phys::Timestamp, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
-            ColumnBuilder::Date32(b) => (Phys::Date32, &b.validity, b.values.as_ptr() as *const u8, std::ptr::null()),
+            ColumnBuilder::Utf8(b) => (Phys::Utf8, &b.v.validity, b.v.offsets.as_ptr().cast::<u8>(), b.v.data.as_ptr()),
+            ColumnBuilder::Binary(b) => {
+                (Phys::Binary, &b.v.validity, b.v.offsets.as_ptr().cast::<u8>(), b.v.data.as_ptr())
+            }
+            ColumnBuilder::I8(b) => (Phys::I8, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::I16(b) => (Phys::I16, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::I32(b) => (Phys::I32, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::I64(b) => (Phys::I64, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::U8(b) => (Phys::U8, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::U16(b) => (Phys::U16, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::U32(b) => (Phys::U32, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::U64(b) => (Phys::U64, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::F32(b) => (Phys::F32, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::F64(b) => (Phys::F64, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
+            ColumnBuilder::Timestamp(b) => {
+                (Phys::Timestamp, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null())
+            }
+            ColumnBuilder::Date32(b) => (Phys::Date32, &b.validity, b.values.as_ptr().cast::<u8>(), std::ptr::null()),
         };
         let (vp, nulls) = validity.exported();
         r.phys = phys;
@@ -858,7 +862,7 @@ fn var_export(v: &VarBuilder) -> Result<(*const u8, usize, *const u8, *const u8,
     }
     let (p, n) = v.validity.exported();
     let data = if v.data.is_empty() { std::ptr::null() } else { v.data.as_ptr() };
-    Ok((p, n, v.offsets.as_ptr() as *const u8, data, 3))
+    Ok((p, n, v.offsets.as_ptr().cast::<u8>(), data, 3))
 }
 
 /// Guest memory holding an exported struct array: the parent ArrowArray,
@@ -1009,7 +1013,8 @@ impl BatchBuilder {
     /// `T::DATA_TYPE` (`out.primitive::<f64>(0)`).
     pub fn primitive<T: Primitive>(&mut self, j: usize) -> Result<&mut PrimitiveBuilder<T>> {
         let (schema, cols) = (&self.schema, &mut self.cols);
-        let c = cols.get_mut(j).ok_or_else(|| crate::err!("no output column {} (the output has {})", j, schema.len()))?;
+        let c =
+            cols.get_mut(j).ok_or_else(|| crate::err!("no output column {} (the output has {})", j, schema.len()))?;
         T::builder(c, T::PHYS).ok_or_else(|| {
             crate::err!("output column {} ({:?}) is {}, not {}", j, schema[j].name, schema[j].data_type, T::DATA_TYPE)
         })
@@ -1058,7 +1063,13 @@ impl BatchBuilder {
             _ => crate::bail!("cannot copy column {} into column {}: no such column", src, dst),
         };
         if df.data_type != sf.data_type {
-            crate::bail!("cannot copy column {:?} ({}) into column {:?} ({})", sf.name, sf.data_type, df.name, df.data_type);
+            crate::bail!(
+                "cannot copy column {:?} ({}) into column {:?} ({})",
+                sf.name,
+                sf.data_type,
+                df.name,
+                df.data_type
+            );
         }
         self.cols[dst].append_from(input, src)
     }
@@ -1127,21 +1138,41 @@ mod tests {
     fn primitive_builder_nulls() {
         // Each case: operations, then expected values (None = null).
         type Op = fn(&mut PrimitiveBuilder<i64>);
-        let cases: Vec<(&str, Vec<Op>, Vec<Option<i64>>)> = vec![
+        type Case = (&'static str, Vec<Op>, Vec<Option<i64>>);
+        let cases: Vec<Case> = vec![
             ("push", vec![|b| b.push(1), |b| b.push(2)], vec![Some(1), Some(2)]),
             ("null first", vec![|b| b.push_null(), |b| b.push(2)], vec![None, Some(2)]),
-            ("null late", vec![|b| b.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), |b| b.push_null()], (1..10).map(Some).chain([None]).collect()),
-            ("set_null", vec![|b| b.extend_from_slice(&[1, 2, 3]), |b| b.set_null(1), |b| b.set_null(1)], vec![Some(1), None, Some(3)]),
-            ("zeroed", vec![|b| { b.extend_zeroed(2)[1] = 7; }], vec![Some(0), Some(7)]),
+            (
+                "null late",
+                vec![|b| b.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), |b| b.push_null()],
+                (1..10).map(Some).chain([None]).collect(),
+            ),
+            (
+                "set_null",
+                vec![|b| b.extend_from_slice(&[1, 2, 3]), |b| b.set_null(1), |b| b.set_null(1)],
+                vec![Some(1), None, Some(3)],
+            ),
+            (
+                "zeroed",
+                vec![|b| {
+                    b.extend_zeroed(2)[1] = 7;
+                }],
+                vec![Some(0), Some(7)],
+            ),
             ("options", vec![|b| b.extend([Some(5), None, None])], vec![Some(5), None, None]),
-            ("truncate", vec![|b| b.extend([Some(5), None, Some(6), None]), |b| b.truncate(3)], vec![Some(5), None, Some(6)]),
+            (
+                "truncate",
+                vec![|b| b.extend([Some(5), None, Some(6), None]), |b| b.truncate(3)],
+                vec![Some(5), None, Some(6)],
+            ),
         ];
         for (name, ops, want) in cases {
             let mut b = PrimitiveBuilder::<i64>::new();
             for op in ops {
                 op(&mut b);
             }
-            let got: Vec<Option<i64>> = (0..b.len()).map(|i| if b.is_null(i) { None } else { Some(b.values()[i]) }).collect();
+            let got: Vec<Option<i64>> =
+                (0..b.len()).map(|i| if b.is_null(i) { None } else { Some(b.values()[i]) }).collect();
             assert_eq!(got, want, "{}", name);
             assert_eq!(b.null_count(), want.iter().filter(|v| v.is_none()).count(), "{}", name);
         }
@@ -1222,7 +1253,10 @@ mod tests {
             (b.i64(0).err().unwrap().to_string(), "output column 0 (\"x\") is float64, not int64"),
             (b.utf8(2).err().unwrap().to_string(), "no output column 2 (the output has 2)"),
             (b.primitive::<i32>(1).err().unwrap().to_string(), "output column 1 (\"y\") is int64, not int32"),
-            (BatchBuilder::new(schema![("a", DataType::Int8), ("a", DataType::Int8)]).unwrap_err().to_string(), "duplicate column \"a\""),
+            (
+                BatchBuilder::new(schema![("a", DataType::Int8), ("a", DataType::Int8)]).unwrap_err().to_string(),
+                "duplicate column \"a\"",
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);

@@ -130,6 +130,6 @@ mod tests {
         }
         let none: Option<u8> = None;
         assert_eq!(none.context("missing").unwrap_err().to_string(), "missing");
-        assert_eq!(Error::from(crate::err!("a {}", 1)).context("b").message(), "b: a 1");
+        assert_eq!(crate::err!("a {}", 1).context("b").message(), "b: a 1");
     }
 }

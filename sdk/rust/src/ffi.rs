@@ -126,8 +126,8 @@ pub(crate) mod imports {
     use std::cell::RefCell;
 
     thread_local! {
-        pub(crate) static LAST_ERROR: RefCell<Option<String>> = RefCell::new(None);
-        pub(crate) static LOGS: RefCell<Vec<(i32, String)>> = RefCell::new(Vec::new());
+        pub(crate) static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+        pub(crate) static LOGS: RefCell<Vec<(i32, String)>> = const { RefCell::new(Vec::new()) };
     }
 
     pub(crate) fn error(msg: &str) {

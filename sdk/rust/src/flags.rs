@@ -40,12 +40,15 @@ impl Deref for Args {
     }
 }
 
+/// Sets a flag's target from its text.
+type Setter<'a> = Box<dyn FnMut(&str) -> Result<()> + 'a>;
+
 struct FlagDef<'a> {
     name: String,
     usage: String,
     default: String,
     is_bool: bool,
-    set: Box<dyn FnMut(&str) -> Result<()> + 'a>,
+    set: Setter<'a>,
 }
 
 /// Parses flags like Go's `flag` package (and the Go SDK's plans):
@@ -89,10 +92,16 @@ impl<'a> Flags<'a> {
     /// A string flag.
     pub fn string(self, name: &str, target: &'a mut String, usage: &str) -> Flags<'a> {
         let default = format!("{:?}", target);
-        self.def(name, usage, default, false, Box::new(move |v: &str| {
-            *target = v.to_string();
-            Ok(())
-        }))
+        self.def(
+            name,
+            usage,
+            default,
+            false,
+            Box::new(move |v: &str| {
+                *target = v.to_string();
+                Ok(())
+            }),
+        )
     }
 
     /// A flag parsed with `FromStr` (numbers and the like).
@@ -102,26 +111,38 @@ impl<'a> Flags<'a> {
         T::Err: Display,
     {
         let default = target.to_string();
-        self.def(name, usage, default, false, Box::new(move |v: &str| {
-            *target = v.parse::<T>().map_err(|e| Error::new(e.to_string()))?;
-            Ok(())
-        }))
+        self.def(
+            name,
+            usage,
+            default,
+            false,
+            Box::new(move |v: &str| {
+                *target = v.parse::<T>().map_err(|e| Error::new(e.to_string()))?;
+                Ok(())
+            }),
+        )
     }
 
     /// A bool flag: present means true; `--name=false` sets false.
     pub fn bool(self, name: &str, target: &'a mut bool, usage: &str) -> Flags<'a> {
         let default = target.to_string();
-        self.def(name, usage, default, true, Box::new(move |v: &str| {
-            *target = match v {
-                "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
-                "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
-                _ => crate::bail!("not a bool"),
-            };
-            Ok(())
-        }))
+        self.def(
+            name,
+            usage,
+            default,
+            true,
+            Box::new(move |v: &str| {
+                *target = match v {
+                    "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+                    "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+                    _ => crate::bail!("not a bool"),
+                };
+                Ok(())
+            }),
+        )
     }
 
-    fn def(mut self, name: &str, usage: &str, default: String, is_bool: bool, set: Box<dyn FnMut(&str) -> Result<()> + 'a>) -> Flags<'a> {
+    fn def(mut self, name: &str, usage: &str, default: String, is_bool: bool, set: Setter<'a>) -> Flags<'a> {
         self.defs.push(FlagDef { name: name.to_string(), usage: usage.to_string(), default, is_bool, set });
         self
     }
@@ -160,7 +181,11 @@ impl<'a> Flags<'a> {
             let def = match self.defs.iter_mut().find(|d| d.name == name) {
                 Some(d) => d,
                 None if name == "h" || name == "help" => return Err(Error::new(usage)),
-                None => crate::bail!("flag provided but not defined: -{}{}", if a.starts_with("--") { "-" } else { "" }, name),
+                None => crate::bail!(
+                    "flag provided but not defined: -{}{}",
+                    if a.starts_with("--") { "-" } else { "" },
+                    name
+                ),
             };
             let value = match inline {
                 Some(v) => v,

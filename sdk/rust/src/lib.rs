@@ -70,13 +70,17 @@ mod selection;
 mod table;
 mod types;
 
-pub use batch::{Batch, BinaryColumn, BinaryIter, BoolColumn, Primitive, PrimitiveColumn, PrimitiveIter, Utf8Column, Utf8Iter};
+pub use batch::{
+    Batch, BinaryColumn, BinaryIter, BoolColumn, Primitive, PrimitiveColumn, PrimitiveIter, Utf8Column, Utf8Iter,
+};
 pub use bitmap::{BitIter, Bitmap};
 pub use builder::{BatchBuilder, BinaryBuilder, BoolBuilder, PrimitiveBuilder, Utf8Builder};
 pub use error::{Context, Error, Result};
 pub use flags::{Args, Flags};
 pub use log::{log, Level};
-pub use operator::{split_params, AggregateFunction, FilterFunction, Kind, MapFunction, Operator, ProcessFunction, Registry};
+pub use operator::{
+    split_params, AggregateFunction, FilterFunction, Kind, MapFunction, Operator, ProcessFunction, Registry,
+};
 pub use plan::{Plan, Stream};
 pub use selection::Selection;
 pub use table::{ColumnsMut, Table};
@@ -85,7 +89,9 @@ pub use types::{DataType, Field, Schema, TimeUnit};
 /// Items the [`export!`] macro expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::abi::{agg_add, agg_create, agg_merge, agg_result, alloc, close, filter, free, init, map, open, plan, process};
+    pub use crate::abi::{
+        agg_add, agg_create, agg_merge, agg_result, alloc, close, filter, free, init, map, open, plan, process,
+    };
 }
 
 /// Defines the module's exports (SPEC §2) and names its registration

@@ -109,9 +109,8 @@ impl Operator {
         T::Err: fmt::Display,
     {
         let p = self.params.trim();
-        p.parse::<T>().map_err(|e| {
-            crate::err!("params {:?} are not a valid {}: {}", self.params, short_type_name::<T>(), e)
-        })
+        p.parse::<T>()
+            .map_err(|e| crate::err!("params {:?} are not a valid {}: {}", self.params, short_type_name::<T>(), e))
     }
 
     /// The schema of the input batches.
@@ -274,10 +273,7 @@ pub struct Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry")
-            .field("functions", &self.names())
-            .field("plan", &self.plan.is_some())
-            .finish()
+        f.debug_struct("Registry").field("functions", &self.names()).field("plan", &self.plan.is_some()).finish()
     }
 }
 
@@ -361,10 +357,9 @@ impl Registry {
     /// `weir_plan` does.
     pub fn build_plan<S: AsRef<str>>(&self, args: &[S]) -> Result<String> {
         self.check()?;
-        let f = self
-            .plan
-            .as_ref()
-            .ok_or_else(|| Error::new("this module defines no plan (call Registry::plan in the registration function)"))?;
+        let f = self.plan.as_ref().ok_or_else(|| {
+            Error::new("this module defines no plan (call Registry::plan in the registration function)")
+        })?;
         let args = Args::new(args.iter().map(|s| s.as_ref().to_string()).collect());
         f(&args)?.to_json()
     }
@@ -396,7 +391,11 @@ mod tests {
         ];
         for (p, want) in cases {
             let op = Operator::new("f", Kind::Map, p, Schema::default());
-            let e = if want.contains("f64") { op.parse_params::<f64>().unwrap_err() } else { op.parse_params::<i64>().unwrap_err() };
+            let e = if want.contains("f64") {
+                op.parse_params::<f64>().unwrap_err()
+            } else {
+                op.parse_params::<i64>().unwrap_err()
+            };
             assert_eq!(e.message(), want);
         }
         let op = Operator::new("f", Kind::Map, " a, b ,,c", Schema::default());

@@ -113,7 +113,11 @@ impl Plan {
 
     /// Adds a source node reading from the native connector `connector`,
     /// configured by `params` (`[("path", "in.txt"), ("format", "lines")]`).
-    pub fn source<K: Into<String>, V: Into<String>>(&self, connector: &str, params: impl IntoIterator<Item = (K, V)>) -> Stream<'_> {
+    pub fn source<K: Into<String>, V: Into<String>>(
+        &self,
+        connector: &str,
+        params: impl IntoIterator<Item = (K, V)>,
+    ) -> Stream<'_> {
         if connector.is_empty() {
             self.error("source with no connector name".to_string());
         }
@@ -187,7 +191,12 @@ impl Plan {
                 return fail(format!("process node {} needs KeyBy", go_quote(id)));
             }
             if n.parallelism > max_par {
-                return fail(format!("node {}: parallelism {} exceeds max parallelism {}", go_quote(id), n.parallelism, max_par));
+                return fail(format!(
+                    "node {}: parallelism {} exceeds max parallelism {}",
+                    go_quote(id),
+                    n.parallelism,
+                    max_par
+                ));
             }
             if k > 0 {
                 out.push(',');
@@ -426,7 +435,11 @@ impl<'p> Stream<'p> {
     }
 
     /// Adds a sink node writing to the native connector `connector`.
-    pub fn sink<K: Into<String>, V: Into<String>>(&self, connector: &str, params: impl IntoIterator<Item = (K, V)>) -> Stream<'p> {
+    pub fn sink<K: Into<String>, V: Into<String>>(
+        &self,
+        connector: &str,
+        params: impl IntoIterator<Item = (K, V)>,
+    ) -> Stream<'p> {
         if connector.is_empty() {
             self.plan.error("sink with no connector name".to_string());
         }
@@ -531,10 +544,16 @@ mod tests {
     #[test]
     fn wordcount_plan_matches_the_go_sdk() {
         let p = Plan::new("wordcount").parallelism(1);
-        p.source("file", [("path", "book.txt"), ("format", "lines")]).id("lines").parallelism(1)
-            .flat_map("tokenize").id("words")
-            .key_by(&["word"]).process("count").id("counts")
-            .sink("file", [("path", "counts"), ("format", "jsonl")]).id("out");
+        p.source("file", [("path", "book.txt"), ("format", "lines")])
+            .id("lines")
+            .parallelism(1)
+            .flat_map("tokenize")
+            .id("words")
+            .key_by(&["word"])
+            .process("count")
+            .id("counts")
+            .sink("file", [("path", "counts"), ("format", "jsonl")])
+            .id("out");
         // The Go SDK's examples/wordcount TestPlan expectation.
         let want = r#"{"weir_plan":1,"name":"wordcount","parallelism":1,"nodes":["#.to_string()
             + r#"{"id":"lines","kind":"source","connector":"file","params":{"format":"lines","path":"book.txt"},"parallelism":1},"#
@@ -565,18 +584,91 @@ mod tests {
         type Build = fn(&Plan);
         let cases: Vec<(&str, Build, &str)> = vec![
             ("p", |_| {}, "plan \"p\": no nodes"),
-            ("", |p| { p.source("x", [("a", "b")]); }, "plan: the job has no name"),
-            ("p", |p| { p.source("x", [("a", "b")]).key_by(&["k"]).map("m").process("c"); }, "plan \"p\": process node \"c\" needs KeyBy"),
-            ("p", |p| { p.source("x", [("a", "b")]).id("a").map("m").id("a"); }, "plan \"p\": duplicate node id \"a\""),
-            ("p", |p| { p.source("x", [("a", "b")]).id("a b"); }, "plan \"p\": node id \"a b\": must match [A-Za-z0-9_.-]{1,64}"),
-            ("p", |p| { p.source("x", [("a", "b")]).sink("y", [("a", "b")]).map("m"); }, "plan \"p\": node \"m\" reads from sink \"sink-y\""),
-            ("p", |p| { p.source("x", [("a", "b")]).map("m").parallelism(0); }, "plan \"p\": node parallelism 0: must be at least 1"),
-            ("p", |p| { p.source("x", [("a", "b")]).map("m").parallelism(200); }, "plan \"p\": node \"m\": parallelism 200 exceeds max parallelism 128"),
-            ("p", |p| { p.source("", [("a", "b")]); }, "plan \"p\": source with no connector name"),
-            ("p", |p| { p.source("x", [("a", "b")]).map(""); }, "plan \"p\": map node with no function name"),
-            ("p", |p| { let s = p.source("x", [("a", "b")]); s.union(&[&s]).id("u"); }, "plan \"p\": ID on a union of streams"),
-            ("p", |p| { p.source("x", [("a", "b")]).key_by(&[]); }, "plan \"p\": KeyBy with no columns"),
-            ("p", |p| { p.source("x", [("a", "b")]).params("z"); }, "plan \"p\": Params on a connector node"),
+            (
+                "",
+                |p| {
+                    p.source("x", [("a", "b")]);
+                },
+                "plan: the job has no name",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).key_by(&["k"]).map("m").process("c");
+                },
+                "plan \"p\": process node \"c\" needs KeyBy",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).id("a").map("m").id("a");
+                },
+                "plan \"p\": duplicate node id \"a\"",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).id("a b");
+                },
+                "plan \"p\": node id \"a b\": must match [A-Za-z0-9_.-]{1,64}",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).sink("y", [("a", "b")]).map("m");
+                },
+                "plan \"p\": node \"m\" reads from sink \"sink-y\"",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).map("m").parallelism(0);
+                },
+                "plan \"p\": node parallelism 0: must be at least 1",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).map("m").parallelism(200);
+                },
+                "plan \"p\": node \"m\": parallelism 200 exceeds max parallelism 128",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("", [("a", "b")]);
+                },
+                "plan \"p\": source with no connector name",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).map("");
+                },
+                "plan \"p\": map node with no function name",
+            ),
+            (
+                "p",
+                |p| {
+                    let s = p.source("x", [("a", "b")]);
+                    s.union(&[&s]).id("u");
+                },
+                "plan \"p\": ID on a union of streams",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).key_by(&[]);
+                },
+                "plan \"p\": KeyBy with no columns",
+            ),
+            (
+                "p",
+                |p| {
+                    p.source("x", [("a", "b")]).params("z");
+                },
+                "plan \"p\": Params on a connector node",
+            ),
         ];
         for (name, build, want) in cases {
             let p = Plan::new(name);

@@ -71,13 +71,13 @@ impl Selection {
     /// so far are already set; bits past `len()` must stay 0.
     pub fn bits(&mut self) -> &mut [u8] {
         if self.mode != Mode::Bits {
-            self.to_bits();
+            self.switch_to_bits();
         }
         let nb = (self.n + 7) / 8;
         &mut self.bits[..nb]
     }
 
-    fn to_bits(&mut self) {
+    fn switch_to_bits(&mut self) {
         let nb = (self.n + 7) / 8;
         if self.bits.len() < nb {
             self.bits.resize(nb, 0);
@@ -152,7 +152,7 @@ impl Selection {
         match self.mode {
             Mode::All => return,
             Mode::Bits => {}
-            _ => self.to_bits(),
+            _ => self.switch_to_bits(),
         }
         self.bits[i >> 3] |= 1 << (i & 7);
     }
@@ -171,7 +171,7 @@ impl Selection {
             return;
         }
         if self.mode != Mode::Bits {
-            self.to_bits();
+            self.switch_to_bits();
         }
         self.bits[i >> 3] &= !(1 << (i & 7));
     }
@@ -193,7 +193,7 @@ impl Selection {
             }
             Mode::Indexes => {
                 if *self.idx.last().unwrap_or(&-1) >= i as i32 {
-                    self.to_bits();
+                    self.switch_to_bits();
                     self.bits[i >> 3] |= 1 << (i & 7);
                     return;
                 }
@@ -222,7 +222,7 @@ impl Selection {
                 self.idx.retain(|&i| get_bit(src, off + i as usize));
                 return;
             }
-            Mode::All => self.to_bits(),
+            Mode::All => self.switch_to_bits(),
             Mode::Bits => {}
         }
         let nb = (self.n + 7) / 8;
@@ -278,9 +278,24 @@ mod tests {
             ("all then drop", vec![|s| s.keep_all(), |s| s.set(0, false)], (1..10).collect(), 0),
             ("push then keep", vec![|s| s.push(2), |s| s.keep(5)], vec![2, 5], 0),
             ("select", vec![|s| s.select(&[0, 5, 1, 6, 9, 2, 7, 7, 8, 1], |x: i32| x > 4)], vec![1, 3, 4, 6, 7, 8], 0),
-            ("bools", vec![|s| s.set_bools(&[true, false, false, false, false, false, false, false, false, true])], vec![0, 9], 0),
-            ("mask", vec![|s| s.keep_all(), |s| s.mask(Bitmap::new(&[0b1111_0110, 0b11], 1, 10))], vec![0, 1, 3, 4, 5, 6, 7, 8], 0),
-            ("mask indexes", vec![|s| s.push(0), |s| s.push(2), |s| s.mask(Bitmap::new(&[0b1111_0110, 0b11], 1, 10))], vec![0], 1),
+            (
+                "bools",
+                vec![|s| s.set_bools(&[true, false, false, false, false, false, false, false, false, true])],
+                vec![0, 9],
+                0,
+            ),
+            (
+                "mask",
+                vec![|s| s.keep_all(), |s| s.mask(Bitmap::new(&[0b1111_0110, 0b11], 1, 10))],
+                vec![0, 1, 3, 4, 5, 6, 7, 8],
+                0,
+            ),
+            (
+                "mask indexes",
+                vec![|s| s.push(0), |s| s.push(2), |s| s.mask(Bitmap::new(&[0b1111_0110, 0b11], 1, 10))],
+                vec![0],
+                1,
+            ),
             ("mask all set", vec![|s| s.push(2), |s| s.mask(Bitmap::all_set(10))], vec![2], 1),
         ];
         for (name, ops, want, kind) in cases {

@@ -470,17 +470,17 @@ impl Table {
                 TableColumn::Utf8(v) => {
                     export_var(b, v.iter().map(|s| s.as_bytes()));
                     a.n_buffers = 3;
-                    slots[1] = b.offsets.as_ptr() as *const u8;
+                    slots[1] = b.offsets.as_ptr().cast::<u8>();
                     slots[2] = if b.data.is_empty() { std::ptr::null() } else { b.data.as_ptr() };
                 }
                 TableColumn::Binary(v) => {
                     export_var(b, v.iter().map(|s| &s[..]));
                     a.n_buffers = 3;
-                    slots[1] = b.offsets.as_ptr() as *const u8;
+                    slots[1] = b.offsets.as_ptr().cast::<u8>();
                     slots[2] = if b.data.is_empty() { std::ptr::null() } else { b.data.as_ptr() };
                 }
                 c => each_fixed_col!(c, v => {
-                    slots[1] = if n == 0 { std::ptr::null() } else { v.as_ptr() as *const u8 };
+                    slots[1] = if n == 0 { std::ptr::null() } else { v.as_ptr().cast::<u8>() };
                 }, _ => unreachable!()),
             }
         }
@@ -623,7 +623,8 @@ mod tests {
 
     #[test]
     fn columns_mut_hands_out_each_column_once() {
-        let mut t = Table::new(schema![("a", DataType::Int64), ("b", DataType::Utf8), ("c", DataType::Bool)], 2).unwrap();
+        let mut t =
+            Table::new(schema![("a", DataType::Int64), ("b", DataType::Utf8), ("c", DataType::Bool)], 2).unwrap();
         {
             let mut cols = t.columns_mut();
             let a = cols.i64(0).unwrap();
@@ -633,7 +634,7 @@ mod tests {
             assert!(cols.bool(2).is_ok(), "a failed take gives the column back");
             assert_eq!(cols.bool(3).unwrap_err().message(), "no table column 3 (the table has 3)");
             a[1] = 7;
-            b[0].push_str("x");
+            b[0].push('x');
         }
         assert_eq!(t.i64(0).unwrap(), &[0, 7]);
         assert_eq!(t.utf8(1).unwrap(), &["x".to_string(), String::new()]);

@@ -294,9 +294,7 @@ impl FromStr for DataType {
             return Ok(t);
         }
         if let Some(rest) = s.strip_prefix("timestamp[") {
-            let body = rest
-                .strip_suffix(']')
-                .ok_or_else(|| crate::err!("bad type {:?}: missing ]", s))?;
+            let body = rest.strip_suffix(']').ok_or_else(|| crate::err!("bad type {:?}: missing ]", s))?;
             let (unit, tz) = match body.find(',') {
                 Some(i) => (&body[..i], body[i + 1..].trim()),
                 None => (body, ""),
@@ -485,9 +483,7 @@ impl FromStr for Schema {
         parts.push(&text[start..]);
         let mut fields = Vec::with_capacity(parts.len());
         for p in parts {
-            let colon = p
-                .find(':')
-                .ok_or_else(|| crate::err!("schema column {:?}: want name:type", p.trim()))?;
+            let colon = p.find(':').ok_or_else(|| crate::err!("schema column {:?}: want name:type", p.trim()))?;
             let name = p[..colon].trim();
             let mut typ = p[colon + 1..].trim();
             let mut nullable = true;
@@ -495,8 +491,7 @@ impl FromStr for Schema {
                 typ = t.trim();
                 nullable = false;
             }
-            let data_type: DataType =
-                typ.parse().map_err(|e: Error| e.context(format!("schema column {:?}", name)))?;
+            let data_type: DataType = typ.parse().map_err(|e: Error| e.context(format!("schema column {:?}", name)))?;
             fields.push(Field { name: name.to_string(), data_type, nullable });
         }
         let s = Schema { fields };
@@ -604,7 +599,11 @@ mod tests {
             ("x", vec![], Ok(0)),
             ("t", vec![ms.clone()], Ok(1)),
             ("t", vec![DataType::timestamp_tz(TimeUnit::Millisecond, "UTC")], Ok(1)),
-            ("t", vec![DataType::timestamp(TimeUnit::Second)], Err("column \"t\" is timestamp[ms, UTC], want timestamp[s]")),
+            (
+                "t",
+                vec![DataType::timestamp(TimeUnit::Second)],
+                Err("column \"t\" is timestamp[ms, UTC], want timestamp[s]"),
+            ),
             ("s", vec![DataType::Float64, DataType::Int64], Err("column \"s\" is utf8, want float64 or int64")),
             ("y", vec![DataType::Float64], Err("input has no column \"y\" (columns: x, t, s)")),
         ];
@@ -615,6 +614,9 @@ mod tests {
                 (g, w) => panic!("lookup({}) = {:?}, want {:?}", name, g, w),
             }
         }
-        assert_eq!(Schema::default().lookup("x", &[]).unwrap_err().message(), "input has no column \"x\" (columns: none)");
+        assert_eq!(
+            Schema::default().lookup("x", &[]).unwrap_err().message(),
+            "input has no column \"x\" (columns: none)"
+        );
     }
 }

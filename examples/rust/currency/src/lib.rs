@@ -77,10 +77,18 @@ pub fn plan(args: &Args) -> Result<Plan> {
     parse_rate(&rate)?;
     parse_ids(&auctions)?;
     let p = Plan::new("currency");
-    p.source("file", [("path", input.as_str()), ("format", "jsonl"), ("schema", schema.as_str())]).id("bids")
-        .map("to_eur").params(&rate).id("eur").name("Nexmark q1: dollars to euros")
-        .filter("auction_filter").params(&auctions).id("auctions").name("Nexmark q2: selected auctions")
-        .sink("file", [("path", output.as_str()), ("format", "jsonl")]).id("out");
+    p.source("file", [("path", input.as_str()), ("format", "jsonl"), ("schema", schema.as_str())])
+        .id("bids")
+        .map("to_eur")
+        .params(&rate)
+        .id("eur")
+        .name("Nexmark q1: dollars to euros")
+        .filter("auction_filter")
+        .params(&auctions)
+        .id("auctions")
+        .name("Nexmark q2: selected auctions")
+        .sink("file", [("path", output.as_str()), ("format", "jsonl")])
+        .id("out");
     Ok(p)
 }
 
@@ -205,7 +213,9 @@ mod tests {
     fn auction_filter() {
         let input = bids(&[1007, 5, 2087, 2001, 9, 1020, 1007, 1, 2019], &[0.0; 9]);
         let batch = input.as_batch().unwrap();
-        let mut f = AuctionFilter::open(&mut Operator::new("auction_filter", Kind::Filter, DEFAULT_AUCTIONS, bid_schema())).unwrap();
+        let mut f =
+            AuctionFilter::open(&mut Operator::new("auction_filter", Kind::Filter, DEFAULT_AUCTIONS, bid_schema()))
+                .unwrap();
         let mut sel = Selection::new(batch.len());
         f.filter(&batch, &mut sel).unwrap();
         assert_eq!(sel.kept(), [0, 2, 3, 5, 6, 8]);

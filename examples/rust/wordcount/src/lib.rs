@@ -37,10 +37,16 @@ pub fn plan(args: &Args) -> Result<Plan> {
         weir::bail!("wordcount: --input FILE is required");
     }
     let p = Plan::new("wordcount").parallelism(parallelism);
-    p.source("file", [("path", input.as_str()), ("format", "lines")]).id("lines").parallelism(1)
-        .flat_map("tokenize").id("words")
-        .key_by(&["word"]).process("count").id("counts")
-        .sink("file", [("path", output.as_str()), ("format", "jsonl")]).id("out");
+    p.source("file", [("path", input.as_str()), ("format", "lines")])
+        .id("lines")
+        .parallelism(1)
+        .flat_map("tokenize")
+        .id("words")
+        .key_by(&["word"])
+        .process("count")
+        .id("counts")
+        .sink("file", [("path", output.as_str()), ("format", "jsonl")])
+        .id("out");
     Ok(p)
 }
 

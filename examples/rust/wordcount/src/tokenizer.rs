@@ -12,18 +12,17 @@ pub fn is_letter(r: u32) -> bool {
     if r < 0x80 {
         return ((r as u8) | 0x20).wrapping_sub(b'a') < 26;
     }
-    match LETTERS.binary_search_by(|&(lo, hi)| {
-        if hi < r {
-            std::cmp::Ordering::Less
-        } else if lo > r {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    }) {
-        Ok(_) => true,
-        Err(_) => false,
-    }
+    LETTERS
+        .binary_search_by(|&(lo, hi)| {
+            if hi < r {
+                std::cmp::Ordering::Less
+            } else if lo > r {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// `r` lower-cased (Go's `unicode.ToLower`).
@@ -166,13 +165,35 @@ mod tests {
         // IsLetter is the L category (not Rust's wider Alphabetic):
         // U+0345 (combining ypogegrammeni, Mn) and U+2160 (Roman numeral
         // one, Nl) are alphabetic but not letters.
-        let letters = [('a', true), ('Z', true), ('é', true), ('ß', true), ('日', true), ('\u{0345}', false), ('\u{2160}', false), ('1', false), ('_', false), ('\u{FFFD}', false)];
+        let letters = [
+            ('a', true),
+            ('Z', true),
+            ('é', true),
+            ('ß', true),
+            ('日', true),
+            ('\u{0345}', false),
+            ('\u{2160}', false),
+            ('1', false),
+            ('_', false),
+            ('\u{FFFD}', false),
+        ];
         for (c, want) in letters {
             assert_eq!(is_letter(c as u32), want, "{:?}", c);
         }
         // ToLower is one code point to one code point: İ (U+0130) is i,
         // where Rust's to_lowercase gives "i\u{307}".
-        let lower = [('A', 'a'), ('a', 'a'), ('É', 'é'), ('\u{0130}', 'i'), ('Σ', 'σ'), ('Ā', 'ā'), ('ā', 'ā'), ('Ω', 'ω'), ('\u{1E9E}', 'ß'), ('𐐀', '𐐨')];
+        let lower = [
+            ('A', 'a'),
+            ('a', 'a'),
+            ('É', 'é'),
+            ('\u{0130}', 'i'),
+            ('Σ', 'σ'),
+            ('Ā', 'ā'),
+            ('ā', 'ā'),
+            ('Ω', 'ω'),
+            ('\u{1E9E}', 'ß'),
+            ('𐐀', '𐐨'),
+        ];
         for (c, want) in lower {
             assert_eq!(to_lower(c as u32), want as u32, "{:?}", c);
         }
@@ -185,10 +206,10 @@ mod tests {
             ("é".as_bytes(), (0xE9, 2)),
             ("€".as_bytes(), (0x20AC, 3)),
             ("💥".as_bytes(), (0x1F4A5, 4)),
-            (b"\xC0\x80", (RUNE_ERROR, 1)),     // overlong
-            (b"\xED\xA0\x80", (RUNE_ERROR, 1)), // surrogate
+            (b"\xC0\x80", (RUNE_ERROR, 1)),         // overlong
+            (b"\xED\xA0\x80", (RUNE_ERROR, 1)),     // surrogate
             (b"\xF4\x90\x80\x80", (RUNE_ERROR, 1)), // past U+10FFFF
-            (b"\xE2\x82", (RUNE_ERROR, 1)),     // short
+            (b"\xE2\x82", (RUNE_ERROR, 1)),         // short
             (b"\xFF", (RUNE_ERROR, 1)),
         ];
         for (b, want) in cases {

@@ -8,8 +8,8 @@
 //! ```
 
 use weir::{
-    AggregateFunction, Args, Batch, BatchBuilder, BinaryColumn, DataType, Error, FilterFunction, Flags, MapFunction,
-    Operator, Plan, ProcessFunction, Registry, Result, Selection, Table, Utf8Builder, schema,
+    schema, AggregateFunction, Args, Batch, BatchBuilder, BinaryColumn, DataType, Error, FilterFunction, Flags,
+    MapFunction, Operator, Plan, ProcessFunction, Registry, Result, Selection, Table, Utf8Builder,
 };
 
 /// Registers the conformance functions and the plan.
@@ -367,7 +367,10 @@ mod tests {
     fn conformance_plan() {
         let mut r = Registry::new();
         register(&mut r);
-        assert_eq!(r.names(), ["count", "fail", "gt_i64", "identity", "scale_f64", "sum_i64", "tokenize", "upper_utf8"]);
+        assert_eq!(
+            r.names(),
+            ["count", "fail", "gt_i64", "identity", "scale_f64", "sum_i64", "tokenize", "upper_utf8"]
+        );
         let js = r.build_plan(&["--input", "a.jsonl"]).unwrap();
         assert!(js.contains(r#""params":{"format":"jsonl","path":"a.jsonl","schema":"x:int64"}"#), "{}", js);
         assert!(r.build_plan(&["--bogus"]).is_err());

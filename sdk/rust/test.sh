@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the Rust SDK's native tests with rustc alone (no cargo): the SDK's
+# unit tests and doc tests, and the unit tests of the conformance module and
+# of every example in examples/rust/. The wasm side is tested by the host:
+# `bin/weir abi check bin/sdk/conformance-rust.wasm` and
+# `go test -run TestSDKRust ./cmd/weir/`.
+#
+#   bash sdk/rust/test.sh
+#
+# RUSTC and RUSTDOC (default /usr/bin/rustc, /usr/bin/rustdoc) may point to
+# another toolchain >= 1.63 with a host standard library.
+set -euo pipefail
+
+sdk=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$sdk/../.." && pwd)
+rustc=${RUSTC:-/usr/bin/rustc}
+rustdoc=${RUSTDOC:-/usr/bin/rustdoc}
+build=$(mktemp -d "${TMPDIR:-/tmp}/weir-rust-test.XXXXXX")
+trap 'rm -rf "$build"' EXIT
+
+flags=(--edition 2021 -C opt-level=1 -D warnings)
+
+echo "== weir: unit tests"
+"$rustc" "${flags[@]}" --test --crate-name weir "$sdk/src/lib.rs" -o "$build/weir-test"
+"$build/weir-test" -q
+
+"$rustc" "${flags[@]}" --crate-type rlib --crate-name weir "$sdk/src/lib.rs" -o "$build/libweir.rlib"
+echo "== weir: doc tests"
+"$rustdoc" --edition 2021 --test --crate-name weir "$sdk/src/lib.rs" -L "$build" --extern weir="$build/libweir.rlib"
+
+# test CRATE_DIR NAME: the unit tests of a crate using the SDK.
+test_crate() {
+	echo "== $2: unit tests"
+	"$rustc" "${flags[@]}" --test --crate-name "$2" -L "$build" --extern weir="$build/libweir.rlib" \
+		"$1/src/lib.rs" -o "$build/$2-test"
+	"$build/$2-test" -q
+}
+
+test_crate "$sdk/conformance" weir_conformance
+for dir in "$root"/examples/rust/*/; do
+	[ -f "$dir/src/lib.rs" ] || continue
+	name=$(basename "$dir")
+	test_crate "$dir" "$(echo "$name" | tr -- - _)"
+done
