@@ -28,8 +28,11 @@ export function hasExample(name) {
   return existsSync(example(name));
 }
 
+/** A fresh temporary directory, removed by stopAll. */
 export function tmpdir(prefix = 'weir-ui-') {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 export async function freePort() {
