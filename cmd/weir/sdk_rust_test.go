@@ -6,7 +6,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,7 +20,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/internal/guesttest"
+	"github.com/weirflow/weir/wasm"
 )
 
 // rustBid is a row of the currency example's input and output; nil is null.
@@ -224,4 +232,68 @@ func TestSDKRustExamples(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSDKRustFailures runs the Rust SDK's test guest through the host: a
+// panic ends the call with the panic message (the SDK's panic hook writes it
+// to stderr and exits, as panics cannot unwind on wasm32), and an error
+// returned after logging is a guest error carrying the log lines.
+func TestSDKRustFailures(t *testing.T) {
+	ctx := context.Background()
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	mod, err := rt.Load(ctx, "testguest.wasm", guesttest.RustTestGuest(t, "testguest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.AppendValues([]int64{1, 2}, nil)
+	col := b.NewArray()
+	defer col.Release()
+	rec := array.NewRecord(schema, []arrow.Array{col}, 2)
+	defer rec.Release()
+
+	for _, tc := range []struct {
+		function, params string
+		cause            error
+		message          string
+		logs             []string
+	}{
+		{"index_panic", "", wasm.ErrExit,
+			"guest exited with code 101: index_panic: panic: index out of bounds: the len is 0 but the index is 5 (at ", nil},
+		{"explicit_panic", "two\nlines", wasm.ErrExit,
+			"explicit_panic: panic: bad state: two lines (at ", nil},
+		{"log_and_fail", "", wasm.ErrGuest, "wasm: guest error: failed after logging 2 rows",
+			[]string{"log: debug line 2", "log: info line 2", "log: warn line 2", "log: error line 2"}},
+	} {
+		t.Run(tc.function, func(t *testing.T) {
+			in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close(ctx)
+			op, err := in.Open(ctx, abi.KindMap, tc.function, tc.params, schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := op.Map(ctx, rec)
+			if err == nil {
+				out.Release()
+				t.Fatal("the call succeeded")
+			}
+			var ce *wasm.CallError
+			if !errors.As(err, &ce) || !errors.Is(err, tc.cause) || !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("error %q (%T), want %v containing %q", err, err, tc.cause, tc.message)
+			}
+			for _, want := range tc.logs {
+				if !slices.Contains(ce.Logs, want) {
+					t.Errorf("logs %q lack %q", ce.Logs, want)
+				}
+			}
+		})
+	}
 }

@@ -60,3 +60,19 @@ func BuildRust(tb testing.TB) (conformance []byte, examplesDir string) {
 	}
 	return mod, filepath.Join(b.dir, "examples", "rust")
 }
+
+// RustTestGuest returns the Rust SDK's test guest called name
+// (sdk/rust/testdata/<name>), from the same once-per-process build as
+// BuildRust.
+func RustTestGuest(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b := buildRust()
+	if b.err != nil {
+		tb.Fatalf("build the Rust SDK: %v", b.err)
+	}
+	mod, err := os.ReadFile(filepath.Join(b.dir, "sdk", "rust-testdata", name+".wasm"))
+	if err != nil {
+		tb.Fatalf("Rust test guest %s: %v", name, err)
+	}
+	return mod
+}

@@ -4,8 +4,9 @@
 #
 #   bash sdk/rust/build.sh OUTDIR
 #
-# writes OUTDIR/sdk/conformance-rust.wasm and OUTDIR/examples/rust/<name>.wasm
-# for every crate in examples/rust/<name>/. RUSTC (default /usr/bin/rustc, the
+# writes OUTDIR/sdk/conformance-rust.wasm, OUTDIR/examples/rust/<name>.wasm for
+# every crate in examples/rust/<name>/, and the SDK's test guests
+# OUTDIR/sdk/rust-testdata/<name>.wasm (sdk/rust/testdata/<name>/). RUSTC (default /usr/bin/rustc, the
 # toolchain with the wasm32-wasi target) may point to another rustc >= 1.63.
 set -euo pipefail
 
@@ -54,4 +55,11 @@ for dir in "$root"/examples/rust/*/; do
 	[ -f "$dir/src/lib.rs" ] || continue
 	name=$(basename "$dir")
 	cdylib "$dir" "$(echo "$name" | tr -- - _)" "$out/examples/rust/$name.wasm"
+done
+
+mkdir -p "$out/sdk/rust-testdata"
+for dir in "$sdk"/testdata/*/; do
+	[ -f "$dir/src/lib.rs" ] || continue
+	name=$(basename "$dir")
+	cdylib "$dir" "$(echo "$name" | tr -- - _)" "$out/sdk/rust-testdata/$name.wasm"
 done
