@@ -37,6 +37,8 @@ type tokenBucket struct {
 	// want is how many tokens a take waits for at least (about 10ms of
 	// rate), so a fast rate does not degrade into one-row batches.
 	want int
+	// idle, when set, is told how long each take waited.
+	idle func(time.Duration)
 }
 
 func newTokenBucket(clock Clock, rate float64, burst int) *tokenBucket {
@@ -69,11 +71,15 @@ func (b *tokenBucket) take(ctx context.Context, limit, unit int) (int, error) {
 			return n, nil
 		}
 		secs := (float64(want) - b.tokens) / b.rate
-		d := time.Duration(math.Ceil(secs * float64(time.Second)))
+		d := max(time.Duration(math.Ceil(secs*float64(time.Second))), time.Nanosecond)
+		start := b.clock.Now()
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-b.clock.After(max(d, time.Nanosecond)):
+		case <-b.clock.After(d):
+		}
+		if b.idle != nil {
+			b.idle(b.clock.Now().Sub(start))
 		}
 	}
 }

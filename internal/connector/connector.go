@@ -4,6 +4,8 @@
 package connector
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +50,10 @@ type Context struct {
 	// completed checkpoints; [TwoPhase.Recover] sorts it out); without it, an
 	// attempt > 0 starts the output over.
 	Checkpointing bool
+	// Idle, when set, is told of each wait of a rate-limited source for
+	// its rate (a task counts it as idle time, like a wait for input, not
+	// as busy time).
+	Idle func(time.Duration)
 }
 
 // Checkpointed is a source whose read position can be saved in a

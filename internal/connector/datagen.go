@@ -94,6 +94,7 @@ func (s *DatagenSource) Open(_ context.Context, c Context) error {
 	s.bucket = nil
 	if s.rate > 0 {
 		s.bucket = newTokenBucket(s.Clock, s.rate/float64(c.Parallelism), c.BatchRows)
+		s.bucket.idle = c.Idle
 	}
 	slog.Debug("datagen source open", "subtask", c.Subtask, "seed", s.seed+int64(c.Subtask), "rows", s.rows, "rate", s.rate)
 	return nil

@@ -122,6 +122,7 @@ func (s *SequenceSource) Open(_ context.Context, c Context) error {
 			burst = c.BatchRows / n * n
 		}
 		s.bucket = newTokenBucket(s.Clock, r, burst)
+		s.bucket.idle = c.Idle
 	}
 	slog.Debug("sequence source open", "subtask", c.Subtask, "keys", n, "start", s.start, "count", s.count, "rate", s.rate)
 	return nil

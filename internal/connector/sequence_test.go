@@ -189,7 +189,9 @@ func TestSequenceRateFakeClock(t *testing.T) {
 			}
 			src.Clock = clock
 			ctx := context.Background()
-			if err := src.Open(ctx, Context{Subtask: tt.sub, Parallelism: tt.p, Alloc: alloc, BatchRows: tt.batchRows}); err != nil {
+			var idle time.Duration
+			if err := src.Open(ctx, Context{Subtask: tt.sub, Parallelism: tt.p, Alloc: alloc, BatchRows: tt.batchRows,
+				Idle: func(d time.Duration) { idle += d }}); err != nil {
 				t.Fatal(err)
 			}
 			defer src.Close()
@@ -212,6 +214,11 @@ func TestSequenceRateFakeClock(t *testing.T) {
 			// Not much slower than the rate either.
 			if low := tt.wantSubtaskRate*elapsed - 2*float64(tt.batchRows); float64(total) < low {
 				t.Errorf("%d rows after %.3fs: behind rate (want ≥ %.1f)", total, elapsed, low)
+			}
+			// Time passes only waiting for the rate or working: the waits
+			// are reported as idle.
+			if want := clock.Now().Sub(start) - 300*tt.work; idle != want {
+				t.Errorf("idle %v, want %v (elapsed less work)", idle, want)
 			}
 		})
 	}

@@ -190,6 +190,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 		Subtask: int(d.GetSubtask()), Parallelism: int(d.GetParallelism()), Alloc: t.env.Alloc,
 		BatchRows: t.env.BatchRows, Job: d.GetJobId(), Attempt: int(d.GetAttempt()),
 		Checkpointing: d.GetCheckpointing() || d.GetRestore() != nil,
+		Idle:          func(w time.Duration) { t.Metrics.Idle.Add(int64(w)) },
 	}
 
 	// The Wasm operators of the chain share one instance.
