@@ -708,3 +708,117 @@ func TestSDKWATMinimal(t *testing.T) {
 		t.Errorf("memory grew to %d bytes", got)
 	}
 }
+
+// TestSDKAuthorsGuide keeps docs/sdk-authors.md and sdk/c/README.md true to
+// the code: every code block marked `<!-- snippet: PATH -->` must occur in
+// the file PATH, its parts between `...` lines verbatim and in order; the
+// block marked `<!-- output: abi check --json identity minimal-wat -->` must
+// be lines of that command's real output, in order.
+func TestSDKAuthorsGuide(t *testing.T) {
+	root := guesttest.RepoRoot(t)
+	var jsonOut []string
+	for _, doc := range []string{"docs/sdk-authors.md", "sdk/c/README.md"} {
+		text, err := os.ReadFile(filepath.Join(root, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(text), "\n")
+		blocks := 0
+		for i := 0; i < len(lines); i++ {
+			marker := strings.TrimSpace(lines[i])
+			if !strings.HasPrefix(marker, "<!-- snippet: ") && !strings.HasPrefix(marker, "<!-- output: ") {
+				continue
+			}
+			if i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "```") {
+				t.Fatalf("%s:%d: the marker is not followed by a code block", doc, i+1)
+			}
+			var block []string
+			j := i + 2
+			for ; j < len(lines) && !strings.HasPrefix(lines[j], "```"); j++ {
+				block = append(block, lines[j])
+			}
+			at := fmt.Sprintf("%s:%d", doc, i+1)
+			i = j
+			blocks++
+			if strings.HasPrefix(marker, "<!-- output: ") {
+				if marker != "<!-- output: abi check --json identity minimal-wat -->" {
+					t.Fatalf("%s: unknown output %s", at, marker)
+				}
+				if jsonOut == nil {
+					jsonOut = cIdentityReport(t)
+				}
+				k := 0
+				for _, l := range block {
+					if strings.TrimSpace(l) == "..." {
+						continue
+					}
+					for k < len(jsonOut) && jsonOut[k] != l {
+						k++
+					}
+					if k == len(jsonOut) {
+						t.Errorf("%s: line %q is not in the output (in order):\n%s", at, l, strings.Join(jsonOut[:min(len(jsonOut), 20)], "\n"))
+						break
+					}
+					k++
+				}
+				continue
+			}
+			path := strings.TrimSuffix(strings.TrimPrefix(marker, "<!-- snippet: "), " -->")
+			src, err := os.ReadFile(filepath.Join(root, path))
+			if err != nil {
+				t.Fatalf("%s: %v", at, err)
+			}
+			// split at elisions; each part must occur after the previous one
+			var parts [][]string
+			cur := []string{}
+			for _, l := range block {
+				if strings.TrimSpace(l) == "..." {
+					parts = append(parts, cur)
+					cur = []string{}
+					continue
+				}
+				cur = append(cur, l)
+			}
+			parts = append(parts, cur)
+			rest := string(src)
+			for _, p := range parts {
+				if len(p) == 0 {
+					continue
+				}
+				chunk := strings.Join(p, "\n") + "\n"
+				k := strings.Index(rest, chunk)
+				if k < 0 {
+					t.Errorf("%s: this part of the block is not in %s:\n%s", at, path, chunk)
+					break
+				}
+				rest = rest[k+len(chunk):]
+			}
+		}
+		if blocks == 0 {
+			t.Errorf("%s has no checked blocks", doc)
+		}
+	}
+}
+
+// cIdentityReport runs `weir abi check --json` over the identity vectors
+// against the minimal WAT module and returns the lines of its output.
+func cIdentityReport(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(cVectorsDir(t), "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "identity.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	module := filepath.Join(t.TempDir(), "minimal-wat.wasm")
+	if err := os.WriteFile(module, guesttest.BuildCFile(t, "sdk/minimal-wat.wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runABI(context.Background(), []string{"check", "--json", "--vectors", dir, module}, &out); err != nil {
+		t.Fatalf("abi check: %v\n%s", err, out.String())
+	}
+	return strings.Split(out.String(), "\n")
+}
