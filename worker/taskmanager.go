@@ -385,7 +385,7 @@ func (tm *TaskManager) metrics() []*rpcpb.TaskMetrics {
 // Called with mu held.
 func (tm *TaskManager) sample(id string, t *taskrun.Task, now time.Time) *rpcpb.TaskMetrics {
 	m := &t.Metrics
-	idle, bp := time.Duration(m.Idle.Load()), m.Backpressured()
+	idle, bp := m.IdleTime(now), m.Backpressured()
 	prev, ok := tm.prev[id]
 	if !ok {
 		prev = sample{at: m.Started}

@@ -37,8 +37,9 @@ type tokenBucket struct {
 	// want is how many tokens a take waits for at least (about 10ms of
 	// rate), so a fast rate does not degrade into one-row batches.
 	want int
-	// idle, when set, is told how long each take waited.
-	idle func(time.Duration)
+	// idle, when set, is called at the start of each wait and returns the
+	// function to call at its end.
+	idle func() (end func())
 }
 
 func newTokenBucket(clock Clock, rate float64, burst int) *tokenBucket {
@@ -72,15 +73,17 @@ func (b *tokenBucket) take(ctx context.Context, limit, unit int) (int, error) {
 		}
 		secs := (float64(want) - b.tokens) / b.rate
 		d := max(time.Duration(math.Ceil(secs*float64(time.Second))), time.Nanosecond)
-		start := b.clock.Now()
+		end := func() {}
+		if b.idle != nil {
+			end = b.idle()
+		}
 		select {
 		case <-ctx.Done():
+			end()
 			return 0, ctx.Err()
 		case <-b.clock.After(d):
 		}
-		if b.idle != nil {
-			b.idle(b.clock.Now().Sub(start))
-		}
+		end()
 	}
 }
 

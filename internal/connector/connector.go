@@ -4,8 +4,6 @@
 package connector
 
 import (
-	"time"
-
 	"context"
 	"errors"
 	"fmt"
@@ -50,10 +48,10 @@ type Context struct {
 	// completed checkpoints; [TwoPhase.Recover] sorts it out); without it, an
 	// attempt > 0 starts the output over.
 	Checkpointing bool
-	// Idle, when set, is told of each wait of a rate-limited source for
-	// its rate (a task counts it as idle time, like a wait for input, not
-	// as busy time).
-	Idle func(time.Duration)
+	// Idle, when set, is called when a rate-limited source starts waiting
+	// for its rate, and the function it returns when the wait ends (a task
+	// counts the wait as idle time, like a wait for input, not as busy).
+	Idle func() (end func())
 }
 
 // Checkpointed is a source whose read position can be saved in a

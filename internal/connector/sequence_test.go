@@ -191,7 +191,10 @@ func TestSequenceRateFakeClock(t *testing.T) {
 			ctx := context.Background()
 			var idle time.Duration
 			if err := src.Open(ctx, Context{Subtask: tt.sub, Parallelism: tt.p, Alloc: alloc, BatchRows: tt.batchRows,
-				Idle: func(d time.Duration) { idle += d }}); err != nil {
+				Idle: func() func() {
+					start := clock.Now()
+					return func() { idle += clock.Now().Sub(start) }
+				}}); err != nil {
 				t.Fatal(err)
 			}
 			defer src.Close()

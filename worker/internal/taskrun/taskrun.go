@@ -59,11 +59,34 @@ type Metrics struct {
 	RecordsIn, RecordsOut, BytesIn, BytesOut atomic.Int64
 	// WasmMemory is the size of the task's Wasm linear memory, in bytes.
 	WasmMemory atomic.Int64
-	// Idle and Backpressured are accumulated nanoseconds: waiting for input,
-	// and waiting for downstream credit. Started is when the task began.
-	Idle          atomic.Int64
-	backpressured func() time.Duration
-	Started       time.Time
+	// idle is the accumulated nanoseconds spent waiting for input (or for a
+	// source's rate) and idleSince the start of a wait in progress (unix
+	// nanoseconds, 0 when not waiting); see IdleTime. Backpressured is the
+	// time waiting for downstream credit. Started is when the task began.
+	idle, idleSince atomic.Int64
+	backpressured   func() time.Duration
+	Started         time.Time
+}
+
+// BeginIdle marks the start of a wait for input; the returned function
+// ends it. A task waits for one thing at a time.
+func (m *Metrics) BeginIdle() (end func()) {
+	start := time.Now().UnixNano()
+	m.idleSince.Store(start)
+	return func() {
+		m.idleSince.Store(0)
+		m.idle.Add(time.Now().UnixNano() - start)
+	}
+}
+
+// IdleTime is the time the task waited for input so far, a wait in
+// progress included (so a task blocked for long shows idle, not busy).
+func (m *Metrics) IdleTime(now time.Time) time.Duration {
+	d := m.idle.Load()
+	if since := m.idleSince.Load(); since != 0 {
+		d += max(0, now.UnixNano()-since)
+	}
+	return time.Duration(d)
 }
 
 // Backpressured is the time the task's outputs waited for credit so far.
@@ -190,7 +213,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 		Subtask: int(d.GetSubtask()), Parallelism: int(d.GetParallelism()), Alloc: t.env.Alloc,
 		BatchRows: t.env.BatchRows, Job: d.GetJobId(), Attempt: int(d.GetAttempt()),
 		Checkpointing: d.GetCheckpointing() || d.GetRestore() != nil,
-		Idle:          func(w time.Duration) { t.Metrics.Idle.Add(int64(w)) },
+		Idle:          t.Metrics.BeginIdle,
 	}
 
 	// The Wasm operators of the chain share one instance.
@@ -269,9 +292,9 @@ func (t *Task) run(ctx context.Context) (err error) {
 			for {
 				q, ok := align.next()
 				if !ok {
-					waitStart := time.Now()
+					endIdle := t.Metrics.BeginIdle()
 					ev, ch, err := gate.Next(ctx)
-					t.Metrics.Idle.Add(int64(time.Since(waitStart)))
+					endIdle()
 					if err != nil {
 						return nil, nil, err
 					}
