@@ -110,6 +110,14 @@ impl<'a> Bitmap<'a> {
         BitIter { map: *self, i: 0 }
     }
 
+    /// The indexes of the zero bits (for a validity bitmap, the null rows),
+    /// in increasing order. Whole bytes of ones are skipped, so this is cheap
+    /// when few bits are zero: a function can process every row without
+    /// looking at validity, then correct the few null rows.
+    pub fn iter_zeros(&self) -> ZeroIter<'a> {
+        ZeroIter { map: *self, byte: 0, pending: 0 }
+    }
+
     /// Bits `[start, start+len)` as a bitmap.
     ///
     /// # Panics
@@ -174,6 +182,45 @@ impl Iterator for BitIter<'_> {
 }
 
 impl ExactSizeIterator for BitIter<'_> {}
+
+/// Iterator over the indexes of the zero bits of a [`Bitmap`] (see
+/// [`Bitmap::iter_zeros`]).
+#[derive(Clone)]
+pub struct ZeroIter<'a> {
+    map: Bitmap<'a>,
+    /// Next byte to load.
+    byte: usize,
+    /// Zero bits of the loaded byte not yet returned, as set bits.
+    pending: u8,
+}
+
+impl Iterator for ZeroIter<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        let bytes = self.map.bytes?;
+        let (off, len) = (self.map.offset, self.map.len);
+        loop {
+            if self.pending != 0 {
+                let k = self.pending.trailing_zeros() as usize;
+                self.pending &= self.pending - 1;
+                let bit = (self.byte - 1) * 8 + k;
+                if bit >= off + len {
+                    self.pending = 0;
+                    return None;
+                }
+                if bit >= off {
+                    return Some(bit - off);
+                }
+                continue;
+            }
+            if self.byte * 8 >= off + len {
+                return None;
+            }
+            self.pending = !bytes[self.byte];
+            self.byte += 1;
+        }
+    }
+}
 
 /// Counts the set bits in `[off, off+n)` of `data`.
 pub(crate) fn count_ones(data: &[u8], off: usize, n: usize) -> usize {
@@ -341,5 +388,16 @@ mod tests {
         let all = Bitmap::all_set(5);
         assert!(all.all() && all.get(4) && !all.has_storage());
         assert_eq!(format!("{:?}", s), "Bitmap[1011]");
+    }
+
+    #[test]
+    fn iter_zeros_matches_iter() {
+        let data: Vec<u8> = vec![0xff, 0b1110_1101, 0xff, 0xff, 0x00, 0b0111_1111, 0xff];
+        for (off, n) in [(0, 56), (3, 40), (7, 1), (9, 30), (0, 0), (12, 20), (33, 20)] {
+            let m = Bitmap::new(&data, off, n);
+            let want: Vec<usize> = m.iter().enumerate().filter(|(_, b)| !b).map(|(i, _)| i).collect();
+            assert_eq!(m.iter_zeros().collect::<Vec<_>>(), want, "off {} n {}", off, n);
+        }
+        assert_eq!(Bitmap::all_set(10).iter_zeros().count(), 0);
     }
 }

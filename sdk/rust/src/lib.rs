@@ -73,7 +73,7 @@ mod types;
 pub use batch::{
     Batch, BinaryColumn, BinaryIter, BoolColumn, Primitive, PrimitiveColumn, PrimitiveIter, Utf8Column, Utf8Iter,
 };
-pub use bitmap::{BitIter, Bitmap};
+pub use bitmap::{BitIter, Bitmap, ZeroIter};
 pub use builder::{BatchBuilder, BinaryBuilder, BoolBuilder, PrimitiveBuilder, Utf8Builder};
 pub use error::{Context, Error, Result};
 pub use flags::{Args, Flags};
