@@ -391,8 +391,10 @@ WEIR__WRITER(ts, int64_t, WEIR_T_TIMESTAMP)
 WEIR__WRITER(date32, int32_t, WEIR_T_DATE32)
 #undef WEIR__WRITER
 
-/* weir_append_bool appends a bool value. */
+/* weir_append_bool appends a bool value; weir_append_bools appends n
+ * non-null values. */
 weir_status weir_append_bool(weir_builder *b, int j, bool v);
+weir_status weir_append_bools(weir_builder *b, int j, const bool *v, int64_t n);
 
 /* Strings (utf8 and binary columns). utf8 values must be valid UTF-8: the
  * host checks every output. */
@@ -1485,6 +1487,30 @@ weir_status weir_append_bool(weir_builder *b, int j, bool v) {
     else c->vals[i >> 3] &= (uint8_t)~(1u << (i & 7));
     if (c->valid_active) c->valid[i >> 3] |= (uint8_t)(1u << (i & 7));
     c->len++;
+    return WEIR_OK;
+}
+
+weir_status weir_append_bools(weir_builder *b, int j, const bool *v, int64_t n) {
+    weir__colbuf *c = weir__col(b, j, WEIR_T_BOOL, "weir_append_bools");
+    if (!c || !weir__reserve(c, n, 0)) return WEIR_ERROR;
+    int64_t at = c->len, k = 0;
+    for (; k < n && ((at + k) & 7); k++) { /* up to a byte boundary */
+        int64_t i = at + k;
+        if (v[k]) c->vals[i >> 3] |= (uint8_t)(1u << (i & 7));
+        else c->vals[i >> 3] &= (uint8_t)~(1u << (i & 7));
+    }
+    for (; k + 8 <= n; k += 8) { /* whole bytes */
+        const bool *w = v + k;
+        c->vals[(at + k) >> 3] = (uint8_t)(w[0] | w[1] << 1 | w[2] << 2 | w[3] << 3 | w[4] << 4 | w[5] << 5 |
+                                           w[6] << 6 | w[7] << 7);
+    }
+    for (; k < n; k++) {
+        int64_t i = at + k;
+        if (v[k]) c->vals[i >> 3] |= (uint8_t)(1u << (i & 7));
+        else c->vals[i >> 3] &= (uint8_t)~(1u << (i & 7));
+    }
+    if (c->valid_active) weir_bits_fill(c->valid, at, at + n, true);
+    c->len += n;
     return WEIR_OK;
 }
 

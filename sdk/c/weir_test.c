@@ -181,6 +181,23 @@ static weir_status raw_map(weir_op *op, const weir_batch *in, weir_builder *out)
     return WEIR_OK;
 }
 
+/* bools: b = x > 2 through weir_append_bools after one weir_append_bool;
+ * the first row is then made null. */
+static weir_status bools_open(weir_op *op) {
+    if (weir_op_input(op, "x", WEIR_INT64) < 0) return WEIR_ERROR;
+    return weir_op_output(op, "b", WEIR_BOOL);
+}
+
+static weir_status bools_map(weir_op *op, const weir_batch *in, weir_builder *out) {
+    (void)op;
+    const int64_t *x = weir_i64(in, 0);
+    if (!x || in->rows < 1) return WEIR_ERROR;
+    static bool v[64];
+    for (int64_t i = 1; i < in->rows && i < 64; i++) v[i - 1] = x[i] > 2;
+    return weir_append_bool(out, 0, x[0] > 2) || weir_append_bools(out, 0, v, in->rows - 1) ||
+           weir_set_null(out, 0, 0);
+}
+
 /* Misuses and mistakes, each failing the call. */
 static weir_status any_open(weir_op *op) { return weir_op_output_input(op); }
 
@@ -347,6 +364,7 @@ static weir_status agg_result(weir_op *op, weir_table *acc, weir_builder *out) {
 const weir_function weir_functions[] = {
     WEIR_MAP("build_all", build_open, build_map),
     WEIR_FLATMAP("raw", raw_open, raw_map),
+    WEIR_MAP("bools", bools_open, bools_map),
     WEIR_MAP("misuse_type", any_open, misuse_type_map),
     WEIR_MAP("misuse_index", any_open, misuse_index_map),
     WEIR_MAP("short", any_open, short_map),
@@ -808,6 +826,20 @@ static void test_builders(void) {
     CHECK(weir__export_map(h, b2, ret) == 1 && contains(reported(), "unknown operator handle"), "map after close");
     free_batch(b);
     free_batch(b2);
+
+    /* bulk bools across byte boundaries */
+    int64_t bx[21];
+    for (int i = 0; i < 21; i++) bx[i] = (i * 7) % 5;
+    CHECK(open_op(1, "bools", "", x_schema) == 0, "open bools: %s", reported());
+    h = ret[0];
+    b = x_batch(bx, NULL, 21, 0);
+    CHECK(weir__export_map(h, b, ret) == 0, "map bools: %s", reported());
+    o = (const weir_c_array *)(uintptr_t)ret[0];
+    bad = o->length != 21 || kid(o, 0)->null_count != 1 || out_valid(kid(o, 0), 0);
+    for (int i = 1; i < 21; i++) bad += !out_valid(kid(o, 0), i) || weir_bit(kid(o, 0)->buffers[1], i) != (bx[i] > 2);
+    CHECK(bad == 0, "bools output");
+    weir__export_close(h);
+    free_batch(b);
 
     /* strings: extend_raw and append_slot over a sliced input with nulls */
     tfield f[] = {{"s", "u"}};
