@@ -81,6 +81,9 @@ type TaskManager struct {
 	epoch   int64
 	tasks   map[string]*running
 	modules map[string]*wasm.Module
+	// loading holds the module loads under way, so that the tasks of a job
+	// deployed together wait for one load instead of racing on the cache.
+	loading map[string]*moduleLoad
 	conns   map[string]*grpc.ClientConn
 	prev    map[string]sample // for per-second rates
 	// canceled remembers cancellations of tasks this TaskManager did not
@@ -132,7 +135,7 @@ func NewTaskManager(cfg Config) (*TaskManager, error) {
 	}
 	return &TaskManager{
 		cfg: cfg, log: cfg.Logger.With("taskmanager", cfg.ID), lis: lis, registry: exchange.NewRegistry(),
-		tasks: map[string]*running{}, modules: map[string]*wasm.Module{}, conns: map[string]*grpc.ClientConn{},
+		tasks: map[string]*running{}, modules: map[string]*wasm.Module{}, loading: map[string]*moduleLoad{}, conns: map[string]*grpc.ClientConn{},
 		prev: map[string]sample{}, finished: map[string][]exchange.PartitionKey{}, jobEpoch: map[string]int64{}, canceled: map[string]time.Time{}, alloc: memory.DefaultAllocator,
 	}, nil
 }
@@ -408,51 +411,81 @@ func (tm *TaskManager) sample(id string, t *taskrun.Task, now time.Time) *rpcpb.
 // module returns the compiled module of an artifact, downloading it from
 // the JobManager into the data dir the first time.
 func (tm *TaskManager) module(ctx context.Context, sum, url string) (*wasm.Module, error) {
-	tm.mu.Lock()
-	if m, ok := tm.modules[sum]; ok {
-		tm.mu.Unlock()
-		return m, nil
-	}
-	tm.mu.Unlock()
 	if len(sum) != 64 {
 		return nil, fmt.Errorf("worker: bad artifact id %q", sum)
 	}
-	path := filepath.Join(tm.cfg.DataDir, "artifacts", sum+".wasm")
-	bin, err := os.ReadFile(path)
-	if err != nil {
-		// The cluster's shared storage, where this machine can see it;
-		// else from the leader.
-		tm.mu.Lock()
-		shared := tm.storageDir
+	tm.mu.Lock()
+	if m, ok := tm.modules[sum]; ok {
 		tm.mu.Unlock()
-		if shared == "" {
-			err = errors.New("no shared storage")
-		} else {
-			bin, err = os.ReadFile(filepath.Join(shared, "artifacts", sum+".wasm"))
+		return m, nil
+	}
+	if l, ok := tm.loading[sum]; ok {
+		tm.mu.Unlock()
+		select {
+		case <-l.done:
+			return l.mod, l.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
-	if err != nil {
+	l := &moduleLoad{done: make(chan struct{})}
+	tm.loading[sum] = l
+	tm.mu.Unlock()
+
+	l.mod, l.err = tm.loadModule(ctx, sum, url)
+	tm.mu.Lock()
+	delete(tm.loading, sum)
+	if l.err == nil {
+		tm.modules[sum] = l.mod
+	}
+	tm.mu.Unlock()
+	close(l.done)
+	return l.mod, l.err
+}
+
+// moduleLoad is a module being loaded; done closes when mod or err is set.
+type moduleLoad struct {
+	done chan struct{}
+	mod  *wasm.Module
+	err  error
+}
+
+// loadModule reads an artifact from this TaskManager's cache, the
+// cluster's shared storage (where this machine can see it) or the leader,
+// in that order, taking the first copy whose sha256 is right, caches it and
+// compiles it.
+func (tm *TaskManager) loadModule(ctx context.Context, sum, url string) (*wasm.Module, error) {
+	cache := filepath.Join(tm.cfg.DataDir, "artifacts", sum+".wasm")
+	tm.mu.Lock()
+	shared := tm.storageDir
+	tm.mu.Unlock()
+	right := func(b []byte) bool { got := sha256.Sum256(b); return hex.EncodeToString(got[:]) == sum }
+	bin, err := os.ReadFile(cache)
+	cached := err == nil && right(bin)
+	if !cached && shared != "" {
+		bin, err = os.ReadFile(filepath.Join(shared, "artifacts", sum+".wasm"))
+	}
+	if err != nil || !right(bin) {
 		if bin, err = download(ctx, url); err != nil {
 			return nil, err
 		}
+		if !right(bin) {
+			got := sha256.Sum256(bin)
+			return nil, fmt.Errorf("worker: artifact from %s has sha256 %x, want %s", url, got, sum)
+		}
 	}
-	if got := sha256.Sum256(bin); hex.EncodeToString(got[:]) != sum {
-		return nil, fmt.Errorf("worker: artifact from %s has sha256 %x, want %s", url, got, sum)
+	if !cached {
+		// Written aside and renamed, so that no reader sees half a file.
+		tmp := fmt.Sprintf("%s.%d.tmp", cache, time.Now().UnixNano())
+		if err := os.WriteFile(tmp, bin, 0o644); err != nil {
+			return nil, fmt.Errorf("worker: caching the artifact: %w", err)
+		}
+		if err := os.Rename(tmp, cache); err != nil {
+			_ = os.Remove(tmp)
+			return nil, fmt.Errorf("worker: caching the artifact: %w", err)
+		}
 	}
-	if err := os.WriteFile(path, bin, 0o644); err != nil {
-		return nil, fmt.Errorf("worker: caching the artifact: %w", err)
-	}
-	mod, err := tm.rt.Load(ctx, sum[:12]+".wasm", bin)
-	if err != nil {
-		return nil, err
-	}
-	tm.mu.Lock()
-	defer tm.mu.Unlock()
-	if m, ok := tm.modules[sum]; ok {
-		return m, nil
-	}
-	tm.modules[sum] = mod
-	return mod, nil
+	return tm.rt.Load(ctx, sum[:12]+".wasm", bin)
 }
 
 func download(ctx context.Context, url string) ([]byte, error) {

@@ -56,6 +56,9 @@ func splitList(s string) []string {
 }
 
 // jobManagerFlags registers the JobManager's flags on fs.
+// localLeaseTTL is weir local's leadership lease unless --lease-ttl says otherwise.
+const localLeaseTTL = 10 * time.Second
+
 func jobManagerFlags(fs *flag.FlagSet, cfg *control.Config) {
 	fs.StringVar(&cfg.RESTAddr, "rest-addr", "127.0.0.1:8081", "REST API and dashboard listen address")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "TaskManager heartbeat interval")
@@ -161,6 +164,14 @@ func runLocal(ctx context.Context, args []string, w io.Writer) error {
 		return fmt.Errorf("%w: --task-managers and --slots must be at least 1", errUsage)
 	}
 	lg := logger()
+	// One JobManager and nobody to take over: the lease guards only against
+	// stalls, and on a busy machine (thousands of tasks deploying on two
+	// cores) a short one deposes the only leader, which restarts every job.
+	leaseSet := false
+	fs.Visit(func(f *flag.Flag) { leaseSet = leaseSet || f.Name == "lease-ttl" })
+	if !leaseSet {
+		jcfg.LeaseTTL = localLeaseTTL
+	}
 	if jcfg.DataDir == "" {
 		dir, err := os.MkdirTemp("", "weir-local-")
 		if err != nil {

@@ -1,9 +1,9 @@
 // Job page performance in the browser: the time from navigating to a job
 // page to its graph and subtask table being on screen, and the time of each
 // live update's re-render (arrival of the streamed answer → end of the
-// render), with the long tasks seen meanwhile. Uses the `wide` example
-// (parallelism 256, 10 vertices) when bin/examples/wide.wasm exists;
-// otherwise it says so and measures a smaller real job (stream). Prints
+// render), with the long tasks seen meanwhile, on the C example `wide`
+// (bin/examples/c/wide.wasm, built by sdk/c/build.sh) at parallelism 256
+// with 10 vertices: 2 560 subtasks on 2 TaskManagers of 128 slots. Prints
 //   PERF job-page-render-ms=<n> update-render-ms-p95=<n>
 // and writes the figures to ui/e2e/perf.json.
 
@@ -14,18 +14,19 @@ import { after, before, test } from 'node:test';
 import { syntheticServer } from './synthetic.mjs';
 import { api, dashboardURL, example, hasExample, launchBrowser, runViaAPI, shot, startCluster, stopAll, UI, until, uploadViaAPI } from './harness.mjs';
 
-const WIDE = hasExample('wide');
+const WIDE_MODULE = 'c/wide';
+const WIDE = hasExample(WIDE_MODULE);
 const P = Number(process.env.WEIR_WIDE_PARALLELISM ?? 256);
 const V = Number(process.env.WEIR_WIDE_VERTICES ?? 10);
-const WIDE_ARGS = process.env.WEIR_WIDE_ARGS ? process.env.WEIR_WIDE_ARGS.split(' ') : ['--parallelism', String(P), '--vertices', String(V)];
+const WIDE_ARGS = process.env.WEIR_WIDE_ARGS ? process.env.WEIR_WIDE_ARGS.split(' ') : ['--vertices', String(V), '--rate', '5000'];
 const UPDATES_MS = Number(process.env.WEIR_PERF_UPDATES_MS ?? 15_000);
 
 let cluster, base, page, jid, job;
 
 before(async () => {
-  if (!WIDE) console.log(`# perf: ${example('wide')} is missing: measuring the stream example at parallelism 6 instead of wide at ${P} x ${V}`);
+  assert.ok(WIDE, `${example(WIDE_MODULE)} is missing: build it with bash sdk/c/build.sh bin (go tool task build)`);
   // Slot sharing: a job takes as many slots as its largest parallelism.
-  cluster = await startCluster(WIDE ? { taskManagers: 2, slots: Math.ceil(P / 2) } : {});
+  cluster = await startCluster({ taskManagers: 2, slots: Math.ceil(P / 2) });
   base = await dashboardURL(cluster);
   ({ page } = await launchBrowser());
   await page.addInitScript(() => {
@@ -37,8 +38,8 @@ before(async () => {
       }).observe({ type: 'longtask', buffered: true });
     } catch {}
   });
-  const mod = await uploadViaAPI(cluster, example(WIDE ? 'wide' : 'stream'));
-  const req = WIDE ? { programArgs: WIDE_ARGS } : { parallelism: 6, programArgs: ['--count', '0', '--source-rate', '2000'] };
+  const mod = await uploadViaAPI(cluster, example(WIDE_MODULE));
+  const req = { parallelism: P, programArgs: WIDE_ARGS };
   ({ jobid: jid } = await runViaAPI(cluster, mod.id, req));
   await until(
     async () => {
@@ -129,11 +130,12 @@ const results = {};
 
 test('job page render and live update times of the real job', { timeout: 300_000 }, async () => {
   const m = await measure(base, jid, job);
-  const figures = { job: WIDE ? `wide ${WIDE_ARGS.join(' ')}` : `stream --count 0 at parallelism 6 (fallback: ${example('wide')} is missing)`, wide: WIDE, ...m, at: new Date().toISOString() };
+  const figures = { job: `c/wide at parallelism ${P}: ${WIDE_ARGS.join(' ')}`, wide: true, ...m, at: new Date().toISOString() };
   results.real = figures;
   writeFileSync(path.join(UI, 'e2e', 'perf.json'), JSON.stringify(results, null, 2) + '\n');
   console.log(`PERF job-page-render-ms=${figures['job-page-render-ms']} update-render-ms-p95=${figures['update-render-ms-p95']}`);
   console.log(`# perf: ${JSON.stringify(figures)}`);
+  await shot(page, 'job-wide');
   check(figures);
 });
 
@@ -146,7 +148,7 @@ test('job page render and live update times of a synthetic p=256 x 10 job', { ti
   const m = await measure(syn.url, sjid, syn.job());
   const figures = { job: 'synthetic: 10 vertices at parallelism 256, served by e2e/synthetic.mjs', wide: false, ...m, at: new Date().toISOString() };
   results.synthetic = figures;
-  await shot(page, 'job-wide');
+  await shot(page, 'job-wide-synthetic');
   // Its vertices after the source have event time: the watermarks card lists them.
   assert.equal(await page.locator('[data-testid=watermarks] tbody tr').count(), 9);
   writeFileSync(path.join(UI, 'e2e', 'perf.json'), JSON.stringify(results, null, 2) + '\n');
