@@ -40,18 +40,38 @@ import (
 type cExample struct {
 	name string
 	// setup writes the input into dir and returns the program arguments
-	// and the check of the output the job writes.
-	setup func(t *testing.T, dir string) (args []string, check func(t *testing.T))
+	// and the check of the output of the finished job.
+	setup func(t *testing.T, dir string) (args []string, check func(t *testing.T, job clusterJob))
 }
 
 var cExamples = []cExample{
 	{name: "currency", setup: cCurrencySetup},
 	{name: "scale", setup: cScaleSetup},
+	{name: "wide", setup: cWideSetup},
+}
+
+// cWideSetup runs a bounded wide job: 4 keys × 500 rows through 3 maps into
+// a blackhole sink, whose output is the records each vertex wrote.
+func cWideSetup(_ *testing.T, _ string) ([]string, func(t *testing.T, job clusterJob)) {
+	return []string{"--vertices", "5", "--keys", "4", "--count", "500", "--rate", "0"}, func(t *testing.T, job clusterJob) {
+		steps := 0
+		for _, v := range job.Vertices {
+			if strings.Contains(v.Name, "step") {
+				steps++
+				if v.Metrics.WriteRecords != 2000 {
+					t.Errorf("vertex %s wrote %d records, want 2000", v.Name, v.Metrics.WriteRecords)
+				}
+			}
+		}
+		if steps != 3 {
+			t.Errorf("%d step vertices, want 3: %+v", steps, job.Vertices)
+		}
+	}
 }
 
 // cScaleSetup writes 2000 values of x (every 13th null) and expects
 // y = x × -0.75 in their place.
-func cScaleSetup(t *testing.T, dir string) ([]string, func(t *testing.T)) {
+func cScaleSetup(t *testing.T, dir string) ([]string, func(t *testing.T, job clusterJob)) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	var in bytes.Buffer
 	want := map[string]int{}
@@ -77,7 +97,7 @@ func cScaleSetup(t *testing.T, dir string) ([]string, func(t *testing.T)) {
 		t.Fatal(err)
 	}
 	output := filepath.Join(dir, "out")
-	return []string{"--input", input, "--output", output, "--factor", "-0.75"}, func(t *testing.T) {
+	return []string{"--input", input, "--output", output, "--factor", "-0.75"}, func(t *testing.T, _ clusterJob) {
 		got := map[string]int{}
 		for _, line := range cReadParts(t, output) {
 			var row struct{ Y *float64 }
@@ -106,7 +126,7 @@ type cBid struct {
 
 // cCurrencySetup writes 3000 bids (some with a null auction or price) and
 // expects the bids on auctions 1007, 1500 and 2087 with price × 1.1.
-func cCurrencySetup(t *testing.T, dir string) ([]string, func(t *testing.T)) {
+func cCurrencySetup(t *testing.T, dir string) ([]string, func(t *testing.T, job clusterJob)) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	keep := map[int64]bool{1007: true, 1500: true, 2087: true}
 	auctions := []int64{1007, 1020, 1500, 2001, 2087, 3000, 42}
@@ -141,7 +161,7 @@ func cCurrencySetup(t *testing.T, dir string) ([]string, func(t *testing.T)) {
 	}
 	output := filepath.Join(dir, "out")
 	args := []string{"--input", input, "--output", output, "--rate", "1.1", "--auctions", "2087, 1500,1007"}
-	return args, func(t *testing.T) {
+	return args, func(t *testing.T, _ clusterJob) {
 		got := map[string]int{}
 		n := 0
 		for _, line := range cReadParts(t, output) {
@@ -245,12 +265,13 @@ func TestSDKCExamples(t *testing.T) {
 				}
 				return false
 			})
-			for _, v := range c.job(t, job).Vertices {
+			d := c.job(t, job)
+			for _, v := range d.Vertices {
 				if v.Status != "FINISHED" {
 					t.Errorf("vertex %s is %s", v.Name, v.Status)
 				}
 			}
-			check(t)
+			check(t, d)
 		})
 	}
 }
