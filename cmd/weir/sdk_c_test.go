@@ -15,10 +15,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -818,7 +820,42 @@ func TestSDKAuthorsGuide(t *testing.T) {
 		if blocks == 0 {
 			t.Errorf("%s has no checked blocks", doc)
 		}
+		// links to sections of the SPEC point at existing headings
+		for _, m := range cSpecLink.FindAllStringSubmatch(string(text), -1) {
+			if !cSpecAnchors(t, root)[m[1]] {
+				t.Errorf("%s: link to abi/SPEC.md#%s: no such heading", doc, m[1])
+			}
+		}
 	}
+}
+
+var cSpecLink = regexp.MustCompile(`\]\((?:\.\./)+abi/SPEC\.md#([^)]+)\)`)
+
+// cSpecAnchors returns the GitHub anchors of the headings of abi/SPEC.md.
+func cSpecAnchors(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(root, "abi", "SPEC.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(text), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		var b strings.Builder
+		for _, r := range title {
+			switch {
+			case r == ' ':
+				b.WriteByte('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		anchors[b.String()] = true
+	}
+	return anchors
 }
 
 // cIdentityReport runs `weir abi check --json` over the identity vectors
