@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,9 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/internal/guesttest"
@@ -296,4 +300,26 @@ func TestSDKRustFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSDKRustUnitTestsOnWasm runs the Rust SDK's unit tests compiled for
+// wasm32-wasi (the C Data structures in their 32-bit layout, the SIMD
+// comparisons) as a WASI command in wazero, the engine the host uses.
+func TestSDKRustUnitTestsOnWasm(t *testing.T) {
+	bin := guesttest.RustTestGuest(t, "sdk-tests")
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	var out bytes.Buffer
+	cfg := wazero.NewModuleConfig().WithArgs("weir-sdk-tests", "--test-threads=1").WithStdout(&out).WithStderr(&out)
+	_, err := r.InstantiateWithConfig(ctx, bin, cfg)
+	var exit *sys.ExitError
+	if err != nil && (!errors.As(err, &exit) || exit.ExitCode() != 0) {
+		t.Fatalf("the SDK's tests failed on wasm32: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "test result: ok.") || strings.Contains(out.String(), " 0 passed") {
+		t.Fatalf("no passing test run in the output:\n%s", out.String())
+	}
+	t.Log(out.String()[strings.LastIndex(out.String(), "test result:"):])
 }

@@ -27,6 +27,7 @@ var buildRust = sync.OnceValue(func() rustBuild {
 	}
 	cmd := exec.Command("bash", filepath.Join(root, "sdk", "rust", "build.sh"), dir)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "WEIR_RUST_TESTS=1") // also sdk-tests.wasm
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return rustBuild{err: fmt.Errorf("bash sdk/rust/build.sh: %w\n%s", err, out)}
 	}
@@ -61,9 +62,10 @@ func BuildRust(tb testing.TB) (conformance []byte, examplesDir string) {
 	return mod, filepath.Join(b.dir, "examples", "rust")
 }
 
-// RustTestGuest returns the Rust SDK's test guest called name
-// (sdk/rust/testdata/<name>), from the same once-per-process build as
-// BuildRust.
+// RustTestGuest returns the Rust SDK's test module called name, from the
+// same once-per-process build as BuildRust: a test guest of
+// sdk/rust/testdata/<name>, or "sdk-tests", the SDK's unit tests compiled
+// for wasm32-wasi as a WASI command.
 func RustTestGuest(tb testing.TB, name string) []byte {
 	tb.Helper()
 	b := buildRust()

@@ -6,7 +6,10 @@
 #
 # writes OUTDIR/sdk/conformance-rust.wasm, OUTDIR/examples/rust/<name>.wasm for
 # every crate in examples/rust/<name>/, and the SDK's test guests
-# OUTDIR/sdk/rust-testdata/<name>.wasm (sdk/rust/testdata/<name>/). RUSTC (default /usr/bin/rustc, the
+# OUTDIR/sdk/rust-testdata/<name>.wasm (sdk/rust/testdata/<name>/). With
+# WEIR_RUST_TESTS=1 it also builds the SDK's unit tests as a WASI command,
+# OUTDIR/sdk/rust-testdata/sdk-tests.wasm (run by cmd/weir's
+# TestSDKRustUnitTestsOnWasm under wazero). RUSTC (default /usr/bin/rustc, the
 # toolchain with the wasm32-wasi target) may point to another rustc >= 1.63.
 set -euo pipefail
 
@@ -63,3 +66,9 @@ for dir in "$sdk"/testdata/*/; do
 	name=$(basename "$dir")
 	cdylib "$dir" "$(echo "$name" | tr -- - _)" "$out/sdk/rust-testdata/$name.wasm"
 done
+
+if [ "${WEIR_RUST_TESTS:-}" = 1 ]; then
+	"$rustc" --edition 2021 --target "$target" -C opt-level=1 -C target-feature=+simd128,+bulk-memory \
+		--test --crate-name weir "$sdk/src/lib.rs" -o "$out/sdk/rust-testdata/sdk-tests.wasm"
+	echo "built $out/sdk/rust-testdata/sdk-tests.wasm"
+fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Rust SDK's native tests with rustc alone (no cargo): the SDK's
 # unit tests and doc tests, and the unit tests of the conformance module and
-# of every example in examples/rust/. The wasm side is tested by the host:
+# of every example in examples/rust/. When node is installed, the SDK's unit
+# tests also run compiled for wasm32-wasi under Node's WASI (the 32-bit C
+# Data layout and the SIMD paths). The wasm side is also tested by the host:
 # `bin/weir abi check bin/sdk/conformance-rust.wasm` and
 # `go test -run TestSDKRust ./cmd/weir/`.
 #
@@ -42,3 +44,18 @@ for dir in "$root"/examples/rust/*/; do
 	name=$(basename "$dir")
 	test_crate "$dir" "$(echo "$name" | tr -- - _)"
 done
+
+if command -v node >/dev/null 2>&1; then
+	echo "== weir: unit tests on wasm32-wasi (node)"
+	"$rustc" --edition 2021 --target wasm32-wasi -C opt-level=1 -C target-feature=+simd128,+bulk-memory -D warnings \
+		--test --crate-name weir "$sdk/src/lib.rs" -o "$build/weir-test.wasm"
+	node --no-warnings --input-type=module -e '
+		import { readFile } from "node:fs/promises";
+		import { WASI } from "node:wasi";
+		const wasi = new WASI({ version: "preview1", args: ["weir-test", "-q", "--test-threads=1"], env: {} });
+		const mod = await WebAssembly.compile(await readFile(process.argv[1]));
+		process.exitCode = wasi.start(await WebAssembly.instantiate(mod, wasi.getImportObject()));
+	' "$build/weir-test.wasm"
+else
+	echo "== weir: node not found, skipping the unit tests on wasm32-wasi (TestSDKRustUnitTestsOnWasm runs them in wazero)"
+fi

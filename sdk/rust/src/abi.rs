@@ -77,7 +77,7 @@ pub fn init(register: fn(&mut Registry)) {
     });
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(test)))]
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let payload = if let Some(s) = info.payload().downcast_ref::<&str>() {
@@ -98,11 +98,11 @@ fn install_panic_hook() {
     }));
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), test))]
 fn install_panic_hook() {}
 
 /// The stderr line reporting a panic.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[cfg_attr(any(not(target_arch = "wasm32"), test), allow(dead_code))]
 pub(crate) fn panic_line(function: &str, payload: &str, loc: Option<(&str, u32)>) -> String {
     let mut s =
         if function.is_empty() { format!("panic: {}", payload) } else { format!("{}: panic: {}", function, payload) };

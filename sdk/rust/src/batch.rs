@@ -30,10 +30,14 @@ pub trait Primitive: sealed::Sealed + Copy + Default + PartialEq + PartialOrd + 
     fn table(c: &crate::table::TableColumn, phys: Phys) -> Option<&Vec<Self>>;
     #[doc(hidden)]
     fn table_mut(c: &mut crate::table::TableColumn, phys: Phys) -> Option<&mut Vec<Self>>;
+    #[doc(hidden)]
+    fn select_cmp(bits: &mut [u8], values: &[Self], op: crate::selection::Cmp, rhs: Self) {
+        crate::selection::cmp_bits_scalar(bits, values, op, rhs)
+    }
 }
 
 macro_rules! primitive {
-    ($t:ty, $dt:expr, $phys:ident, $variant:ident $(, $alt_phys:ident => $alt:ident)?) => {
+    ($t:ty, $dt:expr, $phys:ident, $variant:ident $(, $alt_phys:ident => $alt:ident)? $(; simd $simd:ident)?) => {
         impl sealed::Sealed for $t {}
         impl Primitive for $t {
             const DATA_TYPE: DataType = $dt;
@@ -59,20 +63,26 @@ macro_rules! primitive {
                     _ => None,
                 }
             }
+            $(
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                fn select_cmp(bits: &mut [u8], values: &[$t], op: crate::selection::Cmp, rhs: $t) {
+                    crate::selection::simd::$simd(bits, values, op, rhs)
+                }
+            )?
         }
     };
 }
 
 primitive!(i8, DataType::Int8, I8, I8);
 primitive!(i16, DataType::Int16, I16, I16);
-primitive!(i32, DataType::Int32, I32, I32, Date32 => Date32);
-primitive!(i64, DataType::Int64, I64, I64, Timestamp => Timestamp);
+primitive!(i32, DataType::Int32, I32, I32, Date32 => Date32; simd cmp_i32);
+primitive!(i64, DataType::Int64, I64, I64, Timestamp => Timestamp; simd cmp_i64);
 primitive!(u8, DataType::Uint8, U8, U8);
 primitive!(u16, DataType::Uint16, U16, U16);
 primitive!(u32, DataType::Uint32, U32, U32);
 primitive!(u64, DataType::Uint64, U64, U64);
-primitive!(f32, DataType::Float32, F32, F32);
-primitive!(f64, DataType::Float64, F64, F64);
+primitive!(f32, DataType::Float32, F32, F32; simd cmp_f32);
+primitive!(f64, DataType::Float64, F64, F64; simd cmp_f64);
 
 /// Where one column's buffers are, for the duration of a call.
 #[derive(Clone)]

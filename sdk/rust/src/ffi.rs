@@ -96,11 +96,12 @@ pub(crate) unsafe fn host_text(p: usize, len: usize) -> String {
     String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len)).into_owned()
 }
 
-// Host imports. Outside wasm they are emulated for native tests: errors are
+// Host imports. Outside wasm, and in the SDK's own test binaries (which run
+// as WASI commands without a Weir host), they are emulated: errors are
 // recorded per thread and log lines go to standard error and a per-thread
-// buffer that tests read with `testing::take_logs`.
+// buffer.
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(test)))]
 mod imports {
     #[link(wasm_import_module = "weir")]
     extern "C" {
@@ -121,7 +122,7 @@ mod imports {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(any(not(target_arch = "wasm32"), test))]
 pub(crate) mod imports {
     use std::cell::RefCell;
 

@@ -82,7 +82,7 @@ pub use operator::{
     split_params, AggregateFunction, FilterFunction, Kind, MapFunction, Operator, ProcessFunction, Registry,
 };
 pub use plan::{Plan, Stream};
-pub use selection::Selection;
+pub use selection::{Cmp, Selection};
 pub use table::{ColumnsMut, Table};
 pub use types::{DataType, Field, Schema, TimeUnit};
 

@@ -1,5 +1,6 @@
 //! The rows a filter keeps.
 
+use crate::batch::Primitive;
 use crate::bitmap::{get_bit, set_bits, Bitmap};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -101,8 +102,7 @@ impl Selection {
     }
 
     /// Keeps row `i` iff `pred(values[i])`, for every row, replacing the
-    /// selection so far. Packs eight rows per byte without branches, so the
-    /// compiler vectorises it.
+    /// selection so far. Packs eight rows per byte without branches.
     ///
     /// # Panics
     ///
@@ -111,26 +111,22 @@ impl Selection {
     pub fn select<T: Copy, F: Fn(T) -> bool>(&mut self, values: &[T], pred: F) {
         assert_eq!(values.len(), self.n, "select over {} values for a batch of {} rows", values.len(), self.n);
         self.mode = Mode::None;
-        let bits = self.bits();
-        let mut chunks = values.chunks_exact(8);
-        for (byte, c) in bits.iter_mut().zip(&mut chunks) {
-            *byte = (pred(c[0]) as u8)
-                | (pred(c[1]) as u8) << 1
-                | (pred(c[2]) as u8) << 2
-                | (pred(c[3]) as u8) << 3
-                | (pred(c[4]) as u8) << 4
-                | (pred(c[5]) as u8) << 5
-                | (pred(c[6]) as u8) << 6
-                | (pred(c[7]) as u8) << 7;
-        }
-        let rem = chunks.remainder();
-        if !rem.is_empty() {
-            let mut b = 0u8;
-            for (k, &v) in rem.iter().enumerate() {
-                b |= (pred(v) as u8) << k;
-            }
-            bits[values.len() / 8] = b;
-        }
+        pack_bits(self.bits(), values, pred);
+    }
+
+    /// Keeps row `i` iff `values[i] <op> rhs` (`sel.select_cmp(xs.values(),
+    /// Cmp::Gt, t)`), for every row, replacing the selection so far. For
+    /// 32- and 64-bit numbers it compares two or four values per wasm SIMD
+    /// instruction and packs the lane masks with `bitmask`; floats compare
+    /// as IEEE 754 (NaN is only `Ne`).
+    ///
+    /// # Panics
+    ///
+    /// If `values.len() != len()`.
+    pub fn select_cmp<T: Primitive>(&mut self, values: &[T], op: Cmp, rhs: T) {
+        assert_eq!(values.len(), self.n, "select over {} values for a batch of {} rows", values.len(), self.n);
+        self.mode = Mode::None;
+        T::select_cmp(self.bits(), values, op, rhs);
     }
 
     /// Keeps row `i` iff `keep[i]`, for every row.
@@ -261,6 +257,112 @@ impl Selection {
     }
 }
 
+/// A comparison for [`Selection::select_cmp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+}
+
+/// Sets `bits` (`ceil(values.len()/8)` bytes) to `pred` of each value, eight
+/// per byte.
+#[inline]
+fn pack_bits<T: Copy, F: Fn(T) -> bool>(bits: &mut [u8], values: &[T], pred: F) {
+    let mut chunks = values.chunks_exact(8);
+    for (byte, c) in bits.iter_mut().zip(&mut chunks) {
+        *byte = (pred(c[0]) as u8)
+            | (pred(c[1]) as u8) << 1
+            | (pred(c[2]) as u8) << 2
+            | (pred(c[3]) as u8) << 3
+            | (pred(c[4]) as u8) << 4
+            | (pred(c[5]) as u8) << 5
+            | (pred(c[6]) as u8) << 6
+            | (pred(c[7]) as u8) << 7;
+    }
+    let rem = chunks.remainder();
+    if !rem.is_empty() {
+        let mut b = 0u8;
+        for (k, &v) in rem.iter().enumerate() {
+            b |= (pred(v) as u8) << k;
+        }
+        bits[values.len() / 8] = b;
+    }
+}
+
+/// The portable comparison: one scalar compare per value.
+pub(crate) fn cmp_bits_scalar<T: Copy + PartialOrd>(bits: &mut [u8], values: &[T], op: Cmp, rhs: T) {
+    match op {
+        Cmp::Lt => pack_bits(bits, values, |x| x < rhs),
+        Cmp::Le => pack_bits(bits, values, |x| x <= rhs),
+        Cmp::Gt => pack_bits(bits, values, |x| x > rhs),
+        Cmp::Ge => pack_bits(bits, values, |x| x >= rhs),
+        Cmp::Eq => pack_bits(bits, values, |x| x == rhs),
+        Cmp::Ne => pack_bits(bits, values, |x| x != rhs),
+    }
+}
+
+/// wasm SIMD comparisons: whole groups of eight values with v128 compares
+/// and `bitmask`, the rest with [`cmp_bits_scalar`]. Clang and rustc do not
+/// find this on their own: they extract the lanes one by one.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) mod simd {
+    use super::{cmp_bits_scalar, Cmp};
+    use core::arch::wasm32::*;
+
+    /// Packs `f(values, rhs)` lane masks, eight values per byte, for the
+    /// whole groups of eight; returns how many values it did.
+    #[inline(always)]
+    fn pack<T: Copy, const LANES: usize, F: Fn(v128) -> u8>(bits: &mut [u8], values: &[T], f: F) -> usize {
+        let full = values.len() / 8 * 8;
+        for (byte, c) in bits.iter_mut().zip(values[..full].chunks_exact(8)) {
+            let p = c.as_ptr() as *const v128;
+            let mut m = 0u8;
+            for k in 0..8 / LANES {
+                // SAFETY: c holds 8 values, that is 8/LANES vectors;
+                // v128_load has no alignment requirement.
+                let v = unsafe { v128_load(p.add(k)) };
+                m |= f(v) << (k * LANES);
+            }
+            *byte = m;
+        }
+        full
+    }
+
+    macro_rules! cmp_fn {
+        ($name:ident, $t:ty, $splat:ident, $bitmask:ident, $lanes:expr, [$lt:ident, $le:ident, $gt:ident, $ge:ident, $eq:ident, $ne:ident]) => {
+            pub(crate) fn $name(bits: &mut [u8], values: &[$t], op: Cmp, rhs: $t) {
+                let r = $splat(rhs);
+                let full = match op {
+                    Cmp::Lt => pack::<$t, $lanes, _>(bits, values, |v| $bitmask($lt(v, r)) as u8),
+                    Cmp::Le => pack::<$t, $lanes, _>(bits, values, |v| $bitmask($le(v, r)) as u8),
+                    Cmp::Gt => pack::<$t, $lanes, _>(bits, values, |v| $bitmask($gt(v, r)) as u8),
+                    Cmp::Ge => pack::<$t, $lanes, _>(bits, values, |v| $bitmask($ge(v, r)) as u8),
+                    Cmp::Eq => pack::<$t, $lanes, _>(bits, values, |v| $bitmask($eq(v, r)) as u8),
+                    Cmp::Ne => pack::<$t, $lanes, _>(bits, values, |v| $bitmask($ne(v, r)) as u8),
+                };
+                if full < values.len() {
+                    cmp_bits_scalar(&mut bits[full / 8..], &values[full..], op, rhs);
+                }
+            }
+        };
+    }
+
+    cmp_fn!(cmp_i64, i64, i64x2_splat, i64x2_bitmask, 2, [i64x2_lt, i64x2_le, i64x2_gt, i64x2_ge, i64x2_eq, i64x2_ne]);
+    cmp_fn!(cmp_f64, f64, f64x2_splat, i64x2_bitmask, 2, [f64x2_lt, f64x2_le, f64x2_gt, f64x2_ge, f64x2_eq, f64x2_ne]);
+    cmp_fn!(cmp_i32, i32, i32x4_splat, i32x4_bitmask, 4, [i32x4_lt, i32x4_le, i32x4_gt, i32x4_ge, i32x4_eq, i32x4_ne]);
+    cmp_fn!(cmp_f32, f32, f32x4_splat, i32x4_bitmask, 4, [f32x4_lt, f32x4_le, f32x4_gt, f32x4_ge, f32x4_eq, f32x4_ne]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +407,38 @@ mod tests {
             }
             assert_eq!(s.kept(), want, "{}", name);
             assert_eq!(s.result().0, kind, "{}", name);
+        }
+    }
+
+    #[test]
+    fn select_cmp_matches_scalar() {
+        let ints: Vec<i64> = (0..37).map(|i| (i * 7919 % 23) - 11).collect();
+        let floats: Vec<f64> = ints.iter().map(|&i| i as f64 / 2.0).chain([f64::NAN, -0.0, f64::INFINITY]).collect();
+        for op in [Cmp::Lt, Cmp::Le, Cmp::Gt, Cmp::Ge, Cmp::Eq, Cmp::Ne] {
+            let want = |x: f64, r: f64| match op {
+                Cmp::Lt => x < r,
+                Cmp::Le => x <= r,
+                Cmp::Gt => x > r,
+                Cmp::Ge => x >= r,
+                Cmp::Eq => x == r,
+                Cmp::Ne => x != r,
+            };
+            for rhs in [-3i64, 0, 5] {
+                let mut s = Selection::new(ints.len());
+                s.select_cmp(&ints, op, rhs);
+                let expect: Vec<usize> = (0..ints.len()).filter(|&i| want(ints[i] as f64, rhs as f64)).collect();
+                assert_eq!(s.kept(), expect, "{:?} {}", op, rhs);
+                let small: Vec<i32> = ints.iter().map(|&x| x as i32).collect();
+                let mut s = Selection::new(small.len());
+                s.select_cmp(&small, op, rhs as i32);
+                assert_eq!(s.kept(), expect, "i32 {:?} {}", op, rhs);
+            }
+            for rhs in [-1.5f64, 0.0, f64::NAN] {
+                let mut s = Selection::new(floats.len());
+                s.select_cmp(&floats, op, rhs);
+                let expect: Vec<usize> = (0..floats.len()).filter(|&i| want(floats[i], rhs)).collect();
+                assert_eq!(s.kept(), expect, "f64 {:?} {}", op, rhs);
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 //! ```
 
 use weir::{
-    schema, AggregateFunction, Args, Batch, BatchBuilder, BinaryColumn, DataType, Error, FilterFunction, Flags,
+    schema, AggregateFunction, Args, Batch, BatchBuilder, BinaryColumn, Cmp, DataType, Error, FilterFunction, Flags,
     MapFunction, Operator, Plan, ProcessFunction, Registry, Result, Selection, Table, Utf8Builder,
 };
 
@@ -115,7 +115,7 @@ impl FilterFunction for Greater {
     fn filter(&mut self, input: &Batch, sel: &mut Selection) -> Result<()> {
         let xs = input.i64(self.x)?;
         let t = self.threshold;
-        sel.select(xs.values(), |x| x > t);
+        sel.select_cmp(xs.values(), Cmp::Gt, t);
         sel.mask(xs.validity());
         Ok(())
     }
