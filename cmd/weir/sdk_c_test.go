@@ -318,24 +318,27 @@ func TestSDKCCurrencyMatchesGo(t *testing.T) {
 	goPath := exampleModule(t, "./currency")
 	sample := filepath.Join(guesttest.RepoRoot(t), "examples", "currency", "bids.jsonl")
 	ctx := context.Background()
-	plan := func(path string, args []string) (any, error) {
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	mods := map[string]*wasm.Module{} // compiled once each
+	for _, path := range []string{cPath, goPath} {
 		bin, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rt, err := wasm.NewRuntime(ctx, wasm.Config{})
+		if mods[path], err = rt.Load(ctx, filepath.Base(path), bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := func(path string, args []string) (any, error) {
+		in, err := mods[path].Instantiate(ctx, wasm.InstanceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rt.Close(ctx)
-		mod, err := rt.Load(ctx, "currency", bin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		defer in.Close(ctx)
 		raw, err := in.Plan(ctx, args)
 		if err != nil {
 			var ce *wasm.CallError
