@@ -325,6 +325,28 @@ static weir_status state_process(weir_op *op, const weir_batch *in, const int32_
     return WEIR_OK;
 }
 
+/* exists: outputs whether each row's key has state, clearing the first
+ * row's key and keeping it again at the second row; counts its closes. */
+static int closes;
+static void count_close(void *data) { closes += data != NULL; }
+
+static weir_status exists_open(weir_op *op) {
+    if (weir_op_input(op, "k", WEIR_INT64) < 0 || !weir_op_data_new(op, 8)) return WEIR_ERROR;
+    weir_op_on_close(op, count_close);
+    return weir_op_output(op, "e", WEIR_BOOL) || weir_op_state(op, "n", WEIR_INT64);
+}
+
+static weir_status exists_process(weir_op *op, const weir_batch *in, const int32_t *keys, weir_table *t,
+                                  weir_builder *out) {
+    (void)op;
+    for (int64_t i = 0; i < in->rows; i++) {
+        if (weir_append_bool(out, 0, weir_table_exists(t, keys[i]))) return WEIR_ERROR;
+        if (i == 0) weir_table_clear(t, keys[0]);
+        if (i == 1) weir_table_keep(t, keys[0]);
+    }
+    return WEIR_OK;
+}
+
 /* agg_init: accumulators start at 100 (init); add adds x; result v. */
 static weir_status agg_open(weir_op *op) {
     if (weir_op_input(op, "x", WEIR_INT64) < 0) return WEIR_ERROR;
@@ -376,6 +398,7 @@ const weir_function weir_functions[] = {
     WEIR_MAP("bad_open", bad_open, silent_map),
     WEIR_FILTER("sel", sel_open, sel_filter),
     WEIR_PROCESS("state_str", state_open, state_process),
+    WEIR_PROCESS("exists", exists_open, exists_process),
     WEIR_AGGREGATE("agg_init", agg_open, agg_init, agg_add, agg_merge, agg_result),
     WEIR_MAP("dup", any_open, short_map),
     WEIR_MAP("dup", any_open, short_map),
@@ -1006,6 +1029,30 @@ static void test_process(void) {
     weir__export_close(h);
     free_batch(in);
     free_batch(state);
+
+    /* exists, clear, keep; the close hook */
+    CHECK(open_op(4, "exists", "", ks) == 0, "open exists: %s", reported());
+    h = ret[0];
+    int64_t ek[] = {5, 6, 5};
+    int32_t ekeys[] = {0, 1, 0};
+    int64_t en[] = {1, 0};
+    uint8_t evalid[] = {0x01};
+    weir_c_array **ekids = calloc(1, sizeof *ekids);
+    ekids[0] = mk_array(2, 0, 0, 2, NULL, en, NULL);
+    weir_c_array *est = mk_batch(2, 1, ekids);
+    ((const void **)est->buffers)[0] = evalid;
+    weir_c_array *ein = x_batch(ek, NULL, 3, 0);
+    CHECK(weir__export_process(h, ein, ekeys, est, ret) == 0, "process exists: %s", reported());
+    const weir_c_array *eo = (const weir_c_array *)(uintptr_t)ret[0];
+    const weir_c_array *es = (const weir_c_array *)(uintptr_t)ret[1];
+    const uint8_t *eb = kid(eo, 0)->buffers[1];
+    CHECK(eo->length == 3 && weir_bit(eb, 0) && !weir_bit(eb, 1) && weir_bit(eb, 2), "exists output");
+    CHECK(es->length == 2 && es->buffers[0] == NULL && es->null_count == 0, "kept state: every row valid");
+    int before = closes;
+    weir__export_close(h);
+    CHECK(closes == before + 1, "the close hook ran %d times", closes - before);
+    free_batch(ein);
+    free_batch(est);
     free_schema(ks);
 }
 
