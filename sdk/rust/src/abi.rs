@@ -359,6 +359,9 @@ fn open_in(
         }
     }
     let in_cols = input.fields().iter().map(|f| RawColumn::empty(f.data_type.phys())).collect();
+    // The schemas live in boxed slices inside the instance: their addresses
+    // do not change when the instance moves.
+    let addrs: Vec<usize> = schemas.iter().map(ExportedSchema::addr).collect();
     let inst = Box::new(Instance {
         name: fname.to_string(),
         kind: reg.kind,
@@ -369,11 +372,8 @@ fn open_in(
         state,
         other,
         func,
-        _schemas: Vec::new(),
+        _schemas: schemas,
     });
-    let addrs: Vec<usize> = schemas.iter().map(ExportedSchema::addr).collect();
-    let mut inst = inst;
-    inst._schemas = schemas;
     let h = match m.free.pop() {
         Some(h) => {
             m.instances[h as usize - 1] = Some(inst);
