@@ -463,7 +463,7 @@ func TestSDKCUnit(t *testing.T) {
 	var out bytes.Buffer
 	_, err = r.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithStdout(&out).WithStderr(&out).WithName("unit"))
 	var exit *sys.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 0) {
+	if cleanExit := errors.As(err, &exit) && exit.ExitCode() == 0; err != nil && !cleanExit {
 		t.Fatalf("weir_test: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "weir_test: ") || !strings.Contains(out.String(), ", 0 failed") {
