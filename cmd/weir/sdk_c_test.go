@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -47,7 +46,6 @@ type cExample struct {
 }
 
 var cExamples = []cExample{
-	{name: "currency", setup: cCurrencySetup},
 	{name: "scale", setup: cScaleSetup},
 	{name: "wide", setup: cWideSetup},
 }
@@ -118,106 +116,7 @@ func cScaleSetup(t *testing.T, dir string) ([]string, func(t *testing.T, job clu
 	}
 }
 
-// cBid is a row of the currency example's input and output; nil is null.
-type cBid struct {
-	Auction  *int64   `json:"auction"`
-	Bidder   *int64   `json:"bidder"`
-	Price    *float64 `json:"price"`
-	DateTime any      `json:"date_time"` // ms in the input, RFC 3339 text in the output
-}
-
-// cCurrencySetup writes 3000 bids (some with a null auction or price) and
-// expects the bids on auctions 1007, 1500 and 2087 with price × 1.1.
-func cCurrencySetup(t *testing.T, dir string) ([]string, func(t *testing.T, job clusterJob)) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	keep := map[int64]bool{1007: true, 1500: true, 2087: true}
-	auctions := []int64{1007, 1020, 1500, 2001, 2087, 3000, 42}
-	var in bytes.Buffer
-	want := map[string]int{}
-	for i := range 3000 {
-		b := cBid{Bidder: cPtr(int64(1000 + rng.IntN(50))), DateTime: 1700000000000 + int64(i)*125}
-		if rng.IntN(40) != 0 {
-			b.Auction = cPtr(auctions[rng.IntN(len(auctions))])
-		}
-		if rng.IntN(25) != 0 {
-			b.Price = cPtr(float64(rng.IntN(100000)) / 100)
-		}
-		line, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.Write(line)
-		in.WriteByte('\n')
-		if b.Auction != nil && keep[*b.Auction] {
-			out := b
-			if b.Price != nil {
-				out.Price = cPtr(*b.Price * 1.1)
-			}
-			out.DateTime = time.UnixMilli(b.DateTime.(int64)).UTC().Format("2006-01-02T15:04:05.000Z")
-			want[cBidKey(t, out)]++
-		}
-	}
-	input := filepath.Join(dir, "bids.jsonl")
-	if err := os.WriteFile(input, in.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	output := filepath.Join(dir, "out")
-	args := []string{"--input", input, "--output", output, "--rate", "1.1", "--auctions", "2087, 1500,1007"}
-	return args, func(t *testing.T, _ clusterJob) {
-		got := map[string]int{}
-		n := 0
-		for _, line := range cReadParts(t, output) {
-			var b cBid
-			if err := json.Unmarshal([]byte(line), &b); err != nil {
-				t.Fatalf("output line %s: %v", line, err)
-			}
-			got[cBidKey(t, b)]++
-			n++
-		}
-		if len(want) < 100 {
-			t.Fatalf("only %d distinct bids expected: the input is too small", len(want))
-		}
-		if !reflect.DeepEqual(got, want) {
-			missing, extra := 0, 0
-			for k, c := range want {
-				if got[k] != c {
-					missing++
-					if missing < 4 {
-						t.Errorf("want %s ×%d, got ×%d", k, c, got[k])
-					}
-				}
-			}
-			for k := range got {
-				if want[k] == 0 {
-					extra++
-					if extra < 4 {
-						t.Errorf("unexpected %s", k)
-					}
-				}
-			}
-			t.Fatalf("%d lines: %d expected bids differ, %d unexpected", n, missing, extra)
-		}
-	}
-}
-
 func cPtr[T any](v T) *T { return &v }
-
-// cBidKey is a canonical text of a cBid: floats by their bits, so that the
-// guest's product must be the IEEE product computed here.
-func cBidKey(t *testing.T, b cBid) string {
-	t.Helper()
-	s := func(p *int64) string {
-		if p == nil {
-			return "null"
-		}
-		return fmt.Sprint(*p)
-	}
-	price := "null"
-	if b.Price != nil {
-		price = fmt.Sprintf("%#x", math.Float64bits(*b.Price))
-	}
-	return fmt.Sprintf("auction=%s bidder=%s price=%s date_time=%v", s(b.Auction), s(b.Bidder), price, b.DateTime)
-}
 
 // cReadParts returns the lines of the part files a file sink wrote into dir.
 func cReadParts(t *testing.T, dir string) []string {
@@ -249,24 +148,14 @@ func cReadParts(t *testing.T, dir string) []string {
 func TestSDKCExamples(t *testing.T) {
 	_, dir := guesttest.BuildC(t)
 	c := startCluster(t, 2, 2)
+	t.Run("currency", func(t *testing.T) {
+		checkCurrencyExample(t, c, c.upload(t, filepath.Join(dir, "currency.wasm")))
+	})
 	for _, ex := range cExamples {
 		t.Run(ex.name, func(t *testing.T) {
 			id := c.upload(t, filepath.Join(dir, ex.name+".wasm"))
 			args, check := ex.setup(t, t.TempDir())
-			req, err := json.Marshal(map[string]any{"parallelism": 2, "programArgs": args})
-			if err != nil {
-				t.Fatal(err)
-			}
-			job := c.submit(t, id, string(req))
-			waitFor(t, 2*time.Minute, "job "+job+" to finish", func() bool {
-				switch st := c.job(t, job).State; st {
-				case "FINISHED":
-					return true
-				case "FAILED", "CANCELED":
-					t.Fatalf("job %s is %s", job, st)
-				}
-				return false
-			})
+			job := runFinished(t, c, id, 2, args...)
 			d := c.job(t, job)
 			for _, v := range d.Vertices {
 				if v.Status != "FINISHED" {
