@@ -21,39 +21,6 @@ func init() {
 	}})
 }
 
-// BenchmarkCompileAssemblyScript times rt.Load (validation and wazero's
-// compilation) of the AssemblyScript SDK's conformance module, next to the
-// Go SDK's, on a fresh runtime each time so that no compilation cache
-// helps, and reports the module sizes.
-func BenchmarkCompileAssemblyScript(b *testing.B) {
-	ctx := context.Background()
-	as, _ := guesttest.BuildAssemblyScript(b)
-	for _, g := range []struct {
-		name string
-		bin  []byte
-	}{{"as", as}, {"go", guesttest.BuildGo(b, "sdk/go", "./conformance")}} {
-		b.Run(g.name, func(b *testing.B) {
-			for b.Loop() {
-				b.StopTimer()
-				rt, err := wasm.NewRuntime(ctx, wasm.Config{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				if _, err := rt.Load(ctx, g.name, g.bin); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				if err := rt.Close(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(len(g.bin)), "module-bytes")
-		})
-	}
-}
-
 // TestAssemblyScriptMemorySteady checks that the AssemblyScript guest's
 // memory stops growing under repeated calls: builders reuse their memory and
 // the garbage of each call (error messages, temporary arrays, opened and
@@ -176,51 +143,4 @@ func mapOnce(ctx context.Context, in *wasm.Instance, kind abi.Kind, fn, params s
 	}
 	out.Release()
 	return nil
-}
-
-// BenchmarkAssemblyScriptCallEmpty measures the fixed cost of a map call
-// (an empty batch) on the AssemblyScript guest next to the Go guest: the
-// AssemblyScript SDK runs a full (small) garbage collection at the end of
-// every call.
-func BenchmarkAssemblyScriptCallEmpty(b *testing.B) {
-	ctx := context.Background()
-	alloc := memory.NewGoAllocator()
-	rt, err := wasm.NewRuntime(ctx, wasm.Config{Allocator: alloc})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close(ctx)
-	as, _ := guesttest.BuildAssemblyScript(b)
-	fb := array.NewFloat64Builder(alloc)
-	col := fb.NewArray()
-	empty := array.NewRecord(arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true}}, nil), []arrow.Array{col}, 0)
-	col.Release()
-	defer empty.Release()
-	for _, g := range []struct {
-		name string
-		bin  []byte
-	}{{"as", as}, {"go", guesttest.BuildGo(b, "sdk/go", "./conformance")}} {
-		b.Run(g.name, func(b *testing.B) {
-			mod, err := rt.Load(ctx, g.name, g.bin)
-			if err != nil {
-				b.Fatal(err)
-			}
-			in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer in.Close(ctx)
-			op, err := in.Open(ctx, abi.KindMap, "scale_f64", "0.908", empty.Schema())
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				out, err := op.Map(ctx, empty)
-				if err != nil {
-					b.Fatal(err)
-				}
-				out.Release()
-			}
-		})
-	}
 }

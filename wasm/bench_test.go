@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -301,6 +302,80 @@ func BenchmarkUDF(b *testing.B) {
 			}
 			acc.Release()
 			reportRows(b)
+		})
+	}
+}
+
+// BenchmarkCompile times rt.Load (validation and wazero's compilation to
+// machine code) of every guest's conformance module and of the minimal WAT
+// SDK, each on a fresh runtime so that no compilation cache helps, and
+// reports the module sizes.
+func BenchmarkCompile(b *testing.B) {
+	ctx := context.Background()
+	guests := append(slices.Clone(benchGuests), benchGuest{name: "wat", build: func(tb testing.TB) []byte {
+		return guesttest.BuildCFile(tb, "sdk/minimal-wat.wasm")
+	}})
+	for _, g := range guests {
+		bin := g.build(b)
+		b.Run(g.name, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				rt, err := wasm.NewRuntime(ctx, wasm.Config{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := rt.Load(ctx, g.name, bin); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := rt.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(len(bin)), "module-bytes")
+		})
+	}
+}
+
+// BenchmarkCallEmpty is the fixed cost of a map call (an empty batch) on
+// every guest: the host's work per call plus the SDK's own (the
+// AssemblyScript SDK collects its garbage at the end of each call).
+func BenchmarkCallEmpty(b *testing.B) {
+	ctx := context.Background()
+	alloc := bufpool.New()
+	bd := newBenchData(alloc)
+	defer bd.release()
+	empty := bd.f64.NewSlice(0, 0)
+	defer empty.Release()
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{Allocator: alloc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	for _, g := range benchGuests {
+		b.Run("map_f64/"+g.name, func(b *testing.B) {
+			mod, err := rt.Load(ctx, g.name, g.build(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			in, err := mod.Instantiate(ctx, wasm.InstanceOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer in.Close(ctx)
+			op, err := in.Open(ctx, abi.KindMap, "scale_f64", "0.908", empty.Schema())
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				out, err := op.Map(ctx, empty)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out.Release()
+			}
 		})
 	}
 }
