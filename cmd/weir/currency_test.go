@@ -12,10 +12,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weirflow/weir/internal/guesttest"
 )
 
 // bid is a row of the currency example's input and output; nil is null.
@@ -194,4 +198,50 @@ func checkCurrencyExample(t *testing.T, c *cluster, module string) {
 			}
 		})
 	}
+}
+
+var localLine = regexp.MustCompile(`Dashboard and REST API: (http://\S+)`)
+
+// startLocal starts `weir local` (etcd, a JobManager and TaskManagers in one
+// process, as the README's demo runs it) and returns it as a cluster.
+func startLocal(t testing.TB, tms, slots int) *cluster {
+	t.Helper()
+	c := &cluster{bin: weirBinary(t)}
+	c.jm = startProc(t, c.bin, "local", "--rest-addr", "127.0.0.1:0", "--task-managers", strconv.Itoa(tms),
+		"--slots", strconv.Itoa(slots), "--data-dir", t.TempDir(), "--log-level", "warn")
+	waitFor(t, 60*time.Second, "weir local to serve", func() bool {
+		m := localLine.FindStringSubmatch(c.jm.output())
+		if m != nil {
+			c.rest = m[1]
+		}
+		return m != nil
+	})
+	waitFor(t, 30*time.Second, "the TaskManagers to register", func() bool { return c.registered(t) == tms })
+	return c
+}
+
+// TestLocalExamplesInEveryLanguage runs the currency example of every SDK
+// (Go, Rust, C, AssemblyScript) and the Rust wordcount on one `weir local`
+// to FINISHED and checks their output; the SDKs' own tests run their
+// examples on a cluster of separate processes.
+func TestLocalExamplesInEveryLanguage(t *testing.T) {
+	c := startLocal(t, 2, 2)
+	_, rust := guesttest.BuildRust(t)
+	_, cdir := guesttest.BuildC(t)
+	_, as := guesttest.BuildAssemblyScript(t)
+	for _, tc := range []struct{ lang, module string }{
+		{"go", exampleModule(t, "./currency")},
+		{"rust", filepath.Join(rust, "currency.wasm")},
+		{"c", filepath.Join(cdir, "currency.wasm")},
+		{"as", filepath.Join(as, "currency.wasm")},
+	} {
+		t.Run(tc.lang, func(t *testing.T) { checkCurrencyExample(t, c, c.upload(t, tc.module)) })
+	}
+	t.Run("rust/wordcount", func(t *testing.T) {
+		dir := t.TempDir()
+		text, want := wordcountInput(t, dir, 3000)
+		out := filepath.Join(dir, "out")
+		runFinished(t, c, c.upload(t, filepath.Join(rust, "wordcount.wasm")), 2, "--input", text, "--output", out)
+		checkWordcount(t, out, want)
+	})
 }
