@@ -408,15 +408,16 @@ func TestClusterBackpressure(t *testing.T) {
 	})
 	// Memory stays bounded: sample the TaskManagers' RSS while the source
 	// keeps being held back. The first seconds warm up (module compilation,
-	// instances, the Go heap finding its size); after them it must stay flat
-	// while many times the buffers' capacity streams through.
+	// instances, the Go heap finding its size; 5 s, as a loaded machine
+	// takes longer); after them it must stay flat while many times the
+	// buffers' capacity streams through.
 	var warm, peak int64
-	for i := range 32 {
+	for i := range 44 {
 		var sum int64
 		for _, p := range c.tms {
 			sum += rss(t, p.cmd.Process.Pid)
 		}
-		if i < 12 {
+		if i < 20 {
 			warm = max(warm, sum)
 		} else {
 			peak = max(peak, sum)
