@@ -119,11 +119,26 @@ func dateMillis(t *testing.T, v any) int64 {
 // readCurrency reads the committed part files of dir as canonical lines.
 func readCurrency(t *testing.T, dir string) []string {
 	t.Helper()
+	var got []string
+	for _, line := range readParts(t, dir) {
+		var b bid
+		if err := json.Unmarshal([]byte(line), &b); err != nil {
+			t.Fatalf("%s: %v: %s", dir, err, line)
+		}
+		got = append(got, canonicalBid(b, dateMillis(t, b.DateTime)))
+	}
+	slices.Sort(got)
+	return got
+}
+
+// readParts returns the lines of the part files a file sink wrote into dir.
+func readParts(t *testing.T, dir string) []string {
+	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "part-*"))
 	if len(files) == 0 {
 		t.Fatalf("no part files in %s", dir)
 	}
-	var got []string
+	var lines []string
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
@@ -131,16 +146,14 @@ func readCurrency(t *testing.T, dir string) []string {
 		}
 		sc := bufio.NewScanner(fh)
 		for sc.Scan() {
-			var b bid
-			if err := json.Unmarshal(sc.Bytes(), &b); err != nil {
-				t.Fatalf("%s: %v: %s", f, err, sc.Text())
-			}
-			got = append(got, canonicalBid(b, dateMillis(t, b.DateTime)))
+			lines = append(lines, sc.Text())
 		}
 		fh.Close()
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	slices.Sort(got)
-	return got
+	return lines
 }
 
 // runFinished submits a stored module with args at parallelism p and waits

@@ -4,7 +4,6 @@ package main
 // module (sdk/wat), all built by sdk/c/build.sh through guesttest.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -99,7 +98,7 @@ func cScaleSetup(t *testing.T, dir string) ([]string, func(t *testing.T, job clu
 	output := filepath.Join(dir, "out")
 	return []string{"--input", input, "--output", output, "--factor", "-0.75"}, func(t *testing.T, _ clusterJob) {
 		got := map[string]int{}
-		for _, line := range cReadParts(t, output) {
+		for _, line := range readParts(t, output) {
 			var row struct{ Y *float64 }
 			if err := json.Unmarshal([]byte(line), &row); err != nil {
 				t.Fatalf("output line %s: %v", line, err)
@@ -117,31 +116,6 @@ func cScaleSetup(t *testing.T, dir string) ([]string, func(t *testing.T, job clu
 }
 
 func cPtr[T any](v T) *T { return &v }
-
-// cReadParts returns the lines of the part files a file sink wrote into dir.
-func cReadParts(t *testing.T, dir string) []string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "part-*"))
-	if len(files) == 0 {
-		t.Fatalf("no part files in %s", dir)
-	}
-	var lines []string
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-		}
-		fh.Close()
-		if err := sc.Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return lines
-}
 
 // TestSDKCExamples runs every C example on a real cluster (a JobManager and
 // two TaskManagers) at parallelism 2 until FINISHED and checks its output.
