@@ -462,10 +462,12 @@ func (tm *TaskManager) loadModule(ctx context.Context, sum, url string) (*wasm.M
 	right := func(b []byte) bool { got := sha256.Sum256(b); return hex.EncodeToString(got[:]) == sum }
 	bin, err := os.ReadFile(cache)
 	cached := err == nil && right(bin)
-	if !cached && shared != "" {
+	ok := cached
+	if !ok && shared != "" {
 		bin, err = os.ReadFile(filepath.Join(shared, "artifacts", sum+".wasm"))
+		ok = err == nil && right(bin)
 	}
-	if err != nil || !right(bin) {
+	if !ok {
 		if bin, err = download(ctx, url); err != nil {
 			return nil, err
 		}

@@ -55,10 +55,10 @@ func splitList(s string) []string {
 	return out
 }
 
-// jobManagerFlags registers the JobManager's flags on fs.
 // localLeaseTTL is weir local's leadership lease unless --lease-ttl says otherwise.
 const localLeaseTTL = 10 * time.Second
 
+// jobManagerFlags registers the JobManager's flags on fs.
 func jobManagerFlags(fs *flag.FlagSet, cfg *control.Config) {
 	fs.StringVar(&cfg.RESTAddr, "rest-addr", "127.0.0.1:8081", "REST API and dashboard listen address")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "TaskManager heartbeat interval")
