@@ -47,6 +47,14 @@ type Node struct {
 	// Params is a string map for connectors and a string for Wasm operators;
 	// see ConnectorParams and FunctionParams.
 	Params json.RawMessage `json:"params,omitempty"`
+	// EventTime gives a source's rows event time and watermarks.
+	EventTime *EventTime `json:"eventTime,omitempty"`
+	// Window and Aggregates (or Function, a guest aggregate) describe a
+	// window node.
+	Window     *Window     `json:"window,omitempty"`
+	Aggregates []Aggregate `json:"aggregates,omitempty"`
+	// Join describes a join node.
+	Join *Join `json:"join,omitempty"`
 
 	ConnectorParams map[string]string `json:"-"`
 	FunctionParams  string            `json:"-"`
@@ -129,13 +137,21 @@ func (p *Plan) validate() error {
 		}
 	}
 	for i := range p.Nodes {
+		seen := map[string]bool{}
 		for _, in := range p.Nodes[i].Inputs {
-			if byID[in] == nil {
+			id, side := SplitInput(in)
+			up := byID[id]
+			switch {
+			case up == nil:
 				return fmt.Errorf("node %q: input %q is not a node", p.Nodes[i].ID, in)
-			}
-			if byID[in].Kind == "sink" {
+			case up.Kind == "sink":
 				return fmt.Errorf("node %q: input %q is a sink", p.Nodes[i].ID, in)
+			case side != "" && (side != SideLate || up.Kind != "window" || up.Window.Time != TimeEvent):
+				return fmt.Errorf("node %q: input %q: only event-time window nodes have a side output, %q", p.Nodes[i].ID, in, SideLate)
+			case seen[id]:
+				return fmt.Errorf("node %q: takes node %q twice", p.Nodes[i].ID, id)
 			}
+			seen[id] = true
 		}
 	}
 	order, err := topoSort(p.Nodes)
@@ -157,7 +173,8 @@ func defaultPartitions(nodes []Node, byID map[string]*Node) error {
 		}
 		same := true
 		for _, in := range n.Inputs {
-			same = same && byID[in].Parallelism == n.Parallelism
+			id, _ := SplitInput(in)
+			same = same && byID[id].Parallelism == n.Parallelism
 		}
 		switch {
 		case n.Partition == "" && len(n.KeyBy) > 0:
@@ -178,7 +195,7 @@ func (n *Node) decodeParams() error {
 	if len(n.Params) == 0 {
 		return nil
 	}
-	if n.IsWasm() {
+	if n.UsesWasm() {
 		if err := json.Unmarshal(n.Params, &n.FunctionParams); err != nil {
 			return fmt.Errorf("function params must be a string: %w", err)
 		}
@@ -223,6 +240,22 @@ func (n *Node) validate(p *Plan) error {
 		if err := n.decodeParams(); err != nil {
 			return err
 		}
+		if n.EventTime != nil {
+			if n.Kind != "source" {
+				return errors.New("only a source takes eventTime")
+			}
+			if err := n.EventTime.validate(); err != nil {
+				return err
+			}
+		}
+	case n.Kind == "window":
+		if err := n.validateWindow(p); err != nil {
+			return err
+		}
+	case n.Kind == "join":
+		if err := n.validateJoin(); err != nil {
+			return err
+		}
 	case n.IsWasm():
 		if n.Function == "" {
 			return fmt.Errorf("a %s needs a function", n.Kind)
@@ -237,7 +270,11 @@ func (n *Node) validate(p *Plan) error {
 			return errors.New("a process node needs keyBy")
 		}
 	default:
-		return fmt.Errorf("unknown kind %q (want source, sink, map, flatmap, filter, process or aggregate)", n.Kind)
+		return fmt.Errorf("unknown kind %q (want source, sink, map, flatmap, filter, process, aggregate, window or join)", n.Kind)
+	}
+	if n.EventTime != nil && n.Kind != "source" || n.Window != nil && n.Kind != "window" ||
+		len(n.Aggregates) > 0 && n.Kind != "window" || n.Join != nil && n.Kind != "join" {
+		return fmt.Errorf("a %s takes no eventTime, window, aggregates or join it does not use", n.Kind)
 	}
 	if n.Kind == "source" && len(n.Inputs) > 0 {
 		return errors.New("a source takes no inputs")
@@ -257,7 +294,7 @@ func (n *Node) validate(p *Plan) error {
 			return fmt.Errorf("partition %q contradicts keyBy", n.Partition)
 		}
 	case "hash":
-		if len(n.KeyBy) == 0 {
+		if len(n.KeyBy) == 0 && n.Kind != "join" {
 			return errors.New(`partition "hash" needs keyBy`)
 		}
 	default:
@@ -290,7 +327,8 @@ func topoSort(nodes []Node) ([]Node, error) {
 		}
 		state[i] = visiting
 		for _, in := range nodes[i].Inputs {
-			if err := visit(index[in], append(path, nodes[i].ID)); err != nil {
+			id, _ := SplitInput(in)
+			if err := visit(index[id], append(path, nodes[i].ID)); err != nil {
 				return err
 			}
 		}

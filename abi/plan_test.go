@@ -107,7 +107,7 @@ func TestDecodePlanRefuses(t *testing.T) {
 		{"unknown field", `{"weir_plan":1,"name":"a","nodes":[` + src + `],"extra":1}`, "unknown field"},
 		{"bad id", `{"weir_plan":1,"name":"a","nodes":[{"id":"a b","kind":"source","connector":"x"}]}`, "must match"},
 		{"dup id", `{"weir_plan":1,"name":"a","nodes":[` + src + `,` + src + `]}`, "used twice"},
-		{"unknown kind", `{"weir_plan":1,"name":"a","nodes":[{"id":"a","kind":"join","inputs":["a"]}]}`, "unknown kind"},
+		{"unknown kind", `{"weir_plan":1,"name":"a","nodes":[{"id":"a","kind":"merge","inputs":["a"]}]}`, "unknown kind"},
 		{"missing input", `{"weir_plan":1,"name":"a","nodes":[{"id":"m","kind":"map","function":"f","inputs":["zz"]}]}`, "is not a node"},
 		{"no inputs", `{"weir_plan":1,"name":"a","nodes":[{"id":"m","kind":"map","function":"f"}]}`, "at least one input"},
 		{"source inputs", `{"weir_plan":1,"name":"a","nodes":[` + src + `,{"id":"t","kind":"source","connector":"x","inputs":["s"]}]}`, "takes no inputs"},
