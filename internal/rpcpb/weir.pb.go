@@ -191,6 +191,7 @@ type OperatorState struct {
 	SourcePosition  []byte                 `protobuf:"bytes,5,opt,name=source_position,json=sourcePosition,proto3" json:"source_position,omitempty"`    // a source's read position
 	SinkTransaction []byte                 `protobuf:"bytes,6,opt,name=sink_transaction,json=sinkTransaction,proto3" json:"sink_transaction,omitempty"` // a two-phase sink's pre-committed transaction
 	SizeBytes       int64                  `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	Watermark       *int64                 `protobuf:"varint,8,opt,name=watermark,proto3,oneof" json:"watermark,omitempty"` // the task's event-time watermark (ms) when it took the checkpoint
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -270,6 +271,13 @@ func (x *OperatorState) GetSinkTransaction() []byte {
 func (x *OperatorState) GetSizeBytes() int64 {
 	if x != nil {
 		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *OperatorState) GetWatermark() int64 {
+	if x != nil && x.Watermark != nil {
+		return *x.Watermark
 	}
 	return 0
 }
@@ -1594,7 +1602,8 @@ type ResultPartition struct {
 	DownstreamVertex string                 `protobuf:"bytes,1,opt,name=downstream_vertex,json=downstreamVertex,proto3" json:"downstream_vertex,omitempty"`
 	Partition        string                 `protobuf:"bytes,2,opt,name=partition,proto3" json:"partition,omitempty"`
 	KeyBy            []string               `protobuf:"bytes,3,rep,name=key_by,json=keyBy,proto3" json:"key_by,omitempty"`
-	Consumers        int32                  `protobuf:"varint,4,opt,name=consumers,proto3" json:"consumers,omitempty"` // downstream parallelism
+	Consumers        int32                  `protobuf:"varint,4,opt,name=consumers,proto3" json:"consumers,omitempty"`                    // downstream parallelism
+	SideOutput       string                 `protobuf:"bytes,5,opt,name=side_output,json=sideOutput,proto3" json:"side_output,omitempty"` // the chain tail's side output it carries ("" main, "late")
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -1655,6 +1664,13 @@ func (x *ResultPartition) GetConsumers() int32 {
 		return x.Consumers
 	}
 	return 0
+}
+
+func (x *ResultPartition) GetSideOutput() string {
+	if x != nil {
+		return x.SideOutput
+	}
+	return ""
 }
 
 type CancelTaskRequest struct {
@@ -2008,7 +2024,7 @@ const file_weir_proto_rawDesc = "" +
 	"\x05Fence\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\"\x05\n" +
-	"\x03Ack\"\xf8\x01\n" +
+	"\x03Ack\"\xa9\x02\n" +
 	"\rOperatorState\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\asubtask\x18\x02 \x01(\x05R\asubtask\x12 \n" +
@@ -2018,7 +2034,10 @@ const file_weir_proto_rawDesc = "" +
 	"\x0fsource_position\x18\x05 \x01(\fR\x0esourcePosition\x12)\n" +
 	"\x10sink_transaction\x18\x06 \x01(\fR\x0fsinkTransaction\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\a \x01(\x03R\tsizeBytes\"\x8a\x02\n" +
+	"size_bytes\x18\a \x01(\x03R\tsizeBytes\x12!\n" +
+	"\twatermark\x18\b \x01(\x03H\x00R\twatermark\x88\x01\x01B\f\n" +
+	"\n" +
+	"_watermark\"\x8a\x02\n" +
 	"\rCheckpointAck\x12&\n" +
 	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12#\n" +
@@ -2135,12 +2154,14 @@ const file_weir_proto_rawDesc = "" +
 	"\x10ProducerLocation\x12\x18\n" +
 	"\asubtask\x18\x01 \x01(\x05R\asubtask\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12!\n" +
-	"\fdata_address\x18\x03 \x01(\tR\vdataAddress\"\x91\x01\n" +
+	"\fdata_address\x18\x03 \x01(\tR\vdataAddress\"\xb2\x01\n" +
 	"\x0fResultPartition\x12+\n" +
 	"\x11downstream_vertex\x18\x01 \x01(\tR\x10downstreamVertex\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\tR\tpartition\x12\x15\n" +
 	"\x06key_by\x18\x03 \x03(\tR\x05keyBy\x12\x1c\n" +
-	"\tconsumers\x18\x04 \x01(\x05R\tconsumers\"`\n" +
+	"\tconsumers\x18\x04 \x01(\x05R\tconsumers\x12\x1f\n" +
+	"\vside_output\x18\x05 \x01(\tR\n" +
+	"sideOutput\"`\n" +
 	"\x11CancelTaskRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\"V\n" +
@@ -2290,6 +2311,7 @@ func file_weir_proto_init() {
 	if File_weir_proto != nil {
 		return
 	}
+	file_weir_proto_msgTypes[2].OneofWrappers = []any{}
 	file_weir_proto_msgTypes[25].OneofWrappers = []any{
 		(*ExchangeMessage_Open)(nil),
 		(*ExchangeMessage_Frame)(nil),

@@ -33,6 +33,8 @@ type State struct {
 	SourcePosition  []byte `json:"sourcePosition,omitempty"`
 	SinkTransaction []byte `json:"sinkTransaction,omitempty"`
 	Size            int64  `json:"size"`
+	// Watermark is the task's event-time watermark (ms), if it had one.
+	Watermark *int64 `json:"watermark,omitempty"`
 }
 
 // Metadata describes a complete checkpoint or savepoint.
@@ -64,6 +66,7 @@ func FromProto(ss []*rpcpb.OperatorState) []State {
 			Node: s.GetNodeId(), Subtask: int(s.GetSubtask()), Parallelism: int(s.GetParallelism()),
 			KeyedState: s.GetKeyedState(), SourcePosition: s.GetSourcePosition(),
 			SinkTransaction: s.GetSinkTransaction(), Size: s.GetSizeBytes(),
+			Watermark: s.Watermark,
 		})
 	}
 	return out
@@ -77,6 +80,7 @@ func ToProto(ss []State) []*rpcpb.OperatorState {
 			NodeId: s.Node, Subtask: int32(s.Subtask), Parallelism: int32(s.Parallelism),
 			KeyedState: s.KeyedState, SourcePosition: s.SourcePosition,
 			SinkTransaction: s.SinkTransaction, SizeBytes: s.Size,
+			Watermark: s.Watermark,
 		})
 	}
 	return out

@@ -41,6 +41,9 @@ type Vertex struct {
 // Edge connects the tail of one vertex to the head of another.
 type Edge struct {
 	Source, Target string // vertex ids
+	// Side names the side output of the source vertex's tail the edge
+	// carries ("" for its main output), e.g. abi.SideLate.
+	Side string
 	// Partition is forward (subtask i to subtask i), rebalance (round robin
 	// to all) or hash (by KeyBy into key groups).
 	Partition string
@@ -64,31 +67,38 @@ func Build(p *abi.Plan) (*Graph, error) {
 	chaining := p.Config[ConfigChaining] != "false"
 	consumers := map[string]int{}
 	byID := map[string]abi.Node{}
+	sides := map[string]bool{} // nodes with a side output consumed
 	for _, n := range p.Nodes {
 		byID[n.ID] = n
 		for _, in := range n.Inputs {
-			consumers[in]++
+			id, side := abi.SplitInput(in)
+			consumers[id]++
+			sides[id] = sides[id] || side != ""
 		}
 	}
 	chainable := func(n abi.Node) bool {
 		if !chaining || len(n.Inputs) != 1 || n.Partition != "forward" {
 			return false
 		}
-		up := byID[n.Inputs[0]]
-		return consumers[up.ID] == 1 && up.Parallelism == n.Parallelism
+		id, side := abi.SplitInput(n.Inputs[0])
+		up := byID[id]
+		// A node with a side output ends its chain: its side output leaves
+		// the vertex from the chain's tail.
+		return side == "" && !sides[id] && consumers[up.ID] == 1 && up.Parallelism == n.Parallelism
 	}
 	g := &Graph{Job: p.Name, MaxParallelism: p.MaxParallelism}
 	vertexOf := map[string]*Vertex{} // node id -> its vertex
 	for _, n := range p.Nodes {      // topological order
 		if chainable(n) {
-			v := vertexOf[n.Inputs[0]]
+			v := vertexOf[n.Inputs[0]] // no side output: chainable
 			v.Nodes = append(v.Nodes, n)
 			vertexOf[n.ID] = v
 			continue
 		}
 		v := &Vertex{ID: n.ID, Nodes: []abi.Node{n}, Parallelism: n.Parallelism}
-		for _, in := range n.Inputs {
-			v.Inputs = append(v.Inputs, Edge{Source: vertexOf[in].ID, Target: n.ID, Partition: n.Partition, KeyBy: n.KeyBy})
+		for i, in := range n.Inputs {
+			id, side := abi.SplitInput(in)
+			v.Inputs = append(v.Inputs, Edge{Source: vertexOf[id].ID, Target: n.ID, Side: side, Partition: n.Partition, KeyBy: n.InputKeyBy(i)})
 		}
 		vertexOf[n.ID] = v
 		g.Vertices = append(g.Vertices, v)
@@ -108,9 +118,16 @@ func chainName(nodes []abi.Node) string {
 			if n.Connector != "" {
 				label = n.Connector
 			}
+			if n.Window != nil && label == "" {
+				label = n.Window.Type
+			}
+			if n.Join != nil {
+				label = n.Join.Type
+			}
 		}
 		kind := map[string]string{"source": "Source", "sink": "Sink", "map": "Map", "flatmap": "FlatMap",
-			"filter": "Filter", "process": "KeyedProcess", "aggregate": "Aggregate"}[n.Kind]
+			"filter": "Filter", "process": "KeyedProcess", "aggregate": "Aggregate",
+			"window": "Window", "join": "Join"}[n.Kind]
 		parts[i] = kind + ": " + label
 	}
 	return strings.Join(parts, " -> ")

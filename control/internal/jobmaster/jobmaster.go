@@ -631,7 +631,7 @@ func (m *JobMaster) deployments(attempt int, locs []Location) (map[string]*rpcpb
 			if e.Partition == "forward" {
 				n = 1
 			}
-			outputs = append(outputs, &rpcpb.ResultPartition{DownstreamVertex: e.Target, Partition: e.Partition, KeyBy: e.KeyBy, Consumers: n})
+			outputs = append(outputs, &rpcpb.ResultPartition{DownstreamVertex: e.Target, Partition: e.Partition, KeyBy: e.KeyBy, Consumers: n, SideOutput: e.Side})
 		}
 		for i := 0; i < v.Parallelism; i++ {
 			task := execgraph.Subtask{Vertex: v.ID, Index: i}.ID()

@@ -83,7 +83,11 @@ func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []strin
 		return nil, err
 	}
 	for _, n := range plan.Nodes {
-		if k, ok := abi.ParseKind(n.Kind); ok && !mod.Supports(k) {
+		k, ok := abi.ParseKind(n.Kind)
+		if n.Kind == "window" && n.Function != "" {
+			k, ok = abi.KindAggregate, true
+		}
+		if ok && !mod.Supports(k) {
 			return nil, fmt.Errorf("%w: node %q is a %s operator, but the module lacks %v", ErrPlan, n.ID, k, k.Exports())
 		}
 		if err := checkConnector(n); err != nil {
