@@ -37,11 +37,23 @@ type node struct {
 	function    string
 	fparams     string
 	cparams     Params
-	inputs      []*node
+	inputs      []ref
 	keyBy       []string
 	partition   string
 	parallelism int
 	name        string
+	// Event time, windows and joins (window.go).
+	eventTime  *eventTimeJSON
+	window     *windowJSON
+	aggregates []aggregateJSON
+	join       *joinJSON
+}
+
+// ref is an input of a node: another node's main output, or its side
+// output called side ("late").
+type ref struct {
+	node *node
+	side string
 }
 
 // Params are the string parameters of a native source or sink connector.
@@ -91,17 +103,17 @@ func (p *Plan) Source(connector string, params Params) *Stream {
 		p.errorf("source with no connector name")
 	}
 	p.nodes = append(p.nodes, n)
-	return &Stream{plan: p, node: n, inputs: []*node{n}}
+	return &Stream{plan: p, node: n, inputs: []ref{{node: n}}}
 }
 
-// Stream is the output of a plan node (or a union of outputs), to which
-// further nodes are attached. KeyBy and Rebalance set how the next node's
-// input is partitioned; Parallelism, Name and ID configure the node that
-// produced the stream.
+// Stream is the output of a plan node (or a union of outputs, or a side
+// output), to which further nodes are attached. KeyBy and Rebalance set how
+// the next node's input is partitioned; Parallelism, Name and ID configure
+// the node that produced the stream.
 type Stream struct {
 	plan      *Plan
-	node      *node // producing node; nil for a union
-	inputs    []*node
+	node      *node // producing node; nil for a union or a side output
+	inputs    []ref
 	keyBy     []string
 	partition string
 }
@@ -115,7 +127,7 @@ func (s *Stream) add(kind, function string, params []string) *Stream {
 		s.plan.errorf("%s node with no function name", kind)
 	}
 	s.plan.nodes = append(s.plan.nodes, n)
-	return &Stream{plan: s.plan, node: n, inputs: []*node{n}}
+	return &Stream{plan: s.plan, node: n, inputs: []ref{{node: n}}}
 }
 
 // Map adds a map node running the registered function. The params are
@@ -155,7 +167,7 @@ func (s *Stream) Sink(connector string, params Params) *Stream {
 		s.plan.errorf("sink with no connector name")
 	}
 	s.plan.nodes = append(s.plan.nodes, n)
-	return &Stream{plan: s.plan, node: n, inputs: []*node{n}}
+	return &Stream{plan: s.plan, node: n, inputs: []ref{{node: n}}}
 }
 
 // KeyBy partitions the next node's input by the hash of the named columns
@@ -182,7 +194,7 @@ func (s *Stream) Rebalance() *Stream {
 // Union returns a stream of the outputs of s and others: the next node has
 // all of them as inputs.
 func (s *Stream) Union(others ...*Stream) *Stream {
-	c := &Stream{plan: s.plan, inputs: append([]*node(nil), s.inputs...)}
+	c := &Stream{plan: s.plan, inputs: append([]ref(nil), s.inputs...)}
 	for _, o := range others {
 		if o.plan != s.plan {
 			s.plan.errorf("Union of streams of different plans")
@@ -195,7 +207,7 @@ func (s *Stream) Union(others ...*Stream) *Stream {
 
 func (s *Stream) producer(what string) *node {
 	if s.node == nil {
-		s.plan.errorf("%s on a union of streams", what)
+		s.plan.errorf("%s on a union of streams or a side output (set it on the node that produced them)", what)
 	}
 	return s.node
 }
@@ -256,6 +268,11 @@ type nodeJSON struct {
 	Partition   string   `json:"partition,omitempty"`
 	Parallelism int      `json:"parallelism,omitempty"`
 	Name        string   `json:"name,omitempty"`
+
+	EventTime  *eventTimeJSON  `json:"eventTime,omitempty"`
+	Window     *windowJSON     `json:"window,omitempty"`
+	Aggregates []aggregateJSON `json:"aggregates,omitempty"`
+	Join       *joinJSON       `json:"join,omitempty"`
 }
 
 func validID(id string) bool {
@@ -311,8 +328,11 @@ func (p *Plan) assignIDs() (map[*node]string, error) {
 			continue
 		}
 		base := n.function
-		if n.kind == "source" || n.kind == "sink" {
+		switch {
+		case n.kind == "source" || n.kind == "sink":
 			base = n.kind + "-" + n.connector
+		case n.kind == "join" || n.kind == "window" && n.function == "":
+			base = n.kind
 		}
 		base = sanitizeID(base)
 		id := base
@@ -366,7 +386,8 @@ func (p *Plan) doc() (*planJSON, error) {
 	for _, n := range p.nodes {
 		id := ids[n]
 		nj := nodeJSON{ID: id, Kind: n.kind, Connector: n.connector, Function: n.function,
-			KeyBy: n.keyBy, Partition: n.partition, Parallelism: n.parallelism, Name: n.name}
+			KeyBy: n.keyBy, Partition: n.partition, Parallelism: n.parallelism, Name: n.name,
+			EventTime: n.eventTime, Window: n.window, Aggregates: n.aggregates, Join: n.join}
 		switch n.kind {
 		case "source", "sink":
 			if len(n.cparams) > 0 {
@@ -378,10 +399,14 @@ func (p *Plan) doc() (*planJSON, error) {
 			}
 		}
 		for _, in := range n.inputs {
-			if in.kind == "sink" {
-				return fail("node %q reads from sink %q", id, ids[in])
+			if in.node.kind == "sink" {
+				return fail("node %q reads from sink %q", id, ids[in.node])
 			}
-			nj.Inputs = append(nj.Inputs, ids[in])
+			name := ids[in.node]
+			if in.side != "" {
+				name += ":" + in.side
+			}
+			nj.Inputs = append(nj.Inputs, name)
 		}
 		if n.kind != "source" && len(nj.Inputs) == 0 {
 			return fail("node %q has no inputs", id)
@@ -391,6 +416,9 @@ func (p *Plan) doc() (*planJSON, error) {
 		}
 		if n.parallelism > maxPar {
 			return fail("node %q: parallelism %d exceeds max parallelism %d", id, n.parallelism, maxPar)
+		}
+		if n.kind == "window" && len(n.keyBy) == 0 && n.parallelism != 1 {
+			return fail("window node %q without KeyBy runs at parallelism 1 (windowAll), not %d", id, n.parallelism)
 		}
 		doc.Nodes = append(doc.Nodes, nj)
 	}
