@@ -131,6 +131,11 @@ func abiOpen(kind, name, nameLen, params, paramsLen, inSchema, ret uint32) (stat
 		if err := op.State.Validate(); err != nil {
 			return failf("%s: state schema: %v", fn, err)
 		}
+		if r.kind == KindProcess {
+			if err := validateTimers(op.State); err != nil {
+				return failf("%s: state schema: %v", fn, err)
+			}
+		}
 		x.state = newTable(op.State, r.kind == KindProcess)
 		if r.kind == KindAggregate {
 			x.other = newTable(op.State, false)

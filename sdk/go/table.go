@@ -28,6 +28,7 @@ type Table struct {
 type tableCol struct {
 	id    typeID
 	width int
+	timer bool     // a process state's timer column: 0 is exported as null
 	raw   []byte   // fixed-width values, n*width bytes
 	bools []bool   // bool values
 	strs  []string // utf8/binary values
@@ -41,7 +42,8 @@ func newTable(s Schema, keyed bool) *Table {
 	t := &Table{schema: s, cols: make([]tableCol, len(s)), keyed: keyed}
 	for j, f := range s {
 		id := f.Type.id()
-		t.cols[j] = tableCol{id: id, width: byteWidth[id]}
+		t.cols[j] = tableCol{id: id, width: byteWidth[id],
+			timer: keyed && id == tTimestamp && (f.Name == TimerColumn || f.Name == ProcTimerColumn)}
 	}
 	return t
 }
@@ -276,6 +278,34 @@ func (c *tableCol) zero(k int) {
 	}
 }
 
+// exportTimerValidity builds the validity of a timer column of n rows, in
+// which 0 stands for null (no timer), and returns its address (0 when no
+// value is null) and the null count.
+func (c *tableCol) exportTimerValidity(n int) (uint32, int64) {
+	var vals []int64
+	if n > 0 {
+		vals = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(c.raw))), n)
+	}
+	var nulls int64
+	for _, v := range vals {
+		nulls += int64(b2u(v == 0))
+	}
+	if nulls == 0 {
+		return 0, 0
+	}
+	nb := (n + 7) >> 3
+	if len(c.bits) < nb {
+		c.bits = makeSlice[byte](grownCap(len(c.bits), nb))
+	}
+	clear(c.bits[:nb])
+	for k, v := range vals {
+		if v != 0 {
+			c.bits[k>>3] |= 1 << (k & 7)
+		}
+	}
+	return addrOf(unsafe.Pointer(unsafe.SliceData(c.bits))), nulls
+}
+
 // export writes the table as a struct array and returns its address.
 func (t *Table) export() uint32 {
 	if t.exp == nil {
@@ -356,6 +386,9 @@ func (t *Table) export() uint32 {
 				c.raw = makeSlice[byte](64)
 			}
 			bufs[1] = addrOf(unsafe.Pointer(unsafe.SliceData(c.raw)))
+			if c.timer {
+				bufs[0], a.nullCount = c.exportTimerValidity(n)
+			}
 		}
 	}
 	return t.exp.addr
