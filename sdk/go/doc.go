@@ -53,6 +53,17 @@
 // a batch function fails the call with its message; a panic is recovered and
 // reported the same way (its stack goes to the log).
 //
+// # Event time, windows, joins and timers
+//
+// [Stream.EventTime] gives a source's rows event time and watermarks;
+// [Stream.Window] groups a (keyed) stream into [Tumbling], [Sliding] or
+// [Session] windows aggregated natively ([Count], [Sum], [Min], [Max],
+// [Avg]) or by a guest aggregate function; [Stream.Late] is a window's side
+// output of late rows; [Join] joins two streams on keys (regular, window or
+// interval joins). A process function whose state has a [TimerColumn] or
+// [ProcTimerColumn] gets keyed timers: a call with no rows and the keys
+// whose timers fired ([WithTimers], [IsTimerCall]).
+//
 // # Memory
 //
 // Input batches are read in place: [Batch] accessors return zero-copy views
