@@ -216,8 +216,9 @@ func (g *InputGate) Fail(err error) {
 //     Fail, which Next returns;
 //  5. calls Detach when it has stopped (all its goroutines).
 type Channel struct {
-	g     *InputGate
-	index int
+	g      *InputGate
+	index  int
+	schema *arrow.Schema // the gate's unless set by SetChannelSchema
 
 	// guarded by g.mu
 	recv         *credit.Receiver
@@ -243,8 +244,21 @@ func (g *InputGate) Channel(ch int) *Channel {
 // Index returns the channel's index in its gate.
 func (c *Channel) Index() int { return c.index }
 
-// Schema returns the schema of the gate's batches (to decode with).
-func (c *Channel) Schema() *arrow.Schema { return c.g.schema }
+// Schema returns the schema of the channel's batches (to decode with).
+func (c *Channel) Schema() *arrow.Schema {
+	if c.schema != nil {
+		return c.schema
+	}
+	return c.g.schema
+}
+
+// SetChannelSchema gives channel ch batches of another schema than the
+// gate's (the second input of a join); call it before connecting ch.
+func (g *InputGate) SetChannelSchema(ch int, schema *arrow.Schema) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.chans[ch].schema = schema
+}
 
 // Alloc returns the allocator to decode batches with (Options.Alloc).
 func (c *Channel) Alloc() memory.Allocator { return c.g.opts.Alloc }
@@ -318,9 +332,9 @@ func (c *Channel) Deliver(ev Event, backlog int) error {
 		if ev.Record == nil {
 			return c.protocol("a batch event without a record")
 		}
-		if s := ev.Record.Schema(); s != g.schema && !s.Equal(g.schema) {
+		if s, want := ev.Record.Schema(), c.Schema(); s != want && !s.Equal(want) {
 			ev.release()
-			return c.protocol(fmt.Sprintf("batch schema %s differs from the gate's %s", s, g.schema))
+			return c.protocol(fmt.Sprintf("batch schema %s differs from the channel's %s", s, c.Schema()))
 		}
 		grant, err := c.recv.Received(backlog)
 		if err != nil {

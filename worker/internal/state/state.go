@@ -361,6 +361,9 @@ func (s *Store) newRow(k string, g int32) int32 {
 	return r
 }
 
+// Delete clears the state of key k.
+func (s *Store) Delete(k string) { s.clearKey(k) }
+
 func (s *Store) clearKey(k string) {
 	r, ok := s.index[k]
 	if !ok {

@@ -7,6 +7,7 @@ package task
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/arrow/batch"
+	"github.com/weirflow/weir/internal/keygroup"
 	"github.com/weirflow/weir/wasm"
 	"github.com/weirflow/weir/worker/internal/state"
 )
@@ -30,21 +32,50 @@ type Operator interface {
 	Close(ctx context.Context) error
 }
 
-// Stateful is an operator whose state is held on the host in a state.Store:
-// the keyed process operator and the aggregate operator. A checkpoint
-// snapshots each Store (Store().Snapshot(), written on another goroutine)
-// and names the file by NodeID; a restore calls Store().Restore for each
+// Stateful is an operator whose state is held on the host: the keyed
+// process and aggregate operators (in a state.Store), windows and joins. A
+// checkpoint calls Snapshot on the task's goroutine and writes the result on
+// another one, naming the file by NodeID; a restore calls Restore for each
 // state file of the node after the chain is opened and before the first
-// batch.
+// batch, with the key groups the subtask owns.
 type Stateful interface {
 	// NodeID is the id of the operator's plan node, unique in the job.
 	NodeID() string
-	// Store is the operator's state: nil before Open, then owned by the
-	// operator and used on the task's goroutine only (a Snapshot of it may
-	// be read elsewhere). It stays valid after Close, so that a snapshot
-	// taken at the end can still be written.
-	Store() *state.Store
+	// Snapshot captures the state; the caller writes and releases it. It
+	// stays valid after Close, so that a snapshot taken at the end can
+	// still be written.
+	Snapshot() (Snapshot, error)
+	// Restore adds the state of the key groups in rg read from r.
+	Restore(r io.Reader, rg keygroup.Range) error
 }
+
+// Snapshot is a captured state, written by a checkpoint (state.Snapshot
+// is one).
+type Snapshot interface {
+	WriteTo(w io.Writer) (int64, error)
+	Release()
+}
+
+// storeOp implements Stateful over a state.Store.
+type storeOp struct {
+	id    string
+	store *state.Store
+}
+
+// NodeID implements Stateful.
+func (s *storeOp) NodeID() string { return s.id }
+
+// Snapshot implements Stateful.
+func (s *storeOp) Snapshot() (Snapshot, error) { return s.store.Snapshot(), nil }
+
+// Restore implements Stateful.
+func (s *storeOp) Restore(r io.Reader, rg keygroup.Range) error {
+	_, err := s.store.Restore(r, rg)
+	return err
+}
+
+// Store is the operator's state store: nil before Open.
+func (s *storeOp) Store() *state.Store { return s.store }
 
 // NewWasm makes the operator of a Wasm plan node, run in instance in. Keyed
 // nodes (process, aggregate) keep their state in a state.Store with
@@ -58,9 +89,11 @@ func NewWasm(n abi.Node, in *wasm.Instance, maxParallelism int, alloc memory.All
 	base := wasmOp{node: n, kind: kind, inst: in, maxP: maxParallelism, alloc: alloc}
 	switch kind {
 	case abi.KindProcess:
-		return &processOp{wasmOp: base}, nil
+		return &processOp{wasmOp: base, storeOp: storeOp{id: n.ID}}, nil
 	case abi.KindAggregate:
-		return &aggregateOp{wasmOp: base}, nil
+		// Without keyBy, the subtask's single accumulator is the row of one
+		// fixed key.
+		return &aggregateOp{wasmOp: base, storeOp: storeOp{id: n.ID}}, nil
 	}
 	return &base, nil
 }
@@ -130,7 +163,7 @@ func distinctKeys(rec arrow.Record, cols []string) (rows []int32, keys []string,
 // state rows of the batch's keys, state kept in a Store.
 type processOp struct {
 	wasmOp
-	store *state.Store
+	storeOp
 }
 
 func (p *processOp) Open(ctx context.Context, in *arrow.Schema) (*arrow.Schema, error) {
@@ -143,12 +176,6 @@ func (p *processOp) Open(ctx context.Context, in *arrow.Schema) (*arrow.Schema, 
 	}
 	return out, nil
 }
-
-// NodeID implements Stateful.
-func (p *processOp) NodeID() string { return p.node.ID }
-
-// Store implements Stateful.
-func (p *processOp) Store() *state.Store { return p.store }
 
 func (p *processOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Record, error) {
 	rows, keys, err := distinctKeys(rec, p.node.KeyBy)
@@ -178,7 +205,7 @@ func (p *processOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Reco
 // updates; without keyBy, one accumulator for the subtask.
 type aggregateOp struct {
 	wasmOp
-	store   *state.Store
+	storeOp
 	keyCols []int
 	out     *arrow.Schema
 }
@@ -204,13 +231,6 @@ func (a *aggregateOp) Open(ctx context.Context, in *arrow.Schema) (*arrow.Schema
 	a.out = arrow.NewSchema(append(fields, res.Fields()...), nil)
 	return a.out, nil
 }
-
-// NodeID implements Stateful.
-func (a *aggregateOp) NodeID() string { return a.node.ID }
-
-// Store implements Stateful. Without keyBy, the subtask's single
-// accumulator is the row of one fixed key.
-func (a *aggregateOp) Store() *state.Store { return a.store }
 
 func (a *aggregateOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Record, error) {
 	var rows []int32

@@ -13,6 +13,7 @@ import (
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/arrow/batch"
 	"github.com/weirflow/weir/internal/keygroup"
+	"github.com/weirflow/weir/worker/internal/state"
 )
 
 // statefulChain is identity map -> sum of x by key -> count by key, each on
@@ -73,7 +74,7 @@ func TestChainStateful(t *testing.T) {
 	if len(st) != 2 || st[0].NodeID() != "sum" || st[1].NodeID() != "count" {
 		t.Fatalf("Stateful() = %v", st)
 	}
-	if st[0].Store() != nil {
+	if st[0].(interface{ Store() *state.Store }).Store() != nil {
 		t.Fatal("a store before Open")
 	}
 	if _, err := first.Open(ctx, schema); err != nil {
@@ -87,7 +88,10 @@ func TestChainStateful(t *testing.T) {
 	files := map[string][]byte{}
 	done := make(chan error, len(st))
 	for _, s := range first.Stateful() {
-		sn := s.Store().Snapshot()
+		sn, err := s.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
 		id := s.NodeID()
 		var buf bytes.Buffer
 		go func() {
@@ -107,11 +111,10 @@ func TestChainStateful(t *testing.T) {
 	}
 	defer restored.Close(ctx)
 	for _, s := range restored.Stateful() {
-		n, err := s.Store().Restore(bytes.NewReader(files[s.NodeID()]), keygroup.Range{Start: 0, End: 127})
-		if err != nil {
+		if err := s.Restore(bytes.NewReader(files[s.NodeID()]), keygroup.Range{Start: 0, End: 127}); err != nil {
 			t.Fatal(err)
 		}
-		if n != 3 {
+		if n := s.(interface{ Store() *state.Store }).Store().Len(); n != 3 {
 			t.Fatalf("%s: %d keys restored, want 3", s.NodeID(), n)
 		}
 	}

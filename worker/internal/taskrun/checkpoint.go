@@ -1,6 +1,7 @@
 package taskrun
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"github.com/weirflow/weir/internal/keygroup"
 	"github.com/weirflow/weir/internal/rpcpb"
 	"github.com/weirflow/weir/worker/internal/exchange"
-	"github.com/weirflow/weir/worker/internal/state"
 	"github.com/weirflow/weir/worker/internal/task"
 )
 
@@ -101,11 +101,40 @@ type txn struct {
 
 // restore loads the task's part of the checkpoint it starts from: keyed
 // state of its key groups, source positions, sink transactions.
-func (t *Task) restore(ctx context.Context, src connector.Source, stateful []task.Stateful) error {
+func (t *Task) restore(ctx context.Context, src connector.Source, stateful []task.Stateful) (watermark int64, err error) {
 	rs := t.Deployment.GetRestore()
 	if rs == nil {
-		return nil
+		return task.NoWatermark, nil
 	}
+	watermark, err = t.restoreWatermark(rs)
+	if err != nil {
+		return task.NoWatermark, err
+	}
+	return watermark, t.restoreState(ctx, rs, src, stateful)
+}
+
+// restoreWatermark picks the task's watermark from the checkpoint: its own
+// at the same parallelism, else the lowest of the vertex's old subtasks
+// (every key group may come from any of them).
+func (t *Task) restoreWatermark(rs *rpcpb.RestoreState) (int64, error) {
+	d := t.Deployment
+	wm, found := int64(task.NoWatermark), false
+	for _, s := range rs.GetStates() {
+		if s.GetNodeId() != t.nodes[0].ID || s.Watermark == nil {
+			continue
+		}
+		w := s.GetWatermark()
+		switch {
+		case s.GetParallelism() == d.GetParallelism() && s.GetSubtask() == d.GetSubtask():
+			return w, nil
+		case s.GetParallelism() != d.GetParallelism() && (!found || w < wm):
+			wm, found = w, true
+		}
+	}
+	return wm, nil
+}
+
+func (t *Task) restoreState(ctx context.Context, rs *rpcpb.RestoreState, src connector.Source, stateful []task.Stateful) error {
 	d := t.Deployment
 	rg := keygroup.Range{Start: int(d.GetKeyGroupStart()), End: int(d.GetKeyGroupEnd())}
 	byNode := map[string][]*rpcpb.OperatorState{}
@@ -133,7 +162,7 @@ func (t *Task) restore(ctx context.Context, src connector.Source, stateful []tas
 				}
 				ranges = keygroup.Range{Start: 0, End: int(d.GetMaxParallelism()) - 1}
 			}
-			if err := restoreFile(filepath.Join(rs.GetPath(), s.GetKeyedState()), op.Store(), ranges); err != nil {
+			if err := restoreFile(filepath.Join(rs.GetPath(), s.GetKeyedState()), op, ranges); err != nil {
 				return fmt.Errorf("restoring the state of %q from checkpoint %d: %w", op.NodeID(), rs.GetCheckpointId(), err)
 			}
 		}
@@ -173,14 +202,13 @@ func sortedStates(ss []*rpcpb.OperatorState) []*rpcpb.OperatorState {
 	return ss
 }
 
-func restoreFile(path string, st *state.Store, rg keygroup.Range) error {
+func restoreFile(path string, op task.Stateful, rg keygroup.Range) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, err = st.Restore(f, rg)
-	return err
+	return op.Restore(bufio.NewReaderSize(f, 1<<16), rg)
 }
 
 // checkpoint takes the task's part of checkpoint b once its inputs are
@@ -194,6 +222,10 @@ func (t *Task) checkpoint(ctx context.Context, b ipcframe.Barrier, src connector
 	id := int64(b.ID)
 	head, tail := t.nodes[0], t.nodes[len(t.nodes)-1]
 	var states []*rpcpb.OperatorState
+	if t.watermark != task.NoWatermark {
+		wm := t.watermark
+		states = append(states, &rpcpb.OperatorState{NodeId: head.ID, Subtask: d.GetSubtask(), Parallelism: d.GetParallelism(), Watermark: &wm})
+	}
 	if cp, ok := src.(connector.Checkpointed); ok && src != nil {
 		pos, err := cp.SnapshotPosition()
 		if err != nil {
@@ -203,11 +235,18 @@ func (t *Task) checkpoint(ctx context.Context, b ipcframe.Barrier, src connector
 	}
 	type snap struct {
 		node string
-		s    *state.Snapshot
+		s    task.Snapshot
 	}
 	var snaps []snap
 	for _, op := range stateful {
-		snaps = append(snaps, snap{op.NodeID(), op.Store().Snapshot()})
+		s, err := op.Snapshot()
+		if err != nil {
+			for _, s := range snaps {
+				s.s.Release()
+			}
+			return t.decline(id, fmt.Errorf("state of %q: %w", op.NodeID(), err))
+		}
+		snaps = append(snaps, snap{op.NodeID(), s})
 	}
 	t.sinkMu.Lock()
 	if tp, ok := t.sink.(connector.TwoPhase); ok {
@@ -223,13 +262,11 @@ func (t *Task) checkpoint(ctx context.Context, b ipcframe.Barrier, src connector
 		states = append(states, &rpcpb.OperatorState{NodeId: tail.ID, Subtask: d.GetSubtask(), Parallelism: d.GetParallelism(), SinkTransaction: data, SizeBytes: int64(len(data))})
 	}
 	t.sinkMu.Unlock()
-	for _, o := range t.outputs {
-		if err := o.rp.Broadcast(ctx, exchange.Event{Kind: ipcframe.KindBarrier, Barrier: b}); err != nil {
-			for _, s := range snaps {
-				s.s.Release()
-			}
-			return err
+	if err := t.broadcast(ctx, exchange.Event{Kind: ipcframe.KindBarrier, Barrier: b}); err != nil {
+		for _, s := range snaps {
+			s.s.Release()
 		}
+		return err
 	}
 	sync := time.Since(start)
 	go func() {
@@ -269,7 +306,7 @@ func (t *Task) decline(id int64, err error) error {
 
 // writeSnapshot writes a state snapshot durably: a temporary file, fsync,
 // rename.
-func writeSnapshot(path string, s *state.Snapshot) (int64, error) {
+func writeSnapshot(path string, s task.Snapshot) (int64, error) {
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,9 @@ type Metrics struct {
 	RecordsIn, RecordsOut, BytesIn, BytesOut atomic.Int64
 	// WasmMemory is the size of the task's Wasm linear memory, in bytes.
 	WasmMemory atomic.Int64
+	// Watermark is the task's current event-time watermark (ms), or
+	// math.MinInt64 before the first.
+	Watermark atomic.Int64
 	// idle is the accumulated nanoseconds spent waiting for input (or for a
 	// source's rate) and idleSince the start of a wait in progress (unix
 	// nanoseconds, 0 when not waiting); see IdleTime. Backpressured is the
@@ -119,6 +124,12 @@ type Task struct {
 
 	mu      sync.Mutex // outputs are read by metrics while the task sets up
 	outputs []*output
+	sides   []*output // side outputs of the chain's tail
+	inputs  []int     // the input (0, or 1 for a join's right side) of every gate channel
+
+	// watermark is the task's event time (task goroutine only); pending is
+	// a source's next watermark, emitted after the batch it came with.
+	watermark, pending int64
 
 	triggers chan trigger
 	// sinkMu guards the sink: checkpoint completions commit from RPC
@@ -155,6 +166,7 @@ func New(env *Env, d *rpcpb.TaskDeployment) (*Task, error) {
 	t := &Task{Deployment: d, env: env, nodes: nodes, log: env.Logger.With("task", d.GetExecutionId())}
 	t.Metrics.backpressured = t.backpressured
 	t.Metrics.Started = time.Now()
+	t.Metrics.Watermark.Store(task.NoWatermark)
 	t.triggers = make(chan trigger, 4)
 	t.cpSignal = make(chan struct{})
 	return t, nil
@@ -216,13 +228,14 @@ func (t *Task) run(ctx context.Context) (err error) {
 		Idle:          t.Metrics.BeginIdle,
 	}
 
-	// The Wasm operators of the chain share one instance.
+	// The Wasm operators of the chain share one instance; windows and
+	// joins are native (a window with a guest aggregate uses the instance).
 	var ops []task.Operator
 	for _, n := range t.nodes {
-		if !n.IsWasm() {
+		if n.Kind == "source" || n.Kind == "sink" {
 			continue
 		}
-		if t.inst == nil {
+		if n.UsesWasm() && t.inst == nil {
 			mod, err := t.env.Module(ctx, d.GetArtifactSha256(), d.GetArtifactUrl())
 			if err != nil {
 				return fmt.Errorf("loading the job's module: %w", err)
@@ -232,16 +245,44 @@ func (t *Task) run(ctx context.Context) (err error) {
 			}
 			t.Metrics.WasmMemory.Store(int64(t.inst.MemorySize()))
 		}
-		op, err := task.NewWasm(n, t.inst, int(d.GetMaxParallelism()), t.env.Alloc)
+		var op task.Operator
+		var err error
+		switch n.Kind {
+		case "window":
+			op, err = task.NewWindow(n, t.inst, int(d.GetMaxParallelism()), t.env.Alloc)
+		case "join":
+			op, err = task.NewJoin(n, int(d.GetMaxParallelism()), t.env.Alloc)
+		default:
+			op, err = task.NewWasm(n, t.inst, int(d.GetMaxParallelism()), t.env.Alloc)
+		}
 		if err != nil {
 			return err
 		}
 		ops = append(ops, op)
 	}
+	chain := task.NewChain(ops...)
+	// Event time: the task's watermark, moved by its source's generator or
+	// the valve over its input channels; advance hands it to the chain and
+	// the consumers.
+	var emit func(arrow.Record) error
+	t.watermark = task.NoWatermark
+	advance := func(ctx context.Context, wm int64) error {
+		if wm <= t.watermark {
+			return nil
+		}
+		t.watermark = wm
+		t.Metrics.Watermark.Store(wm)
+		if err := chain.Watermark(ctx, wm, emit); err != nil {
+			return err
+		}
+		return t.broadcast(ctx, exchange.Event{Kind: ipcframe.KindWatermark, Watermark: wm})
+	}
+	var gen *generator
 
 	// Input: a source connector, or a gate over the upstream partitions.
-	var next func(ctx context.Context) (arrow.Record, func(), error)
-	var schema *arrow.Schema
+	var next func(ctx context.Context) (rec arrow.Record, input int, done func(), err error)
+	var schema, schema2 *arrow.Schema
+	var vlv *valve
 	var src connector.Source
 	var stateful []task.Stateful
 	if head.Kind == "source" {
@@ -253,20 +294,35 @@ func (t *Task) run(ctx context.Context) (err error) {
 		}
 		defer func() { err = errors.Join(err, src.Close()) }()
 		schema = src.Schema()
-		next = func(ctx context.Context) (arrow.Record, func(), error) {
+		if head.EventTime != nil {
+			if gen, err = newGenerator(head.EventTime, schema); err != nil {
+				return fmt.Errorf("source %q: %w", head.ID, err)
+			}
+		}
+		var idle *time.Timer
+		if et := head.EventTime; et != nil && et.IdleTimeout > 0 {
+			// A source subtask without rows for the idle timeout tells its
+			// consumers, so it does not hold their watermark back.
+			idle = time.AfterFunc(time.Duration(et.IdleTimeout)*time.Millisecond, func() {
+				_ = t.broadcast(ctx, exchange.Event{Kind: ipcframe.KindWatermark, Watermark: WatermarkIdle})
+			})
+			defer idle.Stop()
+		}
+		next = func(ctx context.Context) (arrow.Record, int, func(), error) {
 			select {
 			case tr := <-t.triggers:
 				if err := t.checkpoint(ctx, tr.barrier, src, stateful, 0); err != nil {
-					return nil, nil, err
+					return nil, 0, nil, err
 				}
 				if tr.terminate {
 					// Stop-with-savepoint: end only once the savepoint is
-					// complete, so no task finishes while it is written.
+					// complete, so no task finishes while it is written. No
+					// final watermark: the windows stay open in the savepoint.
 					if err := t.waitComplete(ctx, int64(tr.barrier.ID)); err != nil {
-						return nil, nil, err
+						return nil, 0, nil, err
 					}
 					t.log.Info("source stops after a savepoint", "checkpoint", tr.barrier.ID)
-					return nil, nil, io.EOF
+					return nil, 0, nil, errStopped
 				}
 			default:
 			}
@@ -275,9 +331,25 @@ func (t *Task) run(ctx context.Context) (err error) {
 				if !errors.Is(err, io.EOF) {
 					err = fmt.Errorf("source %q: %w", head.ID, err)
 				}
-				return nil, nil, err
+				return nil, 0, nil, err
 			}
-			return rec, rec.Release, nil
+			if idle != nil {
+				idle.Reset(time.Duration(head.EventTime.IdleTimeout) * time.Millisecond)
+			}
+			if gen == nil {
+				return rec, 0, rec.Release, nil
+			}
+			wm, ok, err := gen.observe(rec)
+			if err != nil {
+				rec.Release()
+				return nil, 0, nil, fmt.Errorf("source %q: %w", head.ID, err)
+			}
+			return rec, 0, func() {
+				rec.Release()
+				if ok {
+					t.pending = wm
+				}
+			}, nil
 		}
 	} else {
 		gate, err := t.openGate(ctx)
@@ -286,17 +358,35 @@ func (t *Task) run(ctx context.Context) (err error) {
 		}
 		defer gate.Close()
 		schema = gate.Schema()
+		if i := slices.Index(t.inputs, 1); i >= 0 && head.Kind == "join" {
+			schema2 = gate.Channel(i).Schema()
+		}
 		ended, channels := 0, gate.NumChannels()
 		align := newAligner(channels)
-		next = func(ctx context.Context) (arrow.Record, func(), error) {
+		vlv = newValve(channels)
+		idleSent := false
+		next = func(ctx context.Context) (arrow.Record, int, func(), error) {
 			for {
 				q, ok := align.next()
 				if !ok {
+					timeout := ctx
+					var cancel context.CancelFunc = func() {}
+					if at, ok := chain.NextProcessingTimer(); ok {
+						timeout, cancel = context.WithDeadline(ctx, time.UnixMilli(at))
+					}
 					endIdle := t.Metrics.BeginIdle()
-					ev, ch, err := gate.Next(ctx)
+					ev, ch, err := gate.Next(timeout)
 					endIdle()
+					cancel()
+					if err != nil && ctx.Err() == nil && timeout.Err() != nil {
+						// A processing-time timer is due.
+						if err := chain.ProcessingTime(ctx, time.Now().UnixMilli(), emit); err != nil {
+							return nil, 0, nil, err
+						}
+						continue
+					}
 					if err != nil {
-						return nil, nil, err
+						return nil, 0, nil, err
 					}
 					if align.hold(ev, ch) {
 						continue
@@ -308,7 +398,9 @@ func (t *Task) run(ctx context.Context) (err error) {
 				switch ev.Kind {
 				case ipcframe.KindBatch:
 					rec := ev.Record
-					return rec, func() {
+					vlv.active(ch)
+					idleSent = false
+					return rec, t.inputs[ch], func() {
 						rec.Release()
 						_ = gate.Release(ch)
 					}, nil
@@ -321,24 +413,43 @@ func (t *Task) run(ctx context.Context) (err error) {
 				case ipcframe.KindEndOfPartition:
 					ended++
 					aligned = align.endOf(ch)
-				default:
-					// Watermarks come with event time; until then they are
-					// dropped here.
+					if wm, ok := vlv.end(ch); ok {
+						if err := advance(ctx, wm); err != nil {
+							return nil, 0, nil, err
+						}
+					}
+				case ipcframe.KindWatermark:
+					if wm, ok := vlv.watermark(ch, ev.Watermark); ok {
+						idleSent = false
+						if err := advance(ctx, wm); err != nil {
+							return nil, 0, nil, err
+						}
+					}
+					if vlv.allIdle && !idleSent && ended < channels {
+						idleSent = true
+						if err := t.broadcast(ctx, exchange.Event{Kind: ipcframe.KindWatermark, Watermark: WatermarkIdle}); err != nil {
+							return nil, 0, nil, err
+						}
+					}
 				}
 				if aligned != nil {
 					if err := t.checkpoint(ctx, *aligned, nil, stateful, align.took); err != nil {
-						return nil, nil, err
+						return nil, 0, nil, err
 					}
 				}
 				if ended == channels {
-					return nil, nil, io.EOF
+					return nil, 0, nil, io.EOF
 				}
 			}
 		}
 	}
 
-	chain := task.NewChain(ops...)
-	out, err := chain.Open(ctx, schema)
+	var out *arrow.Schema
+	if schema2 != nil {
+		out, err = chain.OpenInputs(ctx, schema, schema2)
+	} else {
+		out, err = chain.Open(ctx, schema)
+	}
 	if err != nil {
 		return err
 	}
@@ -358,25 +469,48 @@ func (t *Task) run(ctx context.Context) (err error) {
 		t.sink = sink
 		t.sinkMu.Unlock()
 	}
-	if err := t.restore(ctx, src, stateful); err != nil {
+	restoredWm, err := t.restore(ctx, src, stateful)
+	if err != nil {
 		return err
 	}
+	sides := map[string][]*output{}
 	for _, o := range d.GetOutputs() {
 		key := exchange.PartitionKey{Producer: d.GetExecutionId(), Downstream: o.GetDownstreamVertex()}
 		split, err := partition.New(o.GetPartition(), int(o.GetConsumers()), int(d.GetSubtask()), o.GetKeyBy(), int(d.GetMaxParallelism()), t.env.Alloc)
 		if err != nil {
 			return fmt.Errorf("output to %s: %w", o.GetDownstreamVertex(), err)
 		}
-		rp := exchange.NewResultPartition(key, out, int(o.GetConsumers()), t.env.Exchange)
+		schema := out
+		if side := o.GetSideOutput(); side != "" {
+			so, ok := chain.Tail().(task.SideOutputs)
+			if ok {
+				schema = so.SideSchema(side)
+			}
+			if !ok || schema == nil {
+				return fmt.Errorf("output to %s: node %q has no side output %q", o.GetDownstreamVertex(), tail.ID, side)
+			}
+		}
+		rp := exchange.NewResultPartition(key, schema, int(o.GetConsumers()), t.env.Exchange)
 		if err := t.env.Registry.Register(rp); err != nil {
 			return err
 		}
+		op := &output{rp: rp, split: split}
 		t.mu.Lock()
-		t.outputs = append(t.outputs, &output{rp: rp, split: split})
+		if side := o.GetSideOutput(); side != "" {
+			sides[side] = append(sides[side], op)
+			t.sides = append(t.sides, op)
+		} else {
+			t.outputs = append(t.outputs, op)
+		}
 		t.mu.Unlock()
 	}
+	for name, outs := range sides {
+		chain.Tail().(task.SideOutputs).SetSideOutput(name, func(rec arrow.Record) error {
+			return t.send(ctx, outs, rec)
+		})
+	}
 
-	emit := func(rec arrow.Record) error {
+	emit = func(rec arrow.Record) error {
 		t.Metrics.RecordsOut.Add(rec.NumRows())
 		t.Metrics.BytesOut.Add(exchange.RecordBytes(rec))
 		if sink != nil {
@@ -387,33 +521,31 @@ func (t *Task) run(ctx context.Context) (err error) {
 				return fmt.Errorf("sink %q: %w", tail.ID, err)
 			}
 		}
-		for _, o := range t.outputs {
-			parts, err := o.split.Split(rec)
-			if err != nil {
-				return err
-			}
-			for i, p := range parts {
-				if p == nil {
-					continue
-				}
-				if err := o.rp.Add(ctx, i, exchange.Event{Kind: ipcframe.KindBatch, Record: p}); err != nil {
-					for _, rest := range parts[i+1:] {
-						if rest != nil {
-							rest.Release()
-						}
-					}
-					return err
-				}
-			}
-		}
-		return nil
+		return t.send(ctx, t.outputs, rec)
 	}
 
+	if restoredWm != task.NoWatermark {
+		if gen != nil {
+			gen.restore(restoredWm)
+		}
+		if vlv != nil {
+			vlv.current = restoredWm
+		}
+		if err := advance(ctx, restoredWm); err != nil {
+			return err
+		}
+	}
 	if t.running != nil {
 		t.running()
 	}
+	t.pending = task.NoWatermark
+	stopped := false
 	for {
-		rec, done, err := next(ctx)
+		rec, input, done, err := next(ctx)
+		if errors.Is(err, errStopped) {
+			stopped = true
+			break
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -422,12 +554,35 @@ func (t *Task) run(ctx context.Context) (err error) {
 		}
 		t.Metrics.RecordsIn.Add(rec.NumRows())
 		t.Metrics.BytesIn.Add(exchange.RecordBytes(rec))
-		err = chain.Push(ctx, rec, emit)
+		if schema2 != nil {
+			err = chain.PushInput(ctx, input, rec, emit)
+		} else {
+			err = chain.Push(ctx, rec, emit)
+		}
 		done()
 		if t.inst != nil {
 			t.Metrics.WasmMemory.Store(int64(t.inst.MemorySize()))
 		}
 		if err != nil {
+			return err
+		}
+		if t.pending != task.NoWatermark {
+			wm := t.pending
+			t.pending = task.NoWatermark
+			if err := advance(ctx, wm); err != nil {
+				return err
+			}
+		}
+	}
+	if !stopped {
+		// The end of the input: a source ends with the final watermark (as
+		// Flink's bounded sources do), and processing-time windows fire.
+		if src != nil {
+			if err := advance(ctx, task.MaxWatermark); err != nil {
+				return err
+			}
+		}
+		if err := chain.ProcessingTime(ctx, math.MaxInt64, emit); err != nil {
 			return err
 		}
 	}
@@ -439,8 +594,51 @@ func (t *Task) run(ctx context.Context) (err error) {
 			return fmt.Errorf("sink %q: %w", tail.ID, err)
 		}
 	}
-	for _, o := range t.outputs {
+	for _, o := range append(t.outputs, t.sides...) {
 		if err := o.rp.Finish(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errStopped ends a source's input after a stop-with-savepoint.
+var errStopped = errors.New("taskrun: stopped with a savepoint")
+
+// send splits rec over outputs and queues the parts; rec stays the
+// caller's.
+func (t *Task) send(ctx context.Context, outputs []*output, rec arrow.Record) error {
+	for _, o := range outputs {
+		parts, err := o.split.Split(rec)
+		if err != nil {
+			return err
+		}
+		for i, p := range parts {
+			if p == nil {
+				continue
+			}
+			if err := o.rp.Add(ctx, i, exchange.Event{Kind: ipcframe.KindBatch, Record: p}); err != nil {
+				for _, rest := range parts[i+1:] {
+					if rest != nil {
+						rest.Release()
+					}
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// broadcast sends an event (a watermark, a barrier) to every consumer of
+// every output, side outputs included. It may be called from another
+// goroutine (the idle timer of a source).
+func (t *Task) broadcast(ctx context.Context, ev exchange.Event) error {
+	t.mu.Lock()
+	outs := append(slices.Clip(t.outputs), t.sides...)
+	t.mu.Unlock()
+	for _, o := range outs {
+		if err := o.rp.Broadcast(ctx, ev); err != nil {
 			return err
 		}
 	}
@@ -457,7 +655,8 @@ func (t *Task) openGate(ctx context.Context) (*exchange.InputGate, error) {
 		sub  int
 	}
 	var srcs []source
-	for _, in := range d.GetInputs() {
+	t.inputs = t.inputs[:0]
+	for i, in := range d.GetInputs() {
 		sub := int(d.GetSubtask())
 		if in.GetPartition() == "forward" {
 			sub = 0 // a forward partition has one subpartition
@@ -467,18 +666,31 @@ func (t *Task) openGate(ctx context.Context) (*exchange.InputGate, error) {
 				key:  exchange.PartitionKey{Producer: p.GetExecutionId(), Downstream: d.GetVertexId()},
 				addr: p.GetDataAddress(), sub: sub,
 			})
+			t.inputs = append(t.inputs, i)
 		}
 	}
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("taskrun: vertex %s has neither a source nor inputs", d.GetVertexId())
 	}
-	// Every producer of the gate emits the same schema (a union needs it);
-	// the first one's is the gate's.
-	schema, err := t.env.Schema(ctx, srcs[0].addr, srcs[0].key)
-	if err != nil {
-		return nil, fmt.Errorf("schema of %s: %w", srcs[0].key, err)
+	// Every producer of an input emits the same schema (a union needs it);
+	// the first one's is the input's. A join's second input has its own.
+	schemas := map[int]*arrow.Schema{}
+	for ch, s := range srcs {
+		if schemas[t.inputs[ch]] != nil {
+			continue
+		}
+		schema, err := t.env.Schema(ctx, s.addr, s.key)
+		if err != nil {
+			return nil, fmt.Errorf("schema of %s: %w", s.key, err)
+		}
+		schemas[t.inputs[ch]] = schema
 	}
-	gate := exchange.NewInputGate(schema, len(srcs), t.env.Exchange)
+	gate := exchange.NewInputGate(schemas[0], len(srcs), t.env.Exchange)
+	for ch := range srcs {
+		if t.inputs[ch] != 0 {
+			gate.SetChannelSchema(ch, schemas[t.inputs[ch]])
+		}
+	}
 	for ch, s := range srcs {
 		if s.addr == "" {
 			gate.ConnectLocal(ctx, ch, t.env.Registry, s.key, s.sub)
