@@ -164,6 +164,8 @@ func distinctKeys(rec arrow.Record, cols []string) (rows []int32, keys []string,
 type processOp struct {
 	wasmOp
 	storeOp
+	in                 *arrow.Schema
+	timers, procTimers keyTimers
 }
 
 func (p *processOp) Open(ctx context.Context, in *arrow.Schema) (*arrow.Schema, error) {
@@ -174,6 +176,9 @@ func (p *processOp) Open(ctx context.Context, in *arrow.Schema) (*arrow.Schema, 
 	if p.store, err = state.New(p.op.StateSchema.Fields(), p.maxP, state.WithAllocator(p.alloc)); err != nil {
 		return nil, fmt.Errorf("process %q: %w", p.node.ID, err)
 	}
+	p.in = in
+	p.timers = newKeyTimers(p.store.Type(), TimerField)
+	p.procTimers = newKeyTimers(p.store.Type(), ProcTimerField)
 	return out, nil
 }
 
@@ -196,6 +201,7 @@ func (p *processOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Reco
 		out.Release()
 		return nil, fmt.Errorf("process %q: %w", p.node.ID, err)
 	}
+	p.noteTimers(keys, next)
 	return nonEmpty(out), nil
 }
 

@@ -99,8 +99,15 @@ func NewWindow(n abi.Node, in *wasm.Instance, maxParallelism int, alloc memory.A
 	if n.Function != "" && in == nil {
 		return nil, fmt.Errorf("task: window node %q needs a guest instance for %q", n.ID, n.Function)
 	}
+	w := *n.Window
+	if w.Type == abi.WindowTumbling && w.Slide == 0 {
+		w.Slide = w.Size // as abi's plan validation sets it
+	}
+	if w.Type != abi.WindowSession && w.Slide <= 0 || w.Type == abi.WindowSession && w.Gap <= 0 {
+		return nil, fmt.Errorf("task: window node %q: bad window %+v", n.ID, w)
+	}
 	return &windowOp{
-		node: n, w: *n.Window, maxP: maxParallelism, alloc: alloc, inst: in,
+		node: n, w: w, maxP: maxParallelism, alloc: alloc, inst: in,
 		now:   func() int64 { return time.Now().UnixMilli() },
 		byKey: map[string][]int32{}, byWin: map[winKey]int32{}, wm: NoWatermark,
 	}, nil
@@ -299,7 +306,8 @@ func (o *windowOp) session(ctx context.Context, rec arrow.Record, key string, st
 	var into int32 = -1
 	for _, s := range slices.Clone(o.byKey[key]) {
 		sl := &o.slots[s]
-		if sl.start >= end || start >= sl.end || o.isLate(sl.end) && sl.fired {
+		// Touching sessions merge too, as Flink's TimeWindow.intersects.
+		if sl.start > end || start > sl.end || o.isLate(sl.end) && sl.fired {
 			continue
 		}
 		if into < 0 {
