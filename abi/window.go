@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// EventTime, on a source node, gives its rows event time and makes the
-// source emit watermarks (SPEC §7.1): the bounded-out-of-orderness strategy
+// EventTime gives a source node's rows event time and makes the source
+// emit watermarks (SPEC §7.1): the bounded-out-of-orderness strategy
 // over the timestamps of Column, per source subtask.
 type EventTime struct {
 	// Column holds each row's event time: timestamp (any unit) or int64

@@ -45,15 +45,14 @@ type nativeAggs struct {
 }
 
 type nativeAgg struct {
-	fn     string
-	col    int
-	float  bool           // accumulates float64
-	out    arrow.DataType // result type
-	name   string
-	i      []int64
-	f      []float64
-	n      []int64
-	values func(arrow.Array) (ints []int64, floats []float64, err error)
+	fn    string
+	col   int
+	float bool           // accumulates float64
+	out   arrow.DataType // result type
+	name  string
+	i     []int64
+	f     []float64
+	n     []int64
 }
 
 func newNativeAggs(alloc memory.Allocator, in *arrow.Schema, specs []abi.Aggregate) (*nativeAggs, error) {

@@ -90,7 +90,6 @@ func (v *valve) combine() (int64, bool) {
 // out-of-orderness strategy: max timestamp seen - maxOutOfOrderness - 1.
 type generator struct {
 	col     string
-	index   int
 	lag     int64
 	maxTs   int64
 	emitted int64
