@@ -82,6 +82,11 @@ func (t *Table) Exists(k int) bool {
 // key of the batch keeps (or gets) the state held in its row.
 func (t *Table) Clear(k int) { t.clear[k] = true }
 
+// Cleared reports whether [Table.Clear] was called for key row k (and not
+// undone by [Table.Keep]) during the call; it serves tests that call process
+// functions directly.
+func (t *Table) Cleared(k int) bool { return t.clear[k] }
+
 // Keep undoes [Table.Clear] for key row k.
 func (t *Table) Keep(k int) { t.clear[k] = false }
 

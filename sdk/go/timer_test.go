@@ -161,6 +161,14 @@ func TestTableTimers(t *testing.T) {
 	if _, ok := st.ProcTimer(1); ok {
 		t.Error("processing-time timer still set after DeleteProcTimer")
 	}
+	st.Clear(1)
+	if st.Cleared(0) || !st.Cleared(1) {
+		t.Errorf("Cleared after Clear(1): %v %v", st.Cleared(0), st.Cleared(1))
+	}
+	st.Keep(1)
+	if st.Cleared(1) {
+		t.Error("Cleared(1) after Keep(1)")
+	}
 	defer func() {
 		if r := recover(); r == nil || !strings.Contains(r.(string), `no timestamp[ms] column "_timer"`) {
 			t.Errorf("Timer without a timer column: panic %v", r)
