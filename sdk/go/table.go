@@ -43,7 +43,7 @@ func newTable(s Schema, keyed bool) *Table {
 	for j, f := range s {
 		id := f.Type.id()
 		t.cols[j] = tableCol{id: id, width: byteWidth[id],
-			timer: keyed && id == tTimestamp && (f.Name == TimerColumn || f.Name == ProcTimerColumn)}
+			timer: keyed && isTimer(f.Name, id)}
 	}
 	return t
 }

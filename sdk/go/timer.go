@@ -2,14 +2,15 @@ package weir
 
 import "fmt"
 
-// Keyed timers of process functions (SPEC §9.3). A process function whose
-// state schema has a nullable timestamp[ms] column called TimerColumn has an
-// event-time timer per key: the column's value. When the operator's
+// Keyed timers of process functions (SPEC §9.3.1). A process function whose
+// state schema has a nullable timestamp[ms] (or int64 ms) column called
+// TimerColumn has an event-time timer per key: the column's value. When the operator's
 // watermark reaches it (timer <= watermark), the host calls the function
 // with an input batch of zero rows and, as state, the rows of exactly the
 // keys whose timers fired (keys is empty). The function emits output rows
 // and updates their state: it sets the timer to a later time, deletes it,
-// or clears the key. ProcTimerColumn does the same in processing time (the
+// or clears the key; a timer left at or before the time that fired it does
+// not fire again. ProcTimerColumn does the same in processing time (the
 // operator's wall clock, in ms since the epoch).
 //
 // In the SDK a timer of 0 means "no timer": a null timer reads as 0 and 0
@@ -50,8 +51,8 @@ func validateTimers(s Schema) error {
 		if f.Name != TimerColumn && f.Name != ProcTimerColumn {
 			continue
 		}
-		if !f.Type.IsTimestamp() || f.Type.Unit() != Millisecond {
-			return fmt.Errorf("timer column %q is %s, want timestamp[ms]", f.Name, f.Type)
+		if f.Type != Int64 && (!f.Type.IsTimestamp() || f.Type.Unit() != Millisecond) {
+			return fmt.Errorf("timer column %q is %s, want timestamp[ms] or int64 (ms)", f.Name, f.Type)
 		}
 		if f.NotNull {
 			return fmt.Errorf("timer column %q must be nullable (null: no timer)", f.Name)
@@ -60,20 +61,19 @@ func validateTimers(s Schema) error {
 	return nil
 }
 
-// timerColumn is the index of the state column that holds a timer, -1 if
-// the schema has none.
-func (t *Table) timerColumn(name string) int {
-	j := t.schema.Index(name)
-	if j >= 0 && t.cols[j].id != tTimestamp {
-		return -1
-	}
-	return j
+// isTimer reports whether a state column of type id called name holds a
+// timer.
+func isTimer(name string, id typeID) bool {
+	return (name == TimerColumn || name == ProcTimerColumn) && (id == tTimestamp || id == tInt64)
 }
 
 func (t *Table) timerValues(name, what string) []int64 {
-	j := t.timerColumn(name)
-	if j < 0 {
-		panic(fmt.Sprintf("weir: %s: the state has no timestamp[ms] column %q", what, name))
+	j := t.schema.Index(name)
+	switch {
+	case j < 0 || !isTimer(name, t.cols[j].id):
+		panic(fmt.Sprintf("weir: %s: the state has no timer column %q (timestamp[ms] or int64)", what, name))
+	case t.cols[j].id == tInt64:
+		return t.Int64(j)
 	}
 	return t.Timestamp(j)
 }

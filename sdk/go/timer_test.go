@@ -51,9 +51,21 @@ func init() {
 		}
 		return WithTimers(onRows, onTimer), nil
 	})
+	// t_proctimer_i64 sets an int64 processing-time timer to the row's ts,
+	// or deletes it for a ts of 0.
+	Process("t_proctimer_i64", func(op *Operator) (ProcessFunc, error) {
+		op.State = Schema{{Name: ProcTimerColumn, Type: Int64}}
+		op.Output = Schema{fN}
+		return func(in *Batch, keys []int32, state *Table, out *Builder) error {
+			for i, k := range keys {
+				state.SetProcTimer(int(k), in.Timestamp(1).Value(i))
+			}
+			return nil
+		}, nil
+	})
 	for name, f := range map[string]Field{
 		"t_timer_notnull": {Name: TimerColumn, Type: TimestampMs, NotNull: true},
-		"t_timer_int64":   {Name: ProcTimerColumn, Type: Int64},
+		"t_timer_int32":   {Name: ProcTimerColumn, Type: Int32},
 		"t_timer_seconds": {Name: TimerColumn, Type: TimestampS},
 	} {
 		Process(name, func(op *Operator) (ProcessFunc, error) {
@@ -125,11 +137,23 @@ func TestProcessTimers(t *testing.T) {
 	}
 }
 
+func TestInt64ProcTimer(t *testing.T) {
+	o := mustOpen(t, KindProcess, "t_proctimer_i64", "", Schema{fKey, fTS})
+	in := buildBatch(t, []col{{fKey, []any{1, 2}}, {fTS, []any{0, 77}}}, 0, -1)
+	state := stateBatch(t, []col{{Field{Name: ProcTimerColumn, Type: Int64}, []any{5, nil}}}, []bool{true, false})
+	if st, msg := call(func() int32 { return abiProcess(o.h, in, keyIndexes([]int32{0, 1}), state, o.ret) }); st != 0 {
+		t.Fatalf("status %d: %s", st, msg)
+	}
+	if got, want := timerValues(t, o.state, slot(o.ret, 1), 0), []any{nil, 77}; !equalValues(got, want) {
+		t.Errorf("timers %s, want %s", fmtValues(got), fmtValues(want))
+	}
+}
+
 func TestTimerStateSchema(t *testing.T) {
 	for name, msg := range map[string]string{
 		"t_timer_notnull": `timer column "_timer" must be nullable`,
-		"t_timer_int64":   `timer column "_proctimer" is int64, want timestamp[ms]`,
-		"t_timer_seconds": `timer column "_timer" is timestamp[s], want timestamp[ms]`,
+		"t_timer_int32":   `timer column "_proctimer" is int32, want timestamp[ms] or int64 (ms)`,
+		"t_timer_seconds": `timer column "_timer" is timestamp[s], want timestamp[ms] or int64 (ms)`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := openOp(t, KindProcess, name, "", Schema{fKey})
@@ -141,7 +165,7 @@ func TestTimerStateSchema(t *testing.T) {
 }
 
 func TestTableTimers(t *testing.T) {
-	st := NewTable(Schema{fN, fTimer, {Name: ProcTimerColumn, Type: TimestampMs}}, 2)
+	st := NewTable(Schema{fN, fTimer, {Name: ProcTimerColumn, Type: Int64}}, 2)
 	if _, ok := st.Timer(0); ok {
 		t.Error("a new table has a timer")
 	}
@@ -150,7 +174,7 @@ func TestTableTimers(t *testing.T) {
 	if ms, ok := st.Timer(0); !ok || ms != 1500 {
 		t.Errorf("Timer(0) = %d, %v", ms, ok)
 	}
-	if ms, ok := st.ProcTimer(1); !ok || ms != 99 || st.Timestamp(2)[1] != 99 {
+	if ms, ok := st.ProcTimer(1); !ok || ms != 99 || st.Int64(2)[1] != 99 {
 		t.Errorf("ProcTimer(1) = %d, %v", ms, ok)
 	}
 	st.DeleteTimer(0)
@@ -170,7 +194,7 @@ func TestTableTimers(t *testing.T) {
 		t.Error("Cleared(1) after Keep(1)")
 	}
 	defer func() {
-		if r := recover(); r == nil || !strings.Contains(r.(string), `no timestamp[ms] column "_timer"`) {
+		if r := recover(); r == nil || !strings.Contains(r.(string), `no timer column "_timer"`) {
 			t.Errorf("Timer without a timer column: panic %v", r)
 		}
 	}()
