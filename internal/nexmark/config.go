@@ -76,7 +76,13 @@ const (
 	// inside out-of-order groups; a prime, so the shuffle is a permutation
 	// of every group whose size it does not divide.
 	outOfOrderMultiplier = 953
-	maxRatio             = 1 << 30
+	// MaxFirstEventRate, MaxNumInFlightAuctions, MaxNumActivePeople,
+	// MaxHotRatio and MaxOutOfOrderGroupSize bound the other fields.
+	MaxFirstEventRate      = 1 << 40
+	MaxNumInFlightAuctions = 1 << 30
+	MaxNumActivePeople     = 1 << 40
+	MaxHotRatio            = 1 << 30
+	MaxOutOfOrderGroupSize = 1 << 30
 )
 
 // Config holds the parameters of the generator. Make one with
@@ -145,17 +151,17 @@ func (c Config) Validate() error {
 	}
 	checks := []check{
 		{"NumEvents", c.NumEvents, 0, maxInt64},
-		{"FirstEventRate", c.FirstEventRate, 1, 1 << 40},
+		{"FirstEventRate", c.FirstEventRate, 1, MaxFirstEventRate},
 		{"BaseTime", c.BaseTime, 0, MaxBaseTime},
-		{"NumInFlightAuctions", c.NumInFlightAuctions, 1, 1 << 30},
-		{"NumActivePeople", c.NumActivePeople, 1, 1 << 40},
-		{"HotAuctionRatio", c.HotAuctionRatio, 1, maxRatio},
-		{"HotSellersRatio", c.HotSellersRatio, 1, maxRatio},
-		{"HotBiddersRatio", c.HotBiddersRatio, 1, maxRatio},
+		{"NumInFlightAuctions", c.NumInFlightAuctions, 1, MaxNumInFlightAuctions},
+		{"NumActivePeople", c.NumActivePeople, 1, MaxNumActivePeople},
+		{"HotAuctionRatio", c.HotAuctionRatio, 1, MaxHotRatio},
+		{"HotSellersRatio", c.HotSellersRatio, 1, MaxHotRatio},
+		{"HotBiddersRatio", c.HotBiddersRatio, 1, MaxHotRatio},
 		{"AvgPersonByteSize", c.AvgPersonByteSize, 0, MaxAvgByteSize},
 		{"AvgAuctionByteSize", c.AvgAuctionByteSize, 0, MaxAvgByteSize},
 		{"AvgBidByteSize", c.AvgBidByteSize, 0, MaxAvgByteSize},
-		{"OutOfOrderGroupSize", c.OutOfOrderGroupSize, 1, 1 << 30},
+		{"OutOfOrderGroupSize", c.OutOfOrderGroupSize, 1, MaxOutOfOrderGroupSize},
 	}
 	for _, k := range checks {
 		if k.v < k.lo || k.v > k.hi {
