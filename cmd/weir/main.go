@@ -30,6 +30,7 @@ func commands() []command {
 		{"abi", "check [--json] [--vectors DIR] MODULE.wasm", "run the ABI conformance vectors against a module", runABI},
 		verifyCommand(),
 		drillCommand(),
+		benchCommand(),
 		{"version", "", "print the version", func(_ context.Context, _ []string, w io.Writer) error {
 			_, err := fmt.Fprintf(w, "weir %s (ABI v1)\n", version)
 			return err
