@@ -1,8 +1,8 @@
 package main
 
 // The Nexmark queries of examples/nexmark: their plans as the JobManager
-// decodes them, every query run on one `weir local` against the expected
-// rows, and `weir bench nexmark --json`.
+// decodes them, every query run on one `weir local` against the rows of
+// package reference, and `weir bench nexmark --json`.
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/internal/nexmark"
+	"github.com/weirflow/weir/internal/nexmark/reference"
 )
 
 // nexmarkQueries are the queries the example module runs.
@@ -100,6 +101,7 @@ type nexmarkColumn struct {
 	kind byte
 }
 
+// nexmarkColumns parses "name:kind ..." into columns.
 func nexmarkColumns(spec string) []nexmarkColumn {
 	var cols []nexmarkColumn
 	for _, f := range strings.Fields(spec) {
@@ -109,7 +111,8 @@ func nexmarkColumns(spec string) []nexmarkColumn {
 	return cols
 }
 
-// nexmarkLine is the canonical text of a row: its values in column order.
+// nexmarkLine is a row as package reference writes it: its values in
+// column order, joined by commas.
 func nexmarkLine(vals ...any) string {
 	parts := make([]string, len(vals))
 	for i, v := range vals {
@@ -119,16 +122,16 @@ func nexmarkLine(vals ...any) string {
 		case float64:
 			parts[i] = strconv.FormatFloat(v, 'g', -1, 64)
 		case string:
-			parts[i] = strconv.Quote(v)
+			parts[i] = v
 		default:
 			panic(fmt.Sprintf("value %v (%T)", v, v))
 		}
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, ",")
 }
 
-// readNexmark reads the rows the file sink wrote into dir as canonical
-// lines of cols.
+// readNexmark reads the rows the file sink wrote into dir, the values of
+// each in the order of cols.
 func readNexmark(t *testing.T, dir string, cols []nexmarkColumn) [][]any {
 	t.Helper()
 	var rows [][]any
@@ -170,143 +173,15 @@ func readNexmark(t *testing.T, dir string, cols []nexmarkColumn) [][]any {
 	return rows
 }
 
-func lines(rows [][]any) []string {
+// nexmarkLines returns the rows as sorted lines, as package reference
+// gives its results.
+func nexmarkLines(rows [][]any) []string {
 	out := make([]string, len(rows))
 	for i, r := range rows {
 		out[i] = nexmarkLine(r...)
 	}
 	slices.Sort(out)
 	return out
-}
-
-// nexmarkStream generates the events the nexmark source emits for events,
-// tps and outOfOrderGroupSize (the other parameters at their defaults).
-func nexmarkStream(t *testing.T, events, tps, outOfOrder int64) []nexmark.Event {
-	t.Helper()
-	cfg := nexmark.DefaultConfig()
-	cfg.NumEvents, cfg.FirstEventRate, cfg.OutOfOrderGroupSize = events, tps, outOfOrder
-	g, err := nexmark.NewGenerator(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]nexmark.Event, events)
-	for n := range events {
-		out[n] = g.Event(n)
-	}
-	return out
-}
-
-// nexmarkExpect computes a query's result rows from the events, by the
-// query definitions of README.md (examples/nexmark).
-func nexmarkExpect(q string, events []nexmark.Event) [][]any {
-	var rows [][]any
-	bids := func(fn func(b nexmark.Bid)) {
-		for _, e := range events {
-			if e.Kind == nexmark.KindBid {
-				fn(e.Bid)
-			}
-		}
-	}
-	window := func(t, size int64) int64 { return t - t%size }
-	switch q {
-	case "q0":
-		bids(func(b nexmark.Bid) {
-			rows = append(rows, []any{b.Auction, b.Bidder, b.Price, b.Channel, b.URL, b.DateTime, b.Extra})
-		})
-	case "q1":
-		bids(func(b nexmark.Bid) {
-			rows = append(rows, []any{b.Auction, b.Bidder, float64(b.Price) * 0.908, b.DateTime, b.Extra})
-		})
-	case "q2":
-		bids(func(b nexmark.Bid) {
-			if b.Auction%123 == 0 {
-				rows = append(rows, []any{b.Auction, b.Price})
-			}
-		})
-	case "q3":
-		persons := map[int64]nexmark.Person{}
-		for _, e := range events {
-			if p := e.Person; e.Kind == nexmark.KindPerson && (p.State == "OR" || p.State == "ID" || p.State == "CA") {
-				persons[p.ID] = p
-			}
-		}
-		for _, e := range events {
-			if a := e.Auction; e.Kind == nexmark.KindAuction && a.Category == 10 {
-				if p, ok := persons[a.Seller]; ok {
-					rows = append(rows, []any{p.Name, p.City, p.State, a.ID})
-				}
-			}
-		}
-	case "q4":
-		auctions := map[int64]nexmark.Auction{}
-		for _, e := range events {
-			if e.Kind == nexmark.KindAuction {
-				auctions[e.Auction.ID] = e.Auction
-			}
-		}
-		final := map[int64]int64{}
-		bids(func(b nexmark.Bid) {
-			a, ok := auctions[b.Auction]
-			if ok && a.DateTime <= b.DateTime && b.DateTime <= a.Expires {
-				if m, seen := final[a.ID]; !seen || b.Price > m {
-					final[a.ID] = b.Price
-				}
-			}
-		})
-		sum, n := map[int64]int64{}, map[int64]int64{}
-		for id, price := range final {
-			c := auctions[id].Category
-			sum[c] += price
-			n[c]++
-		}
-		for c := range n {
-			rows = append(rows, []any{c, float64(sum[c]) / float64(n[c]), n[c]})
-		}
-	case "q5":
-		type key struct{ start, auction int64 }
-		counts := map[key]int64{}
-		bids(func(b nexmark.Bid) {
-			for s := window(b.DateTime, 2000); s > b.DateTime-10000; s -= 2000 {
-				counts[key{s, b.Auction}]++
-			}
-		})
-		top := map[int64]int64{}
-		for k, c := range counts {
-			top[k.start] = max(top[k.start], c)
-		}
-		for k, c := range counts {
-			if c == top[k.start] {
-				rows = append(rows, []any{k.start, k.start + 10000, k.auction, c})
-			}
-		}
-	case "q7":
-		top := map[int64]int64{}
-		bids(func(b nexmark.Bid) {
-			w := window(b.DateTime, 10000)
-			if p, ok := top[w]; !ok || b.Price > p {
-				top[w] = b.Price
-			}
-		})
-		bids(func(b nexmark.Bid) {
-			if b.Price == top[window(b.DateTime, 10000)] {
-				rows = append(rows, []any{b.Auction, b.Price, b.Bidder, b.DateTime, b.Extra})
-			}
-		})
-	case "q8":
-		type key struct{ seller, start int64 }
-		sellers := map[key]bool{}
-		for _, e := range events {
-			if e.Kind == nexmark.KindAuction {
-				sellers[key{e.Auction.Seller, window(e.Auction.DateTime, 10000)}] = true
-			}
-		}
-		for _, e := range events {
-			if p := e.Person; e.Kind == nexmark.KindPerson && sellers[key{p.ID, window(p.DateTime, 10000)}] {
-				rows = append(rows, []any{p.ID, p.Name, window(p.DateTime, 10000)})
-			}
-		}
-	}
-	return rows
 }
 
 // nexmarkOutputs are the columns each query writes.
@@ -322,7 +197,7 @@ var nexmarkOutputs = map[string]string{
 }
 
 // lastPerCategory keeps, of q4's running averages, the final one of each
-// category: the row that averages the most auctions.
+// category (the row that averages the most auctions) as category, avg.
 func lastPerCategory(rows [][]any) [][]any {
 	last := map[int64][]any{}
 	for _, r := range rows {
@@ -333,33 +208,41 @@ func lastPerCategory(rows [][]any) [][]any {
 	}
 	out := make([][]any, 0, len(last))
 	for _, r := range last {
-		out = append(out, r)
+		out = append(out, r[:2])
 	}
 	return out
 }
 
 // TestNexmarkQueries runs every query on one `weir local` at parallelism
 // 2 over 40 000 events (80 s of event time, out of order by up to half a
-// second) and compares its rows with the expected ones.
+// second) and compares its rows with package reference's.
 func TestNexmarkQueries(t *testing.T) {
 	const events, tps, outOfOrder = 40_000, 500, 250
 	c := startLocal(t, 1, 2)
 	module := c.upload(t, exampleModule(t, "./nexmark"))
-	stream := nexmarkStream(t, events, tps, outOfOrder)
+	cfg := nexmark.DefaultConfig()
+	cfg.NumEvents, cfg.FirstEventRate, cfg.OutOfOrderGroupSize = events, tps, outOfOrder
+	stream, err := reference.Events(cfg, events)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, q := range nexmarkQueries {
 		t.Run(q, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			runFinished(t, c, module, 2, "--query", q, "--events", strconv.Itoa(events), "--tps", strconv.Itoa(tps),
 				"--gen", "outOfOrderGroupSize="+strconv.Itoa(outOfOrder), "--parallelism", "2", "--output", out)
 			got := readNexmark(t, out, nexmarkColumns(nexmarkOutputs[q]))
-			want := nexmarkExpect(q, stream)
 			if q == "q4" {
 				got = lastPerCategory(got)
 			}
-			if len(want) == 0 {
+			w, err := reference.Run(q, stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(w) == 0 {
 				t.Fatalf("the stream gives %s no rows", q)
 			}
-			g, w := lines(got), lines(want)
+			g := nexmarkLines(got)
 			t.Logf("%s: %d rows", q, len(g))
 			if len(g) != len(w) {
 				t.Errorf("%d rows, want %d", len(g), len(w))
