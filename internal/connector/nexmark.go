@@ -57,7 +57,11 @@ type NexmarkSource struct {
 	rulesUntil int64
 	// ruleBlock and ruleBlockUntil cache until(ruleBlock).
 	ruleBlock, ruleBlockUntil int64
-	emitted                   int64
+	// skip, when events are not shuffled (the kind of an event is that of
+	// its offset in its block), gives for each offset the next offset of a
+	// listed kind (BlockSize if none).
+	skip    *[nexmark.BlockSize]int8
+	emitted int64
 }
 
 // nexmarkRule says that the events before Until of the subtask's blocks b
@@ -126,6 +130,16 @@ func NewNexmark(m map[string]string) (*NexmarkSource, error) {
 		}
 	}
 	s.schema = nexmark.Schema(listed...)
+	if cfg.OutOfOrderGroupSize == 1 {
+		s.skip = new([nexmark.BlockSize]int8)
+		next := int8(nexmark.BlockSize)
+		for off := nexmark.BlockSize - 1; off >= 0; off-- {
+			if s.want[nexmark.KindOf(int64(off))] {
+				next = int8(off)
+			}
+			s.skip[off] = next
+		}
+	}
 	return s, nil
 }
 
@@ -228,7 +242,12 @@ func (s *NexmarkSource) seek() bool {
 			}
 		}
 		if !s.want[s.gen.Kind(s.cur)] {
-			s.cur++
+			if s.skip != nil {
+				off := s.cur % nexmark.BlockSize
+				s.cur += int64(s.skip[off]) - off
+			} else {
+				s.cur++
+			}
 			continue
 		}
 		return true

@@ -22,12 +22,15 @@ type Appender struct {
 	union  bool
 	kind   Kind // the kind of a single-kind schema
 
-	rows     int
-	kinds    []Kind  // union: each row's kind
-	dateTime []int64 // union: each row's timestamp
-	person   personCols
-	auction  auctionCols
-	bid      bidCols
+	// The columns are written by index, row rows, and grow (doubling) all
+	// together when full: no slice header is stored per row, so appending
+	// costs no write barrier while the GC runs.
+	rows, capacity int
+	kinds          []Kind  // union: each row's kind
+	dateTime       []int64 // union: each row's timestamp
+	person         personCols
+	auction        auctionCols
+	bid            bidCols
 }
 
 // maxColumnBytes bounds the bytes of one string column of a record (Arrow's
@@ -67,16 +70,46 @@ func (a *Appender) Len() int { return a.rows }
 // Full tells whether a string column holds so many bytes (1 GiB) that the
 // caller should take the record now.
 func (a *Appender) Full() bool {
-	return len(a.person.extra.data) > maxColumnBytes || len(a.auction.description.data) > maxColumnBytes ||
-		len(a.auction.extra.data) > maxColumnBytes || len(a.bid.extra.data) > maxColumnBytes
+	return a.person.extra.n > maxColumnBytes || a.auction.description.n > maxColumnBytes ||
+		a.auction.extra.n > maxColumnBytes || a.bid.extra.n > maxColumnBytes
 }
 
 func (a *Appender) reset() {
 	a.rows = 0
-	a.kinds, a.dateTime = a.kinds[:0], a.dateTime[:0]
-	a.person.reset()
-	a.auction.reset()
-	a.bid.reset()
+	if a.Holds(KindPerson) {
+		a.person.reset()
+	}
+	if a.Holds(KindAuction) {
+		a.auction.reset()
+	}
+	if a.Holds(KindBid) {
+		a.bid.reset()
+	}
+}
+
+// grow doubles the room of every column.
+func (a *Appender) grow() {
+	a.capacity = max(2*a.capacity, 256)
+	if a.union {
+		a.kinds = growTo(a.kinds, a.capacity)
+		a.dateTime = growTo(a.dateTime, a.capacity)
+	}
+	if a.Holds(KindPerson) {
+		a.person.grow(a.capacity)
+	}
+	if a.Holds(KindAuction) {
+		a.auction.grow(a.capacity)
+	}
+	if a.Holds(KindBid) {
+		a.bid.grow(a.capacity)
+	}
+}
+
+// growTo returns s with length n (>= len(s)), its values kept.
+func growTo[T any](s []T, n int) []T {
+	out := make([]T, n)
+	copy(out, s)
+	return out
 }
 
 // Append generates event number n and appends it as one row, if the
@@ -87,32 +120,36 @@ func (a *Appender) Append(n int64) bool {
 	if !a.Holds(k) {
 		return false
 	}
+	if a.rows == a.capacity {
+		a.grow()
+	}
+	r := a.rows
 	var ts int64
 	switch k {
 	case KindPerson:
-		ts = a.person.append(a.g, id)
+		ts = a.person.append(a.g, id, r)
 		if a.union {
-			a.auction.appendNull()
-			a.bid.appendNull()
+			a.auction.appendNull(r)
+			a.bid.appendNull(r)
 		}
 	case KindAuction:
 		auc := a.g.auction(id)
-		a.auction.append(&auc)
+		a.auction.append(&auc, r)
 		ts = auc.DateTime
 		if a.union {
-			a.person.appendNull()
-			a.bid.appendNull()
+			a.person.appendNull(r)
+			a.bid.appendNull(r)
 		}
 	default:
-		ts = a.bid.append(a.g, id)
+		ts = a.bid.append(a.g, id, r)
 		if a.union {
-			a.person.appendNull()
-			a.auction.appendNull()
+			a.person.appendNull(r)
+			a.auction.appendNull(r)
 		}
 	}
 	if a.union {
-		a.kinds = append(a.kinds, k)
-		a.dateTime = append(a.dateTime, ts)
+		a.kinds[r] = k
+		a.dateTime[r] = ts
 	}
 	a.rows++
 	return true
@@ -123,6 +160,7 @@ func (a *Appender) Append(n int64) bool {
 // the next one.
 func (a *Appender) NewRecord(alloc memory.Allocator) arrow.Record {
 	defer a.reset()
+	rows := a.rows
 	var cols []arrow.Array
 	defer func() {
 		for _, c := range cols {
@@ -132,36 +170,33 @@ func (a *Appender) NewRecord(alloc memory.Allocator) arrow.Record {
 	if !a.union {
 		switch a.kind {
 		case KindPerson:
-			cols = a.person.arrays(alloc, nil, 0, cols)
+			cols = a.person.arrays(alloc, rows, nil, 0, cols)
 		case KindAuction:
-			cols = a.auction.arrays(alloc, nil, 0, cols)
+			cols = a.auction.arrays(alloc, rows, nil, 0, cols)
 		default:
-			cols = a.bid.arrays(alloc, nil, 0, cols)
+			cols = a.bid.arrays(alloc, rows, nil, 0, cols)
 		}
-		return array.NewRecord(a.schema, cols, int64(a.rows))
+		return array.NewRecord(a.schema, cols, int64(rows))
 	}
-	types := make([]int32, len(a.kinds))
-	for i, k := range a.kinds {
+	types := make([]int32, rows)
+	for i, k := range a.kinds[:rows] {
 		types[i] = int32(k)
 	}
 	cols = append(cols, fixedArray(alloc, arrow.PrimitiveTypes.Int32, nil, 0, types))
-	for k, add := range []func(*memory.Buffer, int, []arrow.Array) []arrow.Array{
-		func(v *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
-			return a.person.arrays(alloc, v, nulls, cols)
-		},
-		func(v *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
-			return a.auction.arrays(alloc, v, nulls, cols)
-		},
-		func(v *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
-			return a.bid.arrays(alloc, v, nulls, cols)
-		},
-	} {
-		valid, nulls := a.validity(alloc, Kind(k))
-		cols = add(valid, nulls, cols)
+	for k := range Kind(NumKinds) {
+		valid, nulls := a.validity(alloc, k)
+		switch k {
+		case KindPerson:
+			cols = a.person.arrays(alloc, rows, valid, nulls, cols)
+		case KindAuction:
+			cols = a.auction.arrays(alloc, rows, valid, nulls, cols)
+		default:
+			cols = a.bid.arrays(alloc, rows, valid, nulls, cols)
+		}
 		valid.Release()
 	}
-	cols = append(cols, fixedArray(alloc, timestampMs, nil, 0, a.dateTime))
-	return array.NewRecord(a.schema, cols, int64(a.rows))
+	cols = append(cols, fixedArray(alloc, timestampMs, nil, 0, a.dateTime[:rows]))
+	return array.NewRecord(a.schema, cols, int64(rows))
 }
 
 // validity returns the validity bitmap of the columns of kind k in a union
@@ -172,7 +207,7 @@ func (a *Appender) validity(alloc memory.Allocator, k Kind) (*memory.Buffer, int
 	bits := buf.Bytes()
 	clear(bits)
 	nulls := 0
-	for i, rk := range a.kinds {
+	for i, rk := range a.kinds[:a.rows] {
 		if rk == k {
 			bitutil.SetBit(bits, i)
 		} else {
@@ -203,202 +238,236 @@ func copyBuffer(alloc memory.Allocator, b []byte) *memory.Buffer {
 	return buf
 }
 
-// strCol is a utf8 column being built: offsets (starting with 0) and bytes.
+// strCol is a utf8 column being built: k values, whose offsets are off[:k+1]
+// (off[0] is 0), and their n bytes in data[:n].
 type strCol struct {
 	off  []int32
 	data []byte
+	k, n int
 }
 
-func (c *strCol) reset() {
-	c.off = append(c.off[:0], 0)
-	c.data = c.data[:0]
+func (c *strCol) reset() { c.k, c.n = 0, 0 }
+
+func (c *strCol) grow(rows int) {
+	c.off = growTo(c.off, rows+1)
+	if len(c.data) == 0 {
+		c.data = make([]byte, 16*rows)
+	}
 }
 
+// room makes room for n more bytes.
+func (c *strCol) room(n int) {
+	if c.n+n > len(c.data) {
+		c.data = growTo(c.data, max(2*len(c.data), c.n+n))
+	}
+}
+
+// tail is the free room of data, to append n bytes at most to in place.
+func (c *strCol) tail(n int) []byte {
+	c.room(n)
+	return c.data[c.n:c.n]
+}
+
+// add appends value s.
 func (c *strCol) add(s string) {
-	c.data = append(c.data, s...)
-	c.off = append(c.off, int32(len(c.data)))
+	c.room(len(s))
+	c.n += copy(c.data[c.n:], s)
+	c.end()
 }
 
-// end ends a value appended straight to data.
-func (c *strCol) end() { c.off = append(c.off, int32(len(c.data))) }
+// end ends a value written to tail by adding n.
+func (c *strCol) end() {
+	c.k++
+	c.off[c.k] = int32(c.n)
+}
 
 // null appends a null (an empty value; the validity bitmap says null).
 func (c *strCol) null() { c.end() }
 
 func (c *strCol) array(alloc memory.Allocator, valid *memory.Buffer, nulls int) arrow.Array {
-	if len(c.data) > math.MaxInt32 {
+	if c.n > math.MaxInt32 {
 		panic("nexmark: a string column of a record exceeds 2 GiB")
 	}
-	off := copyBuffer(alloc, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.off))), len(c.off)*4))
+	off := copyBuffer(alloc, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.off))), (c.k+1)*4))
 	defer off.Release()
-	data := copyBuffer(alloc, c.data)
+	data := copyBuffer(alloc, c.data[:c.n])
 	defer data.Release()
 	if nulls == 0 {
 		valid = nil
 	}
-	d := array.NewData(arrow.BinaryTypes.String, len(c.off)-1, []*memory.Buffer{valid, off, data}, nil, nulls, 0)
+	d := array.NewData(arrow.BinaryTypes.String, c.k, []*memory.Buffer{valid, off, data}, nil, nulls, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
 }
 
 type personCols struct {
-	id                                    []int64
+	id, dateTime                          []int64
 	name, email, card, city, state, extra strCol
-	dateTime                              []int64
 	buf                                   []byte // a person's email and credit card
 }
 
+func (c *personCols) strs() []*strCol {
+	return []*strCol{&c.name, &c.email, &c.card, &c.city, &c.state, &c.extra}
+}
+
 func (c *personCols) reset() {
-	c.id, c.dateTime = c.id[:0], c.dateTime[:0]
-	for _, s := range []*strCol{&c.name, &c.email, &c.card, &c.city, &c.state, &c.extra} {
+	for _, s := range c.strs() {
 		s.reset()
 	}
 }
 
-// append generates person id into the columns and returns its timestamp.
-func (c *personCols) append(g *Generator, id int64) int64 {
+func (c *personCols) grow(rows int) {
+	c.id, c.dateTime = growTo(c.id, rows), growTo(c.dateTime, rows)
+	for _, s := range c.strs() {
+		s.grow(rows)
+	}
+}
+
+// append generates person id into row r and returns its timestamp.
+func (c *personCols) append(g *Generator, id int64, r int) int64 {
 	p, buf, email := g.person(id, c.buf[:0])
-	c.buf = buf
-	c.id = append(c.id, p.ID)
+	if cap(buf) > cap(c.buf) {
+		c.buf = buf
+	}
+	c.id[r], c.dateTime[r] = p.ID, p.DateTime
 	c.name.add(p.Name)
 	c.email.add(unsafe.String(unsafe.SliceData(buf), email))
 	c.card.add(unsafe.String(unsafe.SliceData(buf[email:]), len(buf)-email))
 	c.city.add(p.City)
 	c.state.add(p.State)
-	c.dateTime = append(c.dateTime, p.DateTime)
 	c.extra.add(p.Extra)
 	return p.DateTime
 }
 
-func (c *personCols) appendNull() {
-	c.id = append(c.id, 0)
-	for _, s := range []*strCol{&c.name, &c.email, &c.card, &c.city, &c.state, &c.extra} {
-		s.null()
-	}
-	c.dateTime = append(c.dateTime, 0)
+func (c *personCols) appendNull(r int) {
+	c.id[r], c.dateTime[r] = 0, 0
+	c.name.null()
+	c.email.null()
+	c.card.null()
+	c.city.null()
+	c.state.null()
+	c.extra.null()
 }
 
-func (c *personCols) arrays(alloc memory.Allocator, valid *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
+func (c *personCols) arrays(alloc memory.Allocator, rows int, valid *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
 	return append(cols,
-		fixedArray(alloc, arrow.PrimitiveTypes.Int64, valid, nulls, c.id),
+		fixedArray(alloc, arrow.PrimitiveTypes.Int64, valid, nulls, c.id[:rows]),
 		c.name.array(alloc, valid, nulls),
 		c.email.array(alloc, valid, nulls),
 		c.card.array(alloc, valid, nulls),
 		c.city.array(alloc, valid, nulls),
 		c.state.array(alloc, valid, nulls),
-		fixedArray(alloc, timestampMs, valid, nulls, c.dateTime),
+		fixedArray(alloc, timestampMs, valid, nulls, c.dateTime[:rows]),
 		c.extra.array(alloc, valid, nulls),
 	)
 }
 
 type auctionCols struct {
-	id                    []int64
-	itemName, description strCol
-	initialBid, reserve   []int64
-	dateTime, expires     []int64
-	seller, category      []int64
-	extra                 strCol
-}
-
-func (c *auctionCols) ints() []*[]int64 {
-	return []*[]int64{&c.id, &c.initialBid, &c.reserve, &c.dateTime, &c.expires, &c.seller, &c.category}
+	id, initialBid, reserve, dateTime, expires, seller, category []int64
+	itemName, description, extra                                 strCol
 }
 
 func (c *auctionCols) reset() {
-	for _, v := range c.ints() {
-		*v = (*v)[:0]
-	}
 	c.itemName.reset()
 	c.description.reset()
 	c.extra.reset()
 }
 
-func (c *auctionCols) append(a *Auction) {
-	c.id = append(c.id, a.ID)
+func (c *auctionCols) grow(rows int) {
+	for _, v := range []*[]int64{&c.id, &c.initialBid, &c.reserve, &c.dateTime, &c.expires, &c.seller, &c.category} {
+		*v = growTo(*v, rows)
+	}
+	c.itemName.grow(rows)
+	c.description.grow(rows)
+	c.extra.grow(rows)
+}
+
+func (c *auctionCols) append(a *Auction, r int) {
+	c.id[r], c.initialBid[r], c.reserve[r] = a.ID, a.InitialBid, a.Reserve
+	c.dateTime[r], c.expires[r], c.seller[r], c.category[r] = a.DateTime, a.Expires, a.Seller, a.Category
 	c.itemName.add(a.ItemName)
 	c.description.add(a.Description)
-	c.initialBid = append(c.initialBid, a.InitialBid)
-	c.reserve = append(c.reserve, a.Reserve)
-	c.dateTime = append(c.dateTime, a.DateTime)
-	c.expires = append(c.expires, a.Expires)
-	c.seller = append(c.seller, a.Seller)
-	c.category = append(c.category, a.Category)
 	c.extra.add(a.Extra)
 }
 
-func (c *auctionCols) appendNull() {
-	for _, v := range c.ints() {
-		*v = append(*v, 0)
-	}
+func (c *auctionCols) appendNull(r int) {
+	c.id[r], c.initialBid[r], c.reserve[r] = 0, 0, 0
+	c.dateTime[r], c.expires[r], c.seller[r], c.category[r] = 0, 0, 0, 0
 	c.itemName.null()
 	c.description.null()
 	c.extra.null()
 }
 
-func (c *auctionCols) arrays(alloc memory.Allocator, valid *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
+func (c *auctionCols) arrays(alloc memory.Allocator, rows int, valid *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
 	i64 := arrow.PrimitiveTypes.Int64
 	return append(cols,
-		fixedArray(alloc, i64, valid, nulls, c.id),
+		fixedArray(alloc, i64, valid, nulls, c.id[:rows]),
 		c.itemName.array(alloc, valid, nulls),
 		c.description.array(alloc, valid, nulls),
-		fixedArray(alloc, i64, valid, nulls, c.initialBid),
-		fixedArray(alloc, i64, valid, nulls, c.reserve),
-		fixedArray(alloc, timestampMs, valid, nulls, c.dateTime),
-		fixedArray(alloc, timestampMs, valid, nulls, c.expires),
-		fixedArray(alloc, i64, valid, nulls, c.seller),
-		fixedArray(alloc, i64, valid, nulls, c.category),
+		fixedArray(alloc, i64, valid, nulls, c.initialBid[:rows]),
+		fixedArray(alloc, i64, valid, nulls, c.reserve[:rows]),
+		fixedArray(alloc, timestampMs, valid, nulls, c.dateTime[:rows]),
+		fixedArray(alloc, timestampMs, valid, nulls, c.expires[:rows]),
+		fixedArray(alloc, i64, valid, nulls, c.seller[:rows]),
+		fixedArray(alloc, i64, valid, nulls, c.category[:rows]),
 		c.extra.array(alloc, valid, nulls),
 	)
 }
 
 type bidCols struct {
-	auction, bidder, price []int64
-	channel, url           strCol
-	dateTime               []int64
-	extra                  strCol
+	auction, bidder, price, dateTime []int64
+	channel, url, extra              strCol
 }
 
 func (c *bidCols) reset() {
-	c.auction, c.bidder, c.price, c.dateTime = c.auction[:0], c.bidder[:0], c.price[:0], c.dateTime[:0]
 	c.channel.reset()
 	c.url.reset()
 	c.extra.reset()
 }
 
-// append generates bid id into the columns and returns its timestamp.
-func (c *bidCols) append(g *Generator, id int64) int64 {
+func (c *bidCols) grow(rows int) {
+	for _, v := range []*[]int64{&c.auction, &c.bidder, &c.price, &c.dateTime} {
+		*v = growTo(*v, rows)
+	}
+	c.channel.grow(rows)
+	c.url.grow(rows)
+	c.extra.grow(rows)
+}
+
+// maxChannelBytes and maxURLBytes bound a channel's name and URL.
+const (
+	maxChannelBytes = 32
+	maxURLBytes     = len(urlPrefix) + 14 + len(urlSuffix) + len(urlTag) + 11
+)
+
+// append generates bid id into row r and returns its timestamp.
+func (c *bidCols) append(g *Generator, id int64, r int) int64 {
 	b, ch := g.bidNoChannel(id)
-	c.auction = append(c.auction, b.Auction)
-	c.bidder = append(c.bidder, b.Bidder)
-	c.price = append(c.price, b.Price)
-	c.channel.data = appendChannel(c.channel.data, ch)
+	c.auction[r], c.bidder[r], c.price[r], c.dateTime[r] = b.Auction, b.Bidder, b.Price, b.DateTime
+	c.channel.n += len(appendChannel(c.channel.tail(maxChannelBytes), ch))
 	c.channel.end()
-	c.url.data = g.t.appendURL(c.url.data, ch)
+	c.url.n += len(g.t.appendURL(c.url.tail(maxURLBytes), ch))
 	c.url.end()
-	c.dateTime = append(c.dateTime, b.DateTime)
 	c.extra.add(b.Extra)
 	return b.DateTime
 }
 
-func (c *bidCols) appendNull() {
-	c.auction = append(c.auction, 0)
-	c.bidder = append(c.bidder, 0)
-	c.price = append(c.price, 0)
+func (c *bidCols) appendNull(r int) {
+	c.auction[r], c.bidder[r], c.price[r], c.dateTime[r] = 0, 0, 0, 0
 	c.channel.null()
-	c.url.end()
-	c.dateTime = append(c.dateTime, 0)
+	c.url.null()
 	c.extra.null()
 }
 
-func (c *bidCols) arrays(alloc memory.Allocator, valid *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
+func (c *bidCols) arrays(alloc memory.Allocator, rows int, valid *memory.Buffer, nulls int, cols []arrow.Array) []arrow.Array {
 	i64 := arrow.PrimitiveTypes.Int64
 	return append(cols,
-		fixedArray(alloc, i64, valid, nulls, c.auction),
-		fixedArray(alloc, i64, valid, nulls, c.bidder),
-		fixedArray(alloc, i64, valid, nulls, c.price),
+		fixedArray(alloc, i64, valid, nulls, c.auction[:rows]),
+		fixedArray(alloc, i64, valid, nulls, c.bidder[:rows]),
+		fixedArray(alloc, i64, valid, nulls, c.price[:rows]),
 		c.channel.array(alloc, valid, nulls),
 		c.url.array(alloc, valid, nulls),
-		fixedArray(alloc, timestampMs, valid, nulls, c.dateTime),
+		fixedArray(alloc, timestampMs, valid, nulls, c.dateTime[:rows]),
 		c.extra.array(alloc, valid, nulls),
 	)
 }
