@@ -109,8 +109,9 @@ func NewNexmark(m map[string]string) (*NexmarkSource, error) {
 		}
 		*f.dst = v
 	}
-	if cfg.OutOfOrderGroupSize%953 == 0 {
-		return nil, p.bad("outOfOrderGroupSize", m["outOfOrderGroupSize"], "must not be a multiple of 953 (it would not shuffle)")
+	if cfg.OutOfOrderGroupSize%nexmark.OutOfOrderMultiplier == 0 {
+		return nil, p.bad("outOfOrderGroupSize", m["outOfOrderGroupSize"],
+			fmt.Sprintf("must not be a multiple of %d (it would not shuffle)", nexmark.OutOfOrderMultiplier))
 	}
 	s := &NexmarkSource{cfg: cfg}
 	var err error

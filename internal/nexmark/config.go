@@ -72,10 +72,10 @@ const (
 	MaxAvgByteSize = 1 << 16
 	// MaxBaseTime is 9999-12-31T23:59:59.999Z in ms.
 	MaxBaseTime = 253402300799999
-	// outOfOrderMultiplier is Beam's multiplier of the event-number shuffle
+	// OutOfOrderMultiplier is Beam's multiplier of the event-number shuffle
 	// inside out-of-order groups; a prime, so the shuffle is a permutation
 	// of every group whose size it does not divide.
-	outOfOrderMultiplier = 953
+	OutOfOrderMultiplier = 953
 	// MaxFirstEventRate, MaxNumInFlightAuctions, MaxNumActivePeople,
 	// MaxHotRatio and MaxOutOfOrderGroupSize bound the other fields.
 	MaxFirstEventRate      = 1 << 40
@@ -171,8 +171,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: %s is %d, must be in [%d, %d]", ErrConfig, k.name, k.v, k.lo, k.hi)
 		}
 	}
-	if c.OutOfOrderGroupSize%outOfOrderMultiplier == 0 {
-		return fmt.Errorf("%w: OutOfOrderGroupSize %d is a multiple of %d, which would not shuffle it", ErrConfig, c.OutOfOrderGroupSize, outOfOrderMultiplier)
+	if c.OutOfOrderGroupSize%OutOfOrderMultiplier == 0 {
+		return fmt.Errorf("%w: OutOfOrderGroupSize %d is a multiple of %d, which would not shuffle it", ErrConfig, c.OutOfOrderGroupSize, OutOfOrderMultiplier)
 	}
 	return nil
 }

@@ -168,7 +168,7 @@ func (g *Generator) EventID(n int64) int64 {
 		return n
 	}
 	off := n % size
-	return n - off + (off*(outOfOrderMultiplier%size)+1)%size
+	return n - off + (off*(OutOfOrderMultiplier%size)+1)%size
 }
 
 // Kind returns the kind of event number n.
