@@ -92,11 +92,3 @@ func Schema(kinds ...Kind) *arrow.Schema {
 	}
 	return UnionSchema
 }
-
-// Column offsets of each kind's first column in UnionSchema.
-const (
-	unionPerson  = 1
-	unionAuction = unionPerson + 8
-	unionBid     = unionAuction + 10
-	unionDate    = unionBid + 7
-)
