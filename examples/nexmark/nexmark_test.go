@@ -505,11 +505,17 @@ func TestQ4MaxPrice(t *testing.T) {
 	const a, b = kindAuction, kindBid
 	// id kind category expires price dateTime
 	h.rows(batch(t, Q4EventSchema,
-		[]any{1001, b, 0, 0, 50, 5000},    // before its auction arrives, inside its interval: counts
+		[]any{1001, b, 0, 0, 50, 5000}, // before its auction arrives, inside its interval: counts
+		[]any{1001, b, 0, 0, 40, 5000}, // the same time at a lower price: kept as one record
+		[]any{1005, b, 0, 0, 9, 3500},  // its auction follows in the same call
+		[]any{1005, a, 13, 3600, 0, 3000},
 		[]any{1001, b, 0, 0, 999, 500},    // before the auction opened: does not count
 		[]any{1003, b, 0, 0, 77, 2000},    // an auction that never comes
 		[]any{1002, a, 11, 8000, 0, 1500}, // no bids
 	))
+	if p := h.state[1001][7].(string); len(p) != 32 || le64(p[16:]) != 5000 || le64(p[24:]) != 50 {
+		t.Errorf("1001's waiting bids %x, want (500, 999), (5000, 50)", p)
+	}
 	h.rows(batch(t, Q4EventSchema,
 		[]any{1001, a, 10, 10000, 0, 1000},
 		[]any{1001, b, 0, 0, 70, 9000},
@@ -519,7 +525,7 @@ func TestQ4MaxPrice(t *testing.T) {
 		[]any{1004, b, 0, 0, 5, 4000},
 	))
 	h.watermark(1999)
-	if len(h.output) != 0 || len(h.state) != 4 {
+	if len(h.output) != 0 || len(h.state) != 5 {
 		t.Fatalf("before any timer: output %q, %d keys", h.output, len(h.state))
 	}
 	h.watermark(2000) // 1003's waiting bid expires
@@ -527,15 +533,27 @@ func TestQ4MaxPrice(t *testing.T) {
 		t.Errorf("the bid without an auction: state kept %v, output %q", ok, h.output)
 	}
 	h.watermark(9999)
-	if want := []string{"1004 12 5"}; !slices.Equal(h.output, want) {
+	if want := []string{"1004 12 5", "1005 13 9"}; !slices.Equal(h.output, want) {
 		t.Errorf("after 9999: %q, want %q", h.output, want)
 	}
 	h.watermark(math.MaxInt64) // the end of the input fires every timer
-	if want := []string{"1004 12 5", "1001 10 70"}; !slices.Equal(h.output, want) {
+	if want := []string{"1004 12 5", "1005 13 9", "1001 10 70"}; !slices.Equal(h.output, want) {
 		t.Errorf("at the end: %q, want %q", h.output, want)
 	}
 	if len(h.state) != 0 {
 		t.Errorf("%d keys left", len(h.state))
+	}
+}
+
+func TestMergePending(t *testing.T) {
+	p := mergePending("", []pendingBid{{30, 1}, {10, 5}, {30, 7}, {20, 2}})
+	p = mergePending(p, []pendingBid{{20, 1}, {5, 3}, {30, 9}})
+	var got []pendingBid
+	for ; len(p) >= 16; p = p[16:] {
+		got = append(got, pendingBid{le64(p[:8]), le64(p[8:16])})
+	}
+	if want := []pendingBid{{5, 3}, {10, 5}, {20, 2}, {30, 9}}; !slices.Equal(got, want) || len(p) != 0 {
+		t.Errorf("pending %v (+%d bytes), want %v", got, len(p), want)
 	}
 }
 

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	weir "github.com/weirflow/weir/sdk/go"
 )
@@ -102,8 +104,10 @@ func openQ4Events(op *weir.Operator) (weir.MapFunc, error) {
 
 // Q4MaxPriceState is q4_max_price's state per auction. Bids that arrive
 // before their auction (the source is parallel: its subtasks run at their
-// own pace) wait in pending, 16 bytes each (dateTime, price), until the
-// auction comes or the watermark passes them.
+// own pace) wait in pending until the auction comes or the watermark passes
+// them: the highest price of each of their dateTimes (only its dateTime
+// decides whether a bid counts), as 16-byte records (dateTime, price)
+// sorted by dateTime.
 var Q4MaxPriceState = weir.Schema{
 	{Name: "id", Type: weir.Int64},
 	{Name: "category", Type: weir.Int64},
@@ -140,6 +144,9 @@ func openQ4MaxPrice(op *weir.Operator) (weir.ProcessFunc, error) {
 	}
 	op.State = Q4MaxPriceState
 	op.Output = Q4MaxPriceOutput
+	// waiting[k] collects the call's bids of key row k that wait for their
+	// auction; they join pending once, at the end of the call.
+	var waiting [][]pendingBid
 	onRows := func(in *weir.Batch, keys []int32, st *weir.Table, out *weir.Builder) error {
 		ids, kinds := in.Int64(c[0]).Values(), in.Int32(c[1]).Values()
 		cats, exps := in.Int64(c[2]).Values(), in.Timestamp(c[3]).Values()
@@ -147,6 +154,10 @@ func openQ4MaxPrice(op *weir.Operator) (weir.ProcessFunc, error) {
 		sID, sCat, sStart, sExp := st.Int64(0), st.Int64(1), st.Int64(2), st.Int64(3)
 		sAuction, sBid, sMax, sPending := st.Bool(4), st.Bool(5), st.Int64(6), st.Strings(7)
 		timers := st.Timestamp(8)
+		waiting = slices.Grow(waiting[:0], st.Len())[:st.Len()]
+		for k := range waiting {
+			waiting[k] = waiting[k][:0]
+		}
 		for i, k := range keys {
 			sID[k] = ids[i]
 			switch kinds[i] {
@@ -155,20 +166,25 @@ func openQ4MaxPrice(op *weir.Operator) (weir.ProcessFunc, error) {
 				for p := sPending[k]; len(p) >= 16; p = p[16:] {
 					raise(k, le64(p[:8]), le64(p[8:16]), sStart, sExp, sBid, sMax)
 				}
-				sPending[k] = ""
+				for _, b := range waiting[k] {
+					raise(k, b.dateTime, b.price, sStart, sExp, sBid, sMax)
+				}
+				sPending[k], waiting[k] = "", waiting[k][:0]
 				timers[k] = exps[i]
 			case kindBid:
 				if sAuction[k] {
 					raise(k, dts[i], prices[i], sStart, sExp, sBid, sMax)
 					continue
 				}
-				var rec [16]byte
-				binary.LittleEndian.PutUint64(rec[:8], uint64(dts[i]))
-				binary.LittleEndian.PutUint64(rec[8:], uint64(prices[i]))
-				sPending[k] += string(rec[:])
+				waiting[k] = append(waiting[k], pendingBid{dts[i], prices[i]})
 				timers[k] = max(timers[k], dts[i])
 			default:
 				return fmt.Errorf("row %d: unknown event kind %d", i, kinds[i])
+			}
+		}
+		for k, w := range waiting {
+			if len(w) > 0 {
+				sPending[k] = mergePending(sPending[k], w)
 			}
 		}
 		return nil
@@ -197,6 +213,30 @@ func raise(k int32, dt, price int64, start, expires []int64, has []bool, maxes [
 	if !has[k] || price > maxes[k] {
 		has[k], maxes[k] = true, price
 	}
+}
+
+// pendingBid is a bid waiting for its auction.
+type pendingBid struct{ dateTime, price int64 }
+
+// mergePending adds bids to the pending records of a key (see
+// Q4MaxPriceState) and returns them: sorted by dateTime, one per dateTime
+// with its highest price.
+func mergePending(pending string, bids []pendingBid) string {
+	all := make([]pendingBid, 0, len(pending)/16+len(bids))
+	for p := pending; len(p) >= 16; p = p[16:] {
+		all = append(all, pendingBid{le64(p[:8]), le64(p[8:16])})
+	}
+	all = append(all, bids...)
+	slices.SortFunc(all, func(a, b pendingBid) int {
+		return cmp.Or(cmp.Compare(a.dateTime, b.dateTime), cmp.Compare(b.price, a.price))
+	})
+	all = slices.CompactFunc(all, func(a, b pendingBid) bool { return a.dateTime == b.dateTime })
+	buf := make([]byte, 16*len(all))
+	for i, b := range all {
+		binary.LittleEndian.PutUint64(buf[16*i:], uint64(b.dateTime))
+		binary.LittleEndian.PutUint64(buf[16*i+8:], uint64(b.price))
+	}
+	return string(buf)
 }
 
 // le64 reads a little-endian int64 from the first 8 bytes of s.
