@@ -419,13 +419,16 @@ var localRESTLine = regexp.MustCompile(`Dashboard and REST API: (http://\S+)`)
 // startBenchCluster runs `weir local` (runLocal: etcd, a JobManager and one
 // TaskManager with a slot per subtask) in this process, on free ports and
 // a temporary data directory, and returns its REST address once it serves.
+// It logs errors only: a failed job is reported from its exceptions, and
+// the cluster's warnings as it stops (the end of the last job not yet
+// recorded, say) are of no interest to a benchmark.
 func startBenchCluster(ctx context.Context, slots int) (*benchCluster, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &lineWatch{re: localRESTLine, found: make(chan string, 1)}
 	done := make(chan error, 1)
 	go func() {
 		done <- runLocal(ctx, []string{"--rest-addr", "127.0.0.1:0", "--task-managers", "1",
-			"--slots", strconv.Itoa(slots), "--log-level", "warn"}, w)
+			"--slots", strconv.Itoa(slots), "--log-level", "error"}, w)
 	}()
 	select {
 	case rest := <-w.found:
