@@ -51,6 +51,11 @@ type NexmarkSource struct {
 	// cur is the next event number to consider: every event of the
 	// subtask's blocks before it was emitted (or skipped as not listed).
 	cur int64
+	// paced is the event number the rate limiter lets the subtask reach:
+	// it moves through the stream's numbers (all kinds, all subtasks' blocks)
+	// at the job's rate, so every source of the same stream, whatever kinds
+	// it emits, keeps pace with the others (and so do their watermarks).
+	paced int64
 	// rules, after a restore, name events at or after cur that the old run
 	// emitted already; nil once cur has passed them all (rulesUntil).
 	rules      []nexmarkRule
@@ -202,10 +207,10 @@ func (s *NexmarkSource) Open(_ context.Context, c Context) error {
 	if s.app, err = nexmark.NewAppender(s.gen, s.schema); err != nil {
 		return fmt.Errorf("nexmark: %w", err)
 	}
-	s.cur, s.rules, s.emitted = 0, nil, 0
+	s.cur, s.rules, s.emitted, s.paced = 0, nil, 0, 0
 	s.bucket = nil
 	if s.rate > 0 {
-		s.bucket = newTokenBucket(s.Clock, s.rate/float64(c.Parallelism), c.BatchRows)
+		s.bucket = newTokenBucket(s.Clock, s.rate, c.BatchRows)
 		s.bucket.idle = c.Idle
 	}
 	slog.Debug("nexmark source open", "subtask", c.Subtask, "parallelism", c.Parallelism,
@@ -291,14 +296,18 @@ func (s *NexmarkSource) Next(ctx context.Context) (arrow.Record, error) {
 		return nil, io.EOF
 	}
 	limit := s.c.BatchRows
-	if s.bucket != nil {
-		n, err := s.bucket.take(ctx, limit, 1)
-		if err != nil {
-			return nil, err
-		}
-		limit = n
-	}
 	for s.app.Len() < limit && !s.app.Full() && s.seek() {
+		if s.bucket != nil && s.cur >= s.paced {
+			if s.app.Len() > 0 {
+				break
+			}
+			n, err := s.bucket.take(ctx, limit, 1)
+			if err != nil {
+				return nil, err
+			}
+			s.paced += int64(n)
+			continue
+		}
 		s.app.Append(s.cur)
 		s.cur++
 	}
@@ -438,6 +447,7 @@ func (s *NexmarkSource) RestorePositions(all [][]byte) error {
 		}
 	}
 	s.cur, s.rules, s.rulesUntil = cur, rules, until
+	s.paced = cur
 	s.ruleBlock, s.ruleBlockUntil = -1, 0
 	slog.Debug("nexmark source restored", "subtask", s.c.Subtask, "old-parallelism", p, "position", cur, "rules", len(rules))
 	return nil

@@ -462,12 +462,12 @@ func TestNexmarkRateFakeClock(t *testing.T) {
 		p         int
 		rate      float64
 		batchRows int
-		want      float64 // rows per second of one subtask
+		want      float64 // bids per second of one subtask: 46 of every 50 events of its share
 	}{
-		{"one subtask", 1, 1000, 100, 1000},
-		{"slow", 1, 3, 100, 3},
-		{"split", 2, 1000, 64, 500},
-		{"fast", 1, 2e5, 1024, 2e5},
+		{"one subtask", 1, 1000, 100, 920},
+		{"slow", 1, 30, 10, 27.6},
+		{"split", 2, 1000, 64, 460},
+		{"fast", 1, 2e5, 1024, 1.84e5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -509,7 +509,8 @@ func TestNexmarkRateFakeClock(t *testing.T) {
 
 func TestNexmarkCancel(t *testing.T) {
 	alloc := newAlloc(t)
-	src := newNexmark(t, map[string]string{"events": "0", "rate": "1"})
+	// Every kind: event 0 (a person) is the burst.
+	src := newNexmark(t, map[string]string{"events": "0", "rate": "1", "kinds": "person,auction,bid"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if err := src.Open(ctx, Context{Parallelism: 1, Alloc: alloc, BatchRows: 1}); err != nil {

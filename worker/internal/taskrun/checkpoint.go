@@ -143,7 +143,7 @@ func (t *Task) restoreState(ctx context.Context, rs *rpcpb.RestoreState, src con
 	}
 	keyed := map[string]bool{}
 	for _, n := range t.nodes {
-		keyed[n.ID] = len(n.KeyBy) > 0
+		keyed[n.ID] = len(n.KeyBy) > 0 || n.Kind == "join" // a join is keyed by its join keys
 	}
 	for _, op := range stateful {
 		for _, s := range byNode[op.NodeID()] {

@@ -18,7 +18,10 @@ const WatermarkIdle = math.MinInt64
 
 // valve combines the watermarks of a task's input channels, as Flink's
 // StatusWatermarkValve: the task's watermark is the minimum over the
-// channels that are neither idle nor ended, and it only moves forward.
+// channels that are not idle, and it only moves forward. An ended channel
+// keeps its last watermark: one that ended normally sent the maximum
+// first; one stopped by a stop-with-savepoint must not let the others
+// fire windows after the savepoint.
 type valve struct {
 	wm      []int64
 	idle    []bool
@@ -57,24 +60,25 @@ func (v *valve) active(ch int) {
 	}
 }
 
-// end marks channel ch ended: it no longer holds the watermark back.
+// end marks channel ch ended (its watermark stays what it was; an idle
+// mark no longer applies).
 func (v *valve) end(ch int) (int64, bool) {
 	v.ended[ch] = true
+	v.idle[ch] = false
 	return v.combine()
 }
 
 func (v *valve) combine() (int64, bool) {
 	lowest, live := int64(math.MaxInt64), false
 	for i, w := range v.wm {
-		if v.ended[i] || v.idle[i] {
+		if v.idle[i] {
 			continue
 		}
 		live = true
 		lowest = min(lowest, w)
 	}
 	if !live {
-		// Every channel ended or idle: hold the watermark (the end of input
-		// flushes the timers).
+		// Every channel idle: hold the watermark.
 		v.allIdle = true
 		return v.current, false
 	}
