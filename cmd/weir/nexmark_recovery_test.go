@@ -141,7 +141,7 @@ func TestNexmarkStopAndRescale(t *testing.T) {
 			waitFor(t, 60*time.Second, "the stopped job to finish", func() bool { return c.job(t, id).State == "FINISHED" })
 			body, _ := json.Marshal(map[string]any{"parallelism": 3, "savepointPath": location,
 				"programArgs": append(args[:len(args)-2:len(args)-2], "--parallelism", "3", "--output", out),
-				"config": map[string]string{"checkpoint.interval": "300ms"}})
+				"config":      map[string]string{"checkpoint.interval": "300ms"}})
 			resp, err := http.Post(c.rest+"/wasm/"+module+"/run", "application/json", bytes.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
