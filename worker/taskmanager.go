@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -398,6 +399,9 @@ func (tm *TaskManager) sample(id string, t *taskrun.Task, now time.Time) *rpcpb.
 	tmx := &rpcpb.TaskMetrics{
 		ExecutionId: id, RecordsIn: m.RecordsIn.Load(), RecordsOut: m.RecordsOut.Load(),
 		BytesIn: m.BytesIn.Load(), BytesOut: m.BytesOut.Load(),
+	}
+	if wm := m.Watermark.Load(); wm != math.MinInt64 && wm != math.MaxInt64 {
+		tmx.Watermark = &wm
 	}
 	if wall > 0 {
 		perSec := func(d time.Duration) int64 { return min(1000, max(0, int64(d)*1000/int64(wall))) }

@@ -174,9 +174,10 @@ type clusterJob struct {
 		Name    string `json:"name"`
 		Status  string `json:"status"`
 		Metrics struct {
-			WriteRecords  int64 `json:"write-records"`
-			Backpressured int64 `json:"backpressured-ms-per-second"`
-			Busy          int64 `json:"busy-ms-per-second"`
+			WriteRecords  int64  `json:"write-records"`
+			Backpressured int64  `json:"backpressured-ms-per-second"`
+			Busy          int64  `json:"busy-ms-per-second"`
+			Watermark     *int64 `json:"watermark"`
 		} `json:"metrics"`
 		Subtasks []struct {
 			Status        string `json:"status"`

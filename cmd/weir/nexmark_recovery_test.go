@@ -82,6 +82,20 @@ func TestNexmarkKills(t *testing.T) {
 			}
 			id := strings.TrimSpace(stdout)
 			completed := func() int { return c.checkpoints(t, id).Completed }
+			// Every vertex shows its watermark while the job runs (the
+			// event-time lag in the dashboard).
+			waitFor(t, 60*time.Second, "watermarks on every vertex", func() bool {
+				d := c.job(t, id)
+				for _, v := range d.Vertices {
+					if v.Metrics.Watermark == nil {
+						if d.State != "RUNNING" && d.State != "CREATED" && d.State != "INITIALIZING" {
+							t.Fatalf("job %s before every vertex showed a watermark", d.State)
+						}
+						return false
+					}
+				}
+				return true
+			})
 			for kill := range 2 {
 				before := completed()
 				waitFor(t, 60*time.Second, "a checkpoint to complete", func() bool {

@@ -938,6 +938,7 @@ type TaskMetrics struct {
 	BusyMsPerSecond          int64                  `protobuf:"varint,6,opt,name=busy_ms_per_second,json=busyMsPerSecond,proto3" json:"busy_ms_per_second,omitempty"`
 	IdleMsPerSecond          int64                  `protobuf:"varint,7,opt,name=idle_ms_per_second,json=idleMsPerSecond,proto3" json:"idle_ms_per_second,omitempty"`
 	BackpressuredMsPerSecond int64                  `protobuf:"varint,8,opt,name=backpressured_ms_per_second,json=backpressuredMsPerSecond,proto3" json:"backpressured_ms_per_second,omitempty"`
+	Watermark                *int64                 `protobuf:"varint,9,opt,name=watermark,proto3,oneof" json:"watermark,omitempty"` // the task's event-time watermark (ms), once it has one
 	unknownFields            protoimpl.UnknownFields
 	sizeCache                protoimpl.SizeCache
 }
@@ -1024,6 +1025,13 @@ func (x *TaskMetrics) GetIdleMsPerSecond() int64 {
 func (x *TaskMetrics) GetBackpressuredMsPerSecond() int64 {
 	if x != nil {
 		return x.BackpressuredMsPerSecond
+	}
+	return 0
+}
+
+func (x *TaskMetrics) GetWatermark() int64 {
+	if x != nil && x.Watermark != nil {
+		return *x.Watermark
 	}
 	return 0
 }
@@ -2092,7 +2100,7 @@ const file_weir_proto_rawDesc = "" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1d\n" +
 	"\n" +
 	"guest_logs\x18\x05 \x03(\tR\tguestLogs\x122\n" +
-	"\ametrics\x18\x06 \x01(\v2\x18.weir.rpc.v1.TaskMetricsR\ametrics\"\xc1\x02\n" +
+	"\ametrics\x18\x06 \x01(\v2\x18.weir.rpc.v1.TaskMetricsR\ametrics\"\xf2\x02\n" +
 	"\vTaskMetrics\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12\x1d\n" +
 	"\n" +
@@ -2103,7 +2111,10 @@ const file_weir_proto_rawDesc = "" +
 	"\tbytes_out\x18\x05 \x01(\x03R\bbytesOut\x12+\n" +
 	"\x12busy_ms_per_second\x18\x06 \x01(\x03R\x0fbusyMsPerSecond\x12+\n" +
 	"\x12idle_ms_per_second\x18\a \x01(\x03R\x0fidleMsPerSecond\x12=\n" +
-	"\x1bbackpressured_ms_per_second\x18\b \x01(\x03R\x18backpressuredMsPerSecond\"\xeb\x01\n" +
+	"\x1bbackpressured_ms_per_second\x18\b \x01(\x03R\x18backpressuredMsPerSecond\x12!\n" +
+	"\twatermark\x18\t \x01(\x03H\x00R\twatermark\x88\x01\x01B\f\n" +
+	"\n" +
+	"_watermark\"\xeb\x01\n" +
 	"\x18TriggerCheckpointRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12#\n" +
@@ -2312,6 +2323,7 @@ func file_weir_proto_init() {
 		return
 	}
 	file_weir_proto_msgTypes[2].OneofWrappers = []any{}
+	file_weir_proto_msgTypes[12].OneofWrappers = []any{}
 	file_weir_proto_msgTypes[25].OneofWrappers = []any{
 		(*ExchangeMessage_Open)(nil),
 		(*ExchangeMessage_Frame)(nil),

@@ -74,12 +74,17 @@ type Metrics struct {
 	// Records per second over the last two heartbeats (0 once ended).
 	ReadRate  float64 `json:"read-records-per-second"`
 	WriteRate float64 `json:"write-records-per-second"`
+	// Watermark is the event-time watermark (ms since the epoch) of a
+	// subtask, and of a vertex the lowest of its subtasks' (absent before
+	// the first and after the last).
+	Watermark *int64 `json:"watermark,omitempty"`
 }
 
 func metricsOf(t *rpcpb.TaskMetrics) Metrics {
 	return Metrics{
 		ReadBytes: t.GetBytesIn(), ReadRecords: t.GetRecordsIn(), WriteBytes: t.GetBytesOut(), WriteRecords: t.GetRecordsOut(),
 		Busy: t.GetBusyMsPerSecond(), Idle: t.GetIdleMsPerSecond(), Backpressured: t.GetBackpressuredMsPerSecond(),
+		Watermark: t.Watermark,
 	}
 }
 
@@ -233,6 +238,9 @@ func (m *JobMaster) Details() Details {
 			vv.Metrics.Busy = max(vv.Metrics.Busy, sv.Metrics.Busy)
 			vv.Metrics.Idle = max(vv.Metrics.Idle, sv.Metrics.Idle)
 			vv.Metrics.Backpressured = max(vv.Metrics.Backpressured, sv.Metrics.Backpressured)
+			if w := sv.Metrics.Watermark; w != nil && (vv.Metrics.Watermark == nil || *w < *vv.Metrics.Watermark) {
+				vv.Metrics.Watermark = w
+			}
 			if !st.start.IsZero() && (start.IsZero() || st.start.Before(start)) {
 				start = st.start
 			}
