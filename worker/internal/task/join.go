@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -38,14 +39,27 @@ type joinOp struct {
 	timers  joinTimers
 	wm      int64
 
-	ts  []int64
-	buf []byte
+	ts       []int64
+	buf, row []byte
 	// pairs of the batch being built: encoded left and right rows.
 	left, right []string
 }
 
 type joinRows struct {
 	side [2][]joinRow
+	// timer is the time of the key's pending timer (the earliest time a
+	// row of it needs a look), valid when timed.
+	timer int64
+	timed bool
+}
+
+// schedule makes sure the key has a timer at or before at.
+func (o *joinOp) schedule(key string, kr *joinRows, at int64) {
+	if kr.timed && kr.timer <= at {
+		return
+	}
+	kr.timer, kr.timed = at, true
+	heap.Push(&o.timers, joinTimer{at: at, key: key})
 }
 
 type joinRow struct {
@@ -151,18 +165,19 @@ func (o *joinOp) ProcessInput(_ context.Context, side int, rec arrow.Record) ([]
 		if o.j.Type != abi.JoinRegular && o.wm != NoWatermark && t <= o.wm && o.j.Type == abi.JoinInterval {
 			continue // late: every row it could meet is gone
 		}
-		key, err := o.encode(rec, o.keyCols[side], i)
-		if err != nil {
+		if err := o.encode(rec, o.keyCols[side], i); err != nil {
 			return nil, err
+		}
+		kr := o.rows[string(o.buf)] // no allocation for the lookup
+		key := ""
+		if kr == nil {
+			key = string(o.buf)
+			kr = &joinRows{}
+			o.rows[key] = kr
 		}
 		data, err := o.encodeRow(rec, i)
 		if err != nil {
 			return nil, err
-		}
-		kr := o.rows[key]
-		if kr == nil {
-			kr = &joinRows{}
-			o.rows[key] = kr
 		}
 		switch o.j.Type {
 		case abi.JoinRegular:
@@ -181,7 +196,9 @@ func (o *joinOp) ProcessInput(_ context.Context, side int, rec arrow.Record) ([]
 				}
 			}
 			kr.side[side] = append(kr.side[side], joinRow{t: t, data: data})
-			heap.Push(&o.timers, joinTimer{at: o.expiry(side, t), key: key})
+			if e := o.expiry(side, t); !kr.timed || e < kr.timer {
+				o.schedule(o.keyOf(key), kr, e)
+			}
 		case abi.JoinWindow:
 			w := o.j.Window
 			last := t - floorMod(t-w.Offset, w.Slide)
@@ -191,14 +208,25 @@ func (o *joinOp) ProcessInput(_ context.Context, side int, rec arrow.Record) ([]
 					continue // the window fired already
 				}
 				kr.side[side] = append(kr.side[side], joinRow{t: t, win: start, data: data})
-				heap.Push(&o.timers, joinTimer{at: end - 1, key: key})
+				if !kr.timed || end-1 < kr.timer {
+					o.schedule(o.keyOf(key), kr, end-1)
+				}
 			}
 		}
 		if len(kr.side[0]) == 0 && len(kr.side[1]) == 0 {
-			delete(o.rows, key)
+			delete(o.rows, string(o.buf))
 		}
 	}
 	return o.flushPairs()
+}
+
+// keyOf returns the row's key: key when the row made it, else a string of
+// the encoded key in o.buf (made only when a timer needs it).
+func (o *joinOp) keyOf(key string) string {
+	if key != "" {
+		return key
+	}
+	return string(o.buf)
 }
 
 // expiry is when a row of side at time t can no longer match.
@@ -209,26 +237,28 @@ func (o *joinOp) expiry(side int, t int64) int64 {
 	return t - min(o.j.Lower, 0)
 }
 
-func (o *joinOp) encode(rec arrow.Record, cols []int, i int) (string, error) {
+// encode encodes row i's key columns into o.buf.
+func (o *joinOp) encode(rec arrow.Record, cols []int, i int) error {
 	o.buf = o.buf[:0]
 	var err error
 	for _, c := range cols {
 		if o.buf, err = batch.AppendKey(o.buf, rec.Column(c), i); err != nil {
-			return "", fmt.Errorf("join %q: %w", o.node.ID, err)
+			return fmt.Errorf("join %q: %w", o.node.ID, err)
 		}
 	}
-	return string(o.buf), nil
+	return nil
 }
 
+// encodeRow encodes row i (every column) into a string of its own.
 func (o *joinOp) encodeRow(rec arrow.Record, i int) (string, error) {
-	o.buf = o.buf[:0]
+	o.row = o.row[:0]
 	var err error
 	for c := range int(rec.NumCols()) {
-		if o.buf, err = batch.AppendKey(o.buf, rec.Column(c), i); err != nil {
+		if o.row, err = batch.AppendKey(o.row, rec.Column(c), i); err != nil {
 			return "", fmt.Errorf("join %q: %w", o.node.ID, err)
 		}
 	}
-	return string(o.buf), nil
+	return string(o.row), nil
 }
 
 // pair records an output pair of a row of side with a row of the other.
@@ -279,41 +309,41 @@ func (o *joinOp) OnWatermark(_ context.Context, wm int64) ([]arrow.Record, error
 		return nil, nil
 	}
 	o.wm = wm
-	seen := map[string]bool{}
 	for len(o.timers) > 0 && o.timers[0].at <= wm {
 		tm := heap.Pop(&o.timers).(joinTimer)
-		if seen[tm.key] {
-			continue
-		}
-		seen[tm.key] = true
 		kr := o.rows[tm.key]
-		if kr == nil {
-			continue
+		if kr == nil || !kr.timed || kr.timer != tm.at {
+			continue // stale: the key was dropped or has another timer
 		}
+		kr.timed = false
+		next := int64(math.MaxInt64)
 		if o.j.Type == abi.JoinWindow {
-			o.fireWindows(kr, wm)
+			next = o.fireWindows(kr, wm)
 		} else {
 			for side := range 2 {
-				kept := kr.side[side][:0]
+				// A new slice: a snapshot may share the old one.
+				kept := make([]joinRow, 0, len(kr.side[side]))
 				for _, r := range kr.side[side] {
-					if o.expiry(side, r.t) > wm {
+					if e := o.expiry(side, r.t); e > wm {
 						kept = append(kept, r)
+						next = min(next, e)
 					}
 				}
-				clear(kr.side[side][len(kept):])
 				kr.side[side] = kept
 			}
 		}
 		if len(kr.side[0]) == 0 && len(kr.side[1]) == 0 {
 			delete(o.rows, tm.key)
+			continue
 		}
+		o.schedule(tm.key, kr, next)
 	}
 	return o.flushPairs()
 }
 
-// fireWindows emits the pairs of a key's windows that ended by wm and
-// drops their rows.
-func (o *joinOp) fireWindows(kr *joinRows, wm int64) {
+// fireWindows emits the pairs of a key's windows that ended by wm, drops
+// their rows and returns the next window end - 1 of the key's rows.
+func (o *joinOp) fireWindows(kr *joinRows, wm int64) int64 {
 	size := o.j.Window.Size
 	for _, l := range kr.side[0] {
 		if l.win+size-1 > wm {
@@ -325,16 +355,18 @@ func (o *joinOp) fireWindows(kr *joinRows, wm int64) {
 			}
 		}
 	}
+	next := int64(math.MaxInt64)
 	for side := range 2 {
-		kept := kr.side[side][:0]
+		kept := make([]joinRow, 0, len(kr.side[side])) // a snapshot may share the old slice
 		for _, r := range kr.side[side] {
 			if r.win+size-1 > wm {
 				kept = append(kept, r)
+				next = min(next, r.win+size-1)
 			}
 		}
-		clear(kr.side[side][len(kept):])
 		kr.side[side] = kept
 	}
+	return next
 }
 
 // NextProcessingTimer implements TimeAware: joins are in event time.
@@ -349,14 +381,31 @@ func (o *joinOp) Close(context.Context) error { return nil }
 func (o *joinOp) NodeID() string { return o.node.ID }
 
 // Snapshot implements Stateful: per key, its rows (side, time, window,
-// encoded row).
+// encoded row). It only copies the slice headers of each key: rows are
+// immutable strings, appends go past the snapshot's length and pruning
+// makes new slices, so the encoding runs in WriteTo, off the task's
+// goroutine.
 func (o *joinOp) Snapshot() (Snapshot, error) {
+	rows := make(map[string][2][]joinRow, len(o.rows))
+	for k, kr := range o.rows {
+		rows[k] = kr.side
+	}
+	return &joinSnapshot{rows: rows, alloc: o.alloc, maxP: o.maxP}, nil
+}
+
+type joinSnapshot struct {
+	rows  map[string][2][]joinRow
+	alloc memory.Allocator
+	maxP  int
+}
+
+func (js *joinSnapshot) WriteTo(w io.Writer) (int64, error) {
 	var entry []byte
-	return snapshotBlobs(o.alloc, o.maxP, func(add func(key string, blob []byte)) {
-		for key, kr := range o.rows {
+	snap, err := snapshotBlobs(js.alloc, js.maxP, func(add func(key string, blob []byte)) {
+		for key, sides := range js.rows {
 			var blob []byte
 			for side := range 2 {
-				for _, r := range kr.side[side] {
+				for _, r := range sides[side] {
 					entry = append(entry[:0], byte(side))
 					entry = binary.AppendVarint(entry, r.t)
 					entry = binary.AppendVarint(entry, r.win)
@@ -367,7 +416,14 @@ func (o *joinOp) Snapshot() (Snapshot, error) {
 			add(key, blob)
 		}
 	})
+	if err != nil {
+		return 0, err
+	}
+	defer snap.Release()
+	return snap.WriteTo(w)
 }
+
+func (js *joinSnapshot) Release() { js.rows = nil }
 
 // Restore implements Stateful.
 func (o *joinOp) Restore(r io.Reader, rg keygroup.Range) error {
@@ -398,9 +454,9 @@ func (o *joinOp) Restore(r io.Reader, rg keygroup.Range) error {
 			kr.side[side] = append(kr.side[side], joinRow{t: t, win: win, data: string(entry[1+k1+k2:])})
 			switch o.j.Type {
 			case abi.JoinWindow:
-				heap.Push(&o.timers, joinTimer{at: win + o.j.Window.Size - 1, key: key})
+				o.schedule(key, kr, win+o.j.Window.Size-1)
 			case abi.JoinInterval:
-				heap.Push(&o.timers, joinTimer{at: o.expiry(side, t), key: key})
+				o.schedule(key, kr, o.expiry(side, t))
 			}
 		}
 		return nil
