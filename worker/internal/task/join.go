@@ -270,21 +270,36 @@ func (o *joinOp) pair(side int, row, other string) {
 	}
 }
 
-// flushPairs builds the output batch of the pairs collected.
+// flushPairs builds the output batches of the pairs collected, at most
+// MaxEmitRows rows each; the caller owns them.
 func (o *joinOp) flushPairs() ([]arrow.Record, error) {
-	if len(o.left) == 0 {
-		return nil, nil
-	}
 	defer func() { o.left, o.right = o.left[:0], o.right[:0] }()
+	var out []arrow.Record
+	for i := 0; i < len(o.left); i += MaxEmitRows {
+		j := min(i+MaxEmitRows, len(o.left))
+		rec, err := o.pairs(o.left[i:j], o.right[i:j])
+		if err != nil {
+			for _, r := range out {
+				r.Release()
+			}
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// pairs builds one batch of pairs of encoded left and right rows.
+func (o *joinOp) pairs(left, right []string) (arrow.Record, error) {
 	bs := make([]array.Builder, o.out.NumFields())
 	for i, f := range o.out.Fields() {
 		bs[i] = array.NewBuilder(o.alloc, f.Type)
 		defer bs[i].Release()
-		bs[i].Reserve(len(o.left))
+		bs[i].Reserve(len(left))
 	}
 	nl := o.in[0].NumFields()
-	for k := range o.left {
-		for side, rows := range [2][]string{o.left, o.right} {
+	for k := range left {
+		for side, rows := range [2][]string{left, right} {
 			rest := []byte(rows[k])
 			var err error
 			for _, b := range bs[side*nl : nl+side*o.in[1].NumFields()] {
@@ -299,7 +314,7 @@ func (o *joinOp) flushPairs() ([]arrow.Record, error) {
 		cols[i] = b.NewArray()
 		defer cols[i].Release()
 	}
-	return []arrow.Record{array.NewRecord(o.out, cols, int64(len(o.left)))}, nil
+	return array.NewRecord(o.out, cols, int64(len(left))), nil
 }
 
 // OnWatermark implements TimeAware: window joins fire the windows that

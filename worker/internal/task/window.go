@@ -249,11 +249,31 @@ func (o *windowOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Recor
 	// everything it holds.
 	slices.Sort(refire)
 	refire = slices.Compact(refire)
-	rec, err = o.emit(ctx, refire)
-	if err != nil || rec == nil {
-		return nil, err
+	return o.emitAll(ctx, refire)
+}
+
+// MaxEmitRows bounds the batches a window or a join emits when many
+// windows fire at once (the next operator may be a guest with a memory
+// limit).
+const MaxEmitRows = 8192
+
+// emitAll builds the result rows of slots in batches of at most
+// MaxEmitRows; the caller owns them.
+func (o *windowOp) emitAll(ctx context.Context, slots []int32) ([]arrow.Record, error) {
+	var out []arrow.Record
+	for len(slots) > 0 {
+		n := min(len(slots), MaxEmitRows)
+		rec, err := o.emit(ctx, slots[:n])
+		if err != nil {
+			for _, r := range out {
+				r.Release()
+			}
+			return nil, err
+		}
+		out = append(out, rec)
+		slots = slots[n:]
 	}
-	return []arrow.Record{rec}, nil
+	return out, nil
 }
 
 // isLate reports whether a window ending at end is past its allowed
@@ -415,13 +435,11 @@ func (o *windowOp) fire(ctx context.Context, t int64) ([]arrow.Record, error) {
 		slices.SortStableFunc(due, func(a, b int32) int {
 			return cmpInt64(o.slots[a].end, o.slots[b].end)
 		})
-		rec, err := o.emit(ctx, due)
+		recs, err := o.emitAll(ctx, due)
 		if err != nil {
 			return nil, err
 		}
-		if rec != nil {
-			out = append(out, rec)
-		}
+		out = append(out, recs...)
 		for _, s := range due {
 			sl := &o.slots[s]
 			if cleanAt := sl.end - 1 + o.w.AllowedLateness; o.eventTime() && o.w.AllowedLateness > 0 && cleanAt > t {

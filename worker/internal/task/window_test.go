@@ -219,3 +219,46 @@ func TestWindowSemantics(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowEmitsBoundedBatches: many windows firing at once come out in
+// batches of at most MaxEmitRows rows (a guest downstream has a memory
+// limit).
+func TestWindowEmitsBoundedBatches(t *testing.T) {
+	ctx := context.Background()
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer alloc.AssertSize(t, 0)
+	w := abi.Window{Type: "tumbling", Column: "t", Size: 10}
+	op, err := NewWindow(abi.Node{ID: "w", Kind: "window", KeyBy: []string{"k"}, Window: &w, Aggregates: []abi.Aggregate{{Fn: "count", As: "n"}}}, nil, 128, alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.Open(ctx, windowInput); err != nil {
+		t.Fatal(err)
+	}
+	defer op.Close(ctx)
+	const keys = 2*MaxEmitRows + 5
+	var rs [][3]int64
+	for k := range keys {
+		rs = append(rs, [3]int64{int64(k), 1, 0})
+	}
+	rec := windowBatch(alloc, rs)
+	if _, err := op.Process(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	out, err := op.(TimeAware).OnWatermark(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, r := range out {
+		if r.NumRows() > MaxEmitRows {
+			t.Errorf("a batch of %d rows", r.NumRows())
+		}
+		total += int(r.NumRows())
+		r.Release()
+	}
+	if total != keys || len(out) != 3 {
+		t.Fatalf("%d rows in %d batches, want %d in 3", total, len(out), keys)
+	}
+}
