@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -92,6 +93,16 @@ func newNativeAggs(alloc memory.Allocator, in *arrow.Schema, specs []abi.Aggrega
 		na.aggs = append(na.aggs, a)
 	}
 	return na, nil
+}
+
+// clone copies the accumulators (for a snapshot).
+func (na *nativeAggs) clone() *nativeAggs {
+	c := &nativeAggs{alloc: na.alloc, aggs: slices.Clone(na.aggs)}
+	for i := range c.aggs {
+		a := &c.aggs[i]
+		a.i, a.f, a.n = slices.Clone(a.i), slices.Clone(a.f), slices.Clone(a.n)
+	}
+	return c
 }
 
 func (na *nativeAggs) fields() []arrow.Field {

@@ -542,30 +542,18 @@ func (o *windowOp) Close(ctx context.Context) error {
 func (o *windowOp) NodeID() string { return o.node.ID }
 
 // Snapshot implements Stateful: per key, its live windows (start, end,
-// fired, accumulator).
+// fired, accumulator). With native aggregates it copies the slots and the
+// accumulator columns (flat memory copies) and encodes them in WriteTo, off
+// the task's goroutine; a guest aggregate's accumulators are encoded here.
 func (o *windowOp) Snapshot() (Snapshot, error) {
+	ws := &windowSnapshot{slots: slices.Clone(o.slots), alloc: o.alloc, maxP: o.maxP}
+	if na, ok := o.acc.(*nativeAggs); ok {
+		ws.acc = na.clone()
+		return ws, nil
+	}
 	var err error
-	var entry []byte
 	snap, serr := snapshotBlobs(o.alloc, o.maxP, func(add func(key string, blob []byte)) {
-		for key, slots := range o.byKey {
-			var blob []byte
-			for _, s := range slots {
-				sl := &o.slots[s]
-				entry = binary.AppendVarint(entry[:0], sl.start)
-				entry = binary.AppendVarint(entry, sl.end)
-				if sl.fired {
-					entry = append(entry, 1)
-				} else {
-					entry = append(entry, 0)
-				}
-				var e error
-				if entry, e = o.acc.encode(entry, s); e != nil && err == nil {
-					err = e
-				}
-				blob = appendEntry(blob, entry)
-			}
-			add(key, blob)
-		}
+		err = ws.fill(o.acc, add)
 	})
 	if serr == nil && err != nil {
 		snap.Release()
@@ -573,6 +561,62 @@ func (o *windowOp) Snapshot() (Snapshot, error) {
 	}
 	return snap, serr
 }
+
+// windowSnapshot is a window's state captured for a checkpoint.
+type windowSnapshot struct {
+	slots []windowSlot
+	acc   accumulators
+	alloc memory.Allocator
+	maxP  int
+}
+
+// fill adds one blob per key: the entries of its live slots.
+func (ws *windowSnapshot) fill(acc accumulators, add func(key string, blob []byte)) error {
+	byKey := map[string][]int32{}
+	for s := range ws.slots {
+		if sl := &ws.slots[s]; sl.live {
+			byKey[sl.key] = append(byKey[sl.key], int32(s))
+		}
+	}
+	var entry []byte
+	for key, slots := range byKey {
+		var blob []byte
+		for _, s := range slots {
+			sl := &ws.slots[s]
+			entry = binary.AppendVarint(entry[:0], sl.start)
+			entry = binary.AppendVarint(entry, sl.end)
+			if sl.fired {
+				entry = append(entry, 1)
+			} else {
+				entry = append(entry, 0)
+			}
+			var err error
+			if entry, err = acc.encode(entry, s); err != nil {
+				return err
+			}
+			blob = appendEntry(blob, entry)
+		}
+		add(key, blob)
+	}
+	return nil
+}
+
+func (ws *windowSnapshot) WriteTo(w io.Writer) (int64, error) {
+	var err error
+	snap, serr := snapshotBlobs(ws.alloc, ws.maxP, func(add func(key string, blob []byte)) {
+		err = ws.fill(ws.acc, add)
+	})
+	if serr != nil {
+		return 0, serr
+	}
+	defer snap.Release()
+	if err != nil {
+		return 0, err
+	}
+	return snap.WriteTo(w)
+}
+
+func (ws *windowSnapshot) Release() { ws.slots, ws.acc = nil, nil }
 
 // Restore implements Stateful.
 func (o *windowOp) Restore(r io.Reader, rg keygroup.Range) error {
