@@ -69,7 +69,7 @@ func parseBenchArgs(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object instead of a line of text")
 	fs.StringVar(&cfg.jobManager, "jobmanager", "", "run on this JobManager (http://host:port) instead of a local cluster in this process")
 	fs.StringVar(&cfg.module, "module", "", "the nexmark job module (default: examples/nexmark.wasm next to the weir binary, else bin/examples/nexmark.wasm)")
-	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", 10*time.Second, "checkpoint interval of the job (0 turns checkpoints off)")
+	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", time.Second, "checkpoint interval of the job (0 turns checkpoints off)")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up if the job has not finished after this long")
 	fs.BoolVar(&cfg.warmup, "warmup", true, fmt.Sprintf("first run the query on %d events, not measured, to warm the compilation caches", benchWarmupEvents))
 	own, moduleArgs := args[1:], []string{}
