@@ -672,11 +672,13 @@ func (t *Task) openGate(ctx context.Context) (*exchange.InputGate, error) {
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("taskrun: vertex %s has neither a source nor inputs", d.GetVertexId())
 	}
-	// Every producer of an input emits the same schema (a union needs it);
-	// the first one's is the input's. A join's second input has its own.
+	// Every producer of a union's inputs emits the same schema, the first
+	// one's (a batch of another fails its channel); a join's second input
+	// has its own.
+	join := t.nodes[0].Kind == "join"
 	schemas := map[int]*arrow.Schema{}
 	for ch, s := range srcs {
-		if schemas[t.inputs[ch]] != nil {
+		if schemas[t.inputs[ch]] != nil || !join && len(schemas) > 0 {
 			continue
 		}
 		schema, err := t.env.Schema(ctx, s.addr, s.key)
@@ -687,7 +689,7 @@ func (t *Task) openGate(ctx context.Context) (*exchange.InputGate, error) {
 	}
 	gate := exchange.NewInputGate(schemas[0], len(srcs), t.env.Exchange)
 	for ch := range srcs {
-		if t.inputs[ch] != 0 {
+		if join && t.inputs[ch] != 0 {
 			gate.SetChannelSchema(ch, schemas[t.inputs[ch]])
 		}
 	}
