@@ -23,7 +23,7 @@ func TestParseBenchArgs(t *testing.T) {
 		err  string
 	}{
 		{args: []string{"nexmark", "--query", "q5"}, want: benchConfig{query: "q5", events: 10_000_000, parallelism: 1,
-			checkpointInterval: 10 * time.Second, timeout: 30 * time.Minute, warmup: true, moduleArgs: []string{}}},
+			checkpointInterval: time.Second, timeout: 30 * time.Minute, warmup: true, moduleArgs: []string{}}},
 		{args: []string{"nexmark", "--query", "q1", "--events", "500", "-p", "2", "--json", "--jobmanager", "h:1",
 			"--module", "m.wasm", "--checkpoint-interval", "0", "--timeout", "1m", "--warmup=false", "--", "--gen", "seed=3"},
 			want: benchConfig{query: "q1", events: 500, parallelism: 2, json: true, jobManager: "h:1", module: "m.wasm",
