@@ -833,50 +833,14 @@ func TestClusterStopAndRescale(t *testing.T) {
 		d := c.job(t, id)
 		return d.State == "RUNNING" && c.allRunning(t, id) && d.Vertices[0].Metrics.WriteRecords > 1000
 	})
-	resp, err := http.Post(c.rest+"/jobs/"+id+"/stop", "application/json", strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var trig struct {
-		ID string `json:"request-id"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	_ = json.Unmarshal(b, &trig)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("stop: %d %s", resp.StatusCode, b)
-	}
-	var sp struct {
-		Status    struct{ ID string } `json:"status"`
-		Operation struct {
-			Location string `json:"location"`
-		} `json:"operation"`
-	}
-	waitFor(t, 60*time.Second, "the savepoint", func() bool {
-		c.get(t, "/jobs/"+id+"/savepoints/"+trig.ID, &sp)
-		return sp.Status.ID == "COMPLETED"
-	})
-	if sp.Operation.Location == "" {
-		t.Fatalf("savepoint failed: %+v", sp)
-	}
+	location := stopWithSavepoint(t, c, id)
 	waitFor(t, 60*time.Second, "the stopped job to finish", func() bool { return c.job(t, id).State == "FINISHED" })
 	if rep, _ := verifyDir(out, keys, count); rep.Records == 0 || rep.Records >= int64(keys*count) || rep.Duplicated != 0 {
 		t.Fatalf("after the stop: %d records, %d duplicated", rep.Records, rep.Duplicated)
 	}
-	body, _ := json.Marshal(map[string]any{"parallelism": 4, "savepointPath": sp.Operation.Location,
-		"programArgs": args[2:], "config": map[string]string{"checkpoint.interval": "300ms"}})
-	resp, err = http.Post(c.rest+"/wasm/"+c.upload(t, wasm)+"/run", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var run struct{ JobID string }
-	_ = json.NewDecoder(resp.Body).Decode(&run)
-	resp.Body.Close()
-	if run.JobID == "" {
-		t.Fatalf("resume: %d", resp.StatusCode)
-	}
+	run := resume(t, c, c.upload(t, wasm), 4, location, args[2:], map[string]string{"checkpoint.interval": "300ms"})
 	waitFor(t, 2*time.Minute, "the resumed job to finish", func() bool {
-		s := c.job(t, run.JobID).State
+		s := c.job(t, run).State
 		if s == "FAILED" {
 			t.Fatal("the resumed job failed")
 		}

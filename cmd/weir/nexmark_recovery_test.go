@@ -153,22 +153,10 @@ func TestNexmarkStopAndRescale(t *testing.T) {
 			})
 			location := stopWithSavepoint(t, c, id)
 			waitFor(t, 60*time.Second, "the stopped job to finish", func() bool { return c.job(t, id).State == "FINISHED" })
-			body, _ := json.Marshal(map[string]any{"parallelism": 3, "savepointPath": location,
-				"programArgs": append(args[:len(args)-2:len(args)-2], "--parallelism", "3", "--output", out),
-				"config":      map[string]string{"checkpoint.interval": "300ms"}})
-			resp, err := http.Post(c.rest+"/wasm/"+module+"/run", "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var run struct{ JobID string }
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			_ = json.Unmarshal(b, &run)
-			if run.JobID == "" {
-				t.Fatalf("resume: %d %s", resp.StatusCode, b)
-			}
+			run := resume(t, c, module, 3, location, append(args[:len(args)-2:len(args)-2], "--parallelism", "3", "--output", out),
+				map[string]string{"checkpoint.interval": "300ms"})
 			waitFor(t, 2*time.Minute, "the resumed job to finish", func() bool {
-				s := c.job(t, run.JobID).State
+				s := c.job(t, run).State
 				if s == "FAILED" {
 					t.Fatal("the resumed job failed")
 				}
@@ -209,4 +197,23 @@ func stopWithSavepoint(t *testing.T, c *cluster, id string) string {
 		t.Fatalf("savepoint failed: %+v", sp)
 	}
 	return sp.Operation.Location
+}
+
+// resume runs uploaded module id from a savepoint and returns the new job's
+// id.
+func resume(t *testing.T, c *cluster, module string, p int, savepoint string, args []string, config map[string]string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"parallelism": p, "savepointPath": savepoint, "programArgs": args, "config": config})
+	resp, err := http.Post(c.rest+"/wasm/"+module+"/run", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run struct{ JobID string }
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_ = json.Unmarshal(b, &run)
+	if run.JobID == "" {
+		t.Fatalf("resume: %d %s", resp.StatusCode, b)
+	}
+	return run.JobID
 }

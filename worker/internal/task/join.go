@@ -36,7 +36,7 @@ type joinOp struct {
 	keyCols [2][]int
 	times   [2]TimeColumn
 	rows    map[string]*joinRows
-	timers  joinTimers
+	timers  timerHeap[joinTimer]
 	wm      int64
 
 	ts       []int64
@@ -74,18 +74,7 @@ type joinTimer struct {
 	key string
 }
 
-type joinTimers []joinTimer
-
-func (h joinTimers) Len() int           { return len(h) }
-func (h joinTimers) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h joinTimers) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *joinTimers) Push(x any)        { *h = append(*h, x.(joinTimer)) }
-func (h *joinTimers) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
-}
+func (t joinTimer) when() int64 { return t.at }
 
 // NewJoin makes the operator of a join node.
 func NewJoin(n abi.Node, maxParallelism int, alloc memory.Allocator) (Operator, error) {

@@ -1,16 +1,13 @@
 package task
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"testing"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/weirflow/weir/abi"
-	"github.com/weirflow/weir/internal/keygroup"
 )
 
 // joinStep is rows (key, time, value) of input side, or a watermark.
@@ -81,16 +78,7 @@ func runJoin(t *testing.T, alloc memory.Allocator, j abi.Join, steps []joinStep,
 	}
 	op := open()
 	var out []string
-	collect := func(recs []arrow.Record, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			out = append(out, lines(r)...)
-			r.Release()
-		}
-	}
+	collect := collector(t, &out)
 	var lastWm int64 = NoWatermark
 	for i, s := range steps {
 		if s.rows != nil {
@@ -102,19 +90,9 @@ func runJoin(t *testing.T, alloc memory.Allocator, j abi.Join, steps []joinStep,
 			collect(op.OnWatermark(ctx, s.wm))
 		}
 		if i == cut {
-			snap, err := op.Snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if _, err := snap.WriteTo(&buf); err != nil {
-				t.Fatal(err)
-			}
-			snap.Release()
-			op = open()
-			if err := op.Restore(&buf, keygroup.Range{Start: 0, End: 127}); err != nil {
-				t.Fatal(err)
-			}
+			fresh := open()
+			roundTrip(t, op, fresh)
+			op = fresh
 			if lastWm != NoWatermark {
 				collect(op.OnWatermark(ctx, lastWm))
 			}

@@ -29,7 +29,7 @@ const (
 type keyTimers struct {
 	field int              // index in the state struct, -1 without
 	at    map[string]int64 // key -> registered time
-	heap  joinTimers
+	heap  timerHeap[joinTimer]
 }
 
 func newKeyTimers(st *arrow.StructType, name string) keyTimers {

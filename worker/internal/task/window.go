@@ -45,7 +45,7 @@ type windowOp struct {
 	free   []int32
 	byKey  map[string][]int32 // key -> its live slots
 	byWin  map[winKey]int32   // tumbling and sliding windows -> slot
-	timers timerHeap
+	timers timerHeap[timer]
 	wm     int64
 
 	late     func(arrow.Record) error
@@ -77,13 +77,17 @@ type timer struct {
 	cleanup bool
 }
 
-type timerHeap []timer
+func (t timer) when() int64 { return t.at }
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
+// timerHeap is a min-heap of timers by time (container/heap), for windows,
+// joins and keyed timers.
+type timerHeap[T interface{ when() int64 }] []T
+
+func (h timerHeap[T]) Len() int           { return len(h) }
+func (h timerHeap[T]) Less(i, j int) bool { return h[i].when() < h[j].when() }
+func (h timerHeap[T]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap[T]) Push(x any)        { *h = append(*h, x.(T)) }
+func (h *timerHeap[T]) Pop() any {
 	old := *h
 	t := old[len(old)-1]
 	*h = old[:len(old)-1]

@@ -66,6 +66,39 @@ func lines(rec arrow.Record) []string {
 	return out
 }
 
+// roundTrip writes op's snapshot and restores it into fresh (every key
+// group), as a checkpoint and a restore do.
+func roundTrip(t *testing.T, op, fresh Stateful) {
+	t.Helper()
+	snap, err := op.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	if err := fresh.Restore(&buf, keygroup.Range{Start: 0, End: 127}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// collector returns a function that renders batches into *out (see lines)
+// and releases them.
+func collector(t *testing.T, out *[]string) func([]arrow.Record, error) {
+	return func(recs []arrow.Record, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			*out = append(*out, lines(r)...)
+			r.Release()
+		}
+	}
+}
+
 // runWindow feeds steps to a fresh window operator; with cut >= 0 it
 // snapshots after step cut and goes on in a restored operator.
 func runWindow(t *testing.T, alloc memory.Allocator, w abi.Window, aggs []abi.Aggregate, steps []step, cut int) (out, late []string) {
@@ -88,16 +121,7 @@ func runWindow(t *testing.T, alloc memory.Allocator, w abi.Window, aggs []abi.Ag
 		return wo
 	}
 	op := open()
-	collect := func(recs []arrow.Record, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			out = append(out, lines(r)...)
-			r.Release()
-		}
-	}
+	collect := collector(t, &out)
 	var lastWm int64 = NoWatermark
 	for i, s := range steps {
 		if s.rows != nil {
@@ -109,20 +133,10 @@ func runWindow(t *testing.T, alloc memory.Allocator, w abi.Window, aggs []abi.Ag
 			collect(op.OnWatermark(ctx, s.wm))
 		}
 		if i == cut {
-			snap, err := op.Snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if _, err := snap.WriteTo(&buf); err != nil {
-				t.Fatal(err)
-			}
-			snap.Release()
+			fresh := open()
+			roundTrip(t, op, fresh)
 			op.Close(ctx)
-			op = open()
-			if err := op.Restore(&buf, keygroup.Range{Start: 0, End: 127}); err != nil {
-				t.Fatal(err)
-			}
+			op = fresh
 			if lastWm != NoWatermark {
 				collect(op.OnWatermark(ctx, lastWm))
 			}
