@@ -186,6 +186,33 @@ type clusterJob struct {
 	} `json:"vertices"`
 }
 
+// killTaskManager kills one of the two newest TaskManagers (alternating
+// with kill, the one that runs the most subtasks in these tests) with
+// SIGKILL and starts a new one with slots.
+func (c *cluster) killTaskManager(t testing.TB, kill, slots int) {
+	t.Helper()
+	victim := c.tms[len(c.tms)-1-kill%2]
+	if victim.cmd.ProcessState != nil {
+		victim = c.tms[len(c.tms)-1]
+	}
+	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
+	<-victim.done
+	c.addTaskManager(t, slots)
+}
+
+// waitFinished waits for job id to finish; a failed or canceled job fails
+// the test.
+func (c *cluster) waitFinished(t testing.TB, id string) {
+	t.Helper()
+	waitFor(t, 3*time.Minute, "the job to finish", func() bool {
+		s := c.job(t, id).State
+		if s == "FAILED" || s == "CANCELED" {
+			t.Fatalf("job %s", s)
+		}
+		return s == "FINISHED"
+	})
+}
+
 func (c *cluster) job(t testing.TB, id string) clusterJob {
 	t.Helper()
 	var d clusterJob
@@ -786,22 +813,9 @@ func TestClusterExactlyOnceKills(t *testing.T) {
 		waitFor(t, 60*time.Second, "a checkpoint to complete", func() bool {
 			return c.job(t, id).State == "RUNNING" && completed() > before
 		})
-		// Kill the TaskManager running the most subtasks.
-		victim := c.tms[len(c.tms)-1-kill%2]
-		if victim.cmd.ProcessState != nil {
-			victim = c.tms[len(c.tms)-1]
-		}
-		_ = victim.cmd.Process.Signal(syscall.SIGKILL)
-		<-victim.done
-		c.addTaskManager(t, 4)
+		c.killTaskManager(t, kill, 4)
 	}
-	waitFor(t, 3*time.Minute, "the job to finish", func() bool {
-		s := c.job(t, id).State
-		if s == "FAILED" || s == "CANCELED" {
-			t.Fatalf("job %s", s)
-		}
-		return s == "FINISHED"
-	})
+	c.waitFinished(t, id)
 	rep, err := verifyDir(out, keys, count)
 	if err != nil {
 		t.Fatal(err)

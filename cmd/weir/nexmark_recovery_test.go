@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,21 +103,9 @@ func TestNexmarkKills(t *testing.T) {
 				if c.job(t, id).State != "RUNNING" {
 					break
 				}
-				victim := c.tms[len(c.tms)-1-kill%2]
-				if victim.cmd.ProcessState != nil {
-					victim = c.tms[len(c.tms)-1]
-				}
-				_ = victim.cmd.Process.Signal(syscall.SIGKILL)
-				<-victim.done
-				c.addTaskManager(t, 2)
+				c.killTaskManager(t, kill, 2)
 			}
-			waitFor(t, 3*time.Minute, "the job to finish", func() bool {
-				s := c.job(t, id).State
-				if s == "FAILED" || s == "CANCELED" {
-					t.Fatalf("job %s", s)
-				}
-				return s == "FINISHED"
-			})
+			c.waitFinished(t, id)
 			// The second kill may come after the job's end on a slow machine;
 			// the first must have restarted it.
 			d := c.job(t, id)
