@@ -75,14 +75,12 @@ func newNativeAggs(alloc memory.Allocator, in *arrow.Schema, specs []abi.Aggrega
 			default:
 				return nil, fmt.Errorf("aggregate %s(%s): cannot aggregate a %s", s.Fn, s.Column, dt)
 			}
-			if (s.Fn == "min" || s.Fn == "max") && !a.float {
-				a.out = dt
-			}
 			if s.Fn == "min" || s.Fn == "max" {
-				if a.float {
+				// The input's type where appendNumber writes it, else int64.
+				switch dt.ID() {
+				case arrow.INT32, arrow.INT64, arrow.TIMESTAMP, arrow.FLOAT32, arrow.FLOAT64:
 					a.out = dt
-				}
-				if dt.ID() == arrow.DATE32 || dt.ID() == arrow.UINT8 || dt.ID() == arrow.UINT16 || dt.ID() == arrow.UINT32 || dt.ID() == arrow.INT8 || dt.ID() == arrow.INT16 {
+				default:
 					a.out = arrow.PrimitiveTypes.Int64
 				}
 			}
@@ -133,46 +131,42 @@ func (na *nativeAggs) free(slot int32) {
 	}
 }
 
-// columnValues returns a numeric column as int64s or float64s.
-func columnValues(col arrow.Array, float bool) ([]int64, []float64) {
-	n := col.Len()
+// columnValues returns a numeric column (a type newNativeAggs accepts) as
+// int64s or float64s.
+func columnValues(col arrow.Array) ([]int64, []float64) {
+	if vals, ok := int64Values(col); ok {
+		return vals, nil
+	}
 	switch c := col.(type) {
-	case *array.Int64:
-		return c.Int64Values(), nil
-	case *array.Timestamp:
-		return arrow.Int64Traits.CastFromBytes(arrow.TimestampTraits.CastToBytes(c.TimestampValues())), nil
 	case *array.Float64:
 		return nil, c.Float64Values()
+	case *array.Float32:
+		return nil, widen[float64](c.Float32Values())
+	case *array.Int8:
+		return widen[int64](c.Int8Values()), nil
+	case *array.Int16:
+		return widen[int64](c.Int16Values()), nil
+	case *array.Int32:
+		return widen[int64](c.Int32Values()), nil
+	case *array.Uint8:
+		return widen[int64](c.Uint8Values()), nil
+	case *array.Uint16:
+		return widen[int64](c.Uint16Values()), nil
+	case *array.Uint32:
+		return widen[int64](c.Uint32Values()), nil
+	case *array.Date32:
+		return widen[int64](c.Date32Values()), nil
 	}
-	if float {
-		f := make([]float64, n)
-		if c, ok := col.(*array.Float32); ok {
-			for i, v := range c.Float32Values() {
-				f[i] = float64(v)
-			}
-		}
-		return nil, f
+	return make([]int64, col.Len()), nil
+}
+
+// widen converts values to a wider numeric type.
+func widen[W int64 | float64, T ~int8 | ~int16 | ~int32 | ~uint8 | ~uint16 | ~uint32 | ~float32](vals []T) []W {
+	out := make([]W, len(vals))
+	for i, v := range vals {
+		out[i] = W(v)
 	}
-	ints := make([]int64, n)
-	for i := range n {
-		switch c := col.(type) {
-		case *array.Int8:
-			ints[i] = int64(c.Value(i))
-		case *array.Int16:
-			ints[i] = int64(c.Value(i))
-		case *array.Int32:
-			ints[i] = int64(c.Value(i))
-		case *array.Uint8:
-			ints[i] = int64(c.Value(i))
-		case *array.Uint16:
-			ints[i] = int64(c.Value(i))
-		case *array.Uint32:
-			ints[i] = int64(c.Value(i))
-		case *array.Date32:
-			ints[i] = int64(c.Value(i))
-		}
-	}
-	return ints, nil
+	return out
 }
 
 func (na *nativeAggs) add(_ context.Context, rec arrow.Record, rows, slots []int32) error {
@@ -193,7 +187,7 @@ func (na *nativeAggs) add(_ context.Context, rec arrow.Record, rows, slots []int
 			continue
 		}
 		col := rec.Column(a.col)
-		ints, floats := columnValues(col, a.float)
+		ints, floats := columnValues(col)
 		nulls := col.NullN() > 0
 		for k, r := range rows {
 			if nulls && col.IsNull(int(r)) {

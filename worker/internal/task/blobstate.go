@@ -57,6 +57,20 @@ func restoreBlobs(r io.Reader, rg keygroup.Range, alloc memory.Allocator, maxP i
 	if _, err := st.Restore(r, rg); err != nil {
 		return err
 	}
+	return gatherGroups(st, alloc, rg, func(keys []string, sa *array.Struct) error {
+		vals := sa.Field(0).(*array.Binary)
+		for i, k := range keys {
+			if err := fn(k, vals.Value(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// gatherGroups calls fn with the keys of key groups rg in st and their
+// state rows, a few thousand keys at a time (sa is valid during the call).
+func gatherGroups(st *state.Store, alloc memory.Allocator, rg keygroup.Range, fn func(keys []string, sa *array.Struct) error) error {
 	var keys []string
 	st.KeysInGroups(rg, func(k string) { keys = append(keys, k) })
 	for len(keys) > 0 {
@@ -65,14 +79,11 @@ func restoreBlobs(r io.Reader, rg keygroup.Range, alloc memory.Allocator, maxP i
 		if err != nil {
 			return err
 		}
-		vals := sa.Field(0).(*array.Binary)
-		for i, k := range keys[:n] {
-			if err := fn(k, vals.Value(i)); err != nil {
-				sa.Release()
-				return err
-			}
-		}
+		err = fn(keys[:n], sa)
 		sa.Release()
+		if err != nil {
+			return err
+		}
 		keys = keys[n:]
 	}
 	return nil

@@ -86,14 +86,7 @@ func (tc TimeColumn) Millis(dst []int64, rec arrow.Record) ([]int64, error) {
 	if col.NullN() > 0 {
 		return nil, fmt.Errorf("time column %q has %d null values", rec.Schema().Field(tc.index).Name, col.NullN())
 	}
-	var vals []int64
-	switch a := col.(type) {
-	case *array.Int64:
-		vals = a.Int64Values()
-	case *array.Timestamp:
-		ts := a.TimestampValues()
-		vals = arrow.Int64Traits.CastFromBytes(arrow.TimestampTraits.CastToBytes(ts))
-	}
+	vals, _ := int64Values(col)
 	if tc.mul == 1 && tc.div == 1 {
 		return append(dst, vals...), nil
 	}
@@ -101,6 +94,18 @@ func (tc TimeColumn) Millis(dst []int64, rec arrow.Record) ([]int64, error) {
 		dst = append(dst, v*tc.mul/tc.div)
 	}
 	return dst, nil
+}
+
+// int64Values returns the values of an int64 or timestamp array (the
+// array's own memory), and false for other types.
+func int64Values(col arrow.Array) ([]int64, bool) {
+	switch c := col.(type) {
+	case *array.Int64:
+		return c.Int64Values(), true
+	case *array.Timestamp:
+		return arrow.Int64Traits.CastFromBytes(arrow.TimestampTraits.CastToBytes(c.TimestampValues())), true
+	}
+	return nil, false
 }
 
 // floorMod is x mod m in [0, m) for m > 0.

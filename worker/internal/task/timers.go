@@ -62,11 +62,8 @@ func (kt *keyTimers) note(keys []string, st *array.Struct) {
 }
 
 func timerValues(col arrow.Array) []int64 {
-	switch c := col.(type) {
-	case *array.Int64:
-		return c.Int64Values()
-	case *array.Timestamp:
-		return arrow.Int64Traits.CastFromBytes(arrow.TimestampTraits.CastToBytes(c.TimestampValues()))
+	if vals, ok := int64Values(col); ok {
+		return vals
 	}
 	return make([]int64, col.Len())
 }
@@ -150,19 +147,10 @@ func (p *processOp) Restore(r io.Reader, rg keygroup.Range) error {
 	if p.timers.field < 0 && p.procTimers.field < 0 {
 		return nil
 	}
-	var keys []string
-	p.store.KeysInGroups(rg, func(k string) { keys = append(keys, k) })
-	for len(keys) > 0 {
-		n := min(len(keys), 4096)
-		st, err := p.store.Gather(p.alloc, keys[:n])
-		if err != nil {
-			return err
-		}
-		p.noteTimers(keys[:n], st)
-		st.Release()
-		keys = keys[n:]
-	}
-	return nil
+	return gatherGroups(p.store, p.alloc, rg, func(keys []string, st *array.Struct) error {
+		p.noteTimers(keys, st)
+		return nil
+	})
 }
 
 // emptyRecord is a batch of schema with no rows; the caller releases it.

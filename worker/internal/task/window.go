@@ -48,8 +48,7 @@ type windowOp struct {
 	timers timerHeap[timer]
 	wm     int64
 
-	late     func(arrow.Record) error
-	lateRows int64
+	late func(arrow.Record) error
 
 	// scratch
 	ts           []int64
@@ -169,10 +168,6 @@ func (o *windowOp) SetSideOutput(name string, emit func(arrow.Record) error) {
 	}
 }
 
-// LateRows is how many late rows the window dropped or sent to its side
-// output.
-func (o *windowOp) LateRows() int64 { return o.lateRows }
-
 func (o *windowOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Record, error) {
 	n := int(rec.NumRows())
 	var err error
@@ -233,7 +228,6 @@ func (o *windowOp) Process(ctx context.Context, rec arrow.Record) ([]arrow.Recor
 		return nil, fmt.Errorf("window %q: %w", o.node.ID, err)
 	}
 	if len(late) > 0 {
-		o.lateRows += int64(len(late))
 		if o.late != nil {
 			lr, err := batch.Take(o.alloc, rec, late)
 			if err != nil {

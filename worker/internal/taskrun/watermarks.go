@@ -25,7 +25,6 @@ const WatermarkIdle = math.MinInt64
 type valve struct {
 	wm      []int64
 	idle    []bool
-	ended   []bool
 	current int64
 	// allIdle is set while every live channel is idle (the task then
 	// tells its consumers it is idle too).
@@ -33,7 +32,7 @@ type valve struct {
 }
 
 func newValve(channels int) *valve {
-	v := &valve{wm: make([]int64, channels), idle: make([]bool, channels), ended: make([]bool, channels), current: task.NoWatermark}
+	v := &valve{wm: make([]int64, channels), idle: make([]bool, channels), current: task.NoWatermark}
 	for i := range v.wm {
 		v.wm[i] = task.NoWatermark
 	}
@@ -63,7 +62,6 @@ func (v *valve) active(ch int) {
 // end marks channel ch ended (its watermark stays what it was; an idle
 // mark no longer applies).
 func (v *valve) end(ch int) (int64, bool) {
-	v.ended[ch] = true
 	v.idle[ch] = false
 	return v.combine()
 }
@@ -93,7 +91,6 @@ func (v *valve) combine() (int64, bool) {
 // generator makes a source subtask's watermarks with the bounded
 // out-of-orderness strategy: max timestamp seen - maxOutOfOrderness - 1.
 type generator struct {
-	col     string
 	lag     int64
 	maxTs   int64
 	emitted int64
@@ -106,7 +103,7 @@ func newGenerator(et *abi.EventTime, schema *arrow.Schema) (*generator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventTime: %w", err)
 	}
-	return &generator{col: et.Column, lag: et.MaxOutOfOrderness, maxTs: task.NoWatermark, emitted: task.NoWatermark, read: tc.Millis}, nil
+	return &generator{lag: et.MaxOutOfOrderness, maxTs: task.NoWatermark, emitted: task.NoWatermark, read: tc.Millis}, nil
 }
 
 // observe takes a batch's timestamps; it returns a watermark to emit when
