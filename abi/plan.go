@@ -249,7 +249,7 @@ func (n *Node) validate(p *Plan) error {
 			}
 		}
 	case n.Kind == "window":
-		if err := n.validateWindow(p); err != nil {
+		if err := n.validateWindow(); err != nil {
 			return err
 		}
 	case n.Kind == "join":

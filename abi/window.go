@@ -172,7 +172,7 @@ func (w *Window) validate(joined bool) error {
 
 // validateWindow checks a window node: a window, and either native
 // aggregates or a guest aggregate function.
-func (n *Node) validateWindow(p *Plan) error {
+func (n *Node) validateWindow() error {
 	if n.Window == nil {
 		return errors.New("a window node needs a window")
 	}
@@ -209,7 +209,6 @@ func (n *Node) validateWindow(p *Plan) error {
 	if err := n.decodeParams(); err != nil {
 		return err
 	}
-	_ = p
 	return nil
 }
 
