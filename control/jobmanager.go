@@ -72,6 +72,13 @@ type Config struct {
 	MaxUploadBytes int64
 	// SlotTimeout bounds a job's wait for free slots (default 5 minutes).
 	SlotTimeout time.Duration
+	// AllowDirs are the directories native file sources and sinks may
+	// read and write (job arguments name their paths). RestrictFiles turns
+	// the allow-list on: with it and no AllowDirs, file connectors are
+	// refused. It is on whenever Auth is set; without auth it is on when
+	// AllowDirs is given.
+	AllowDirs     []string
+	RestrictFiles bool
 	// Checkpoints are the cluster's checkpoint defaults (jobs override them
 	// with checkpoint.* keys).
 	Checkpoints checkpoint.Config
