@@ -65,6 +65,7 @@ func jobManagerFlags(fs *flag.FlagSet, cfg *control.Config) {
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a TaskManager silent this long is lost")
 	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", 64<<20, "largest module accepted by upload")
 	fs.DurationVar(&cfg.SlotTimeout, "slot-timeout", 5*time.Minute, "how long a job waits for free slots")
+	securityFlags(fs, cfg)
 }
 
 func runJobManager(ctx context.Context, args []string, w io.Writer) error {
