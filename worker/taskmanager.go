@@ -62,7 +62,40 @@ type Config struct {
 	Exchange exchange.Options
 	// BatchRows is the sources' batch size (default 1024).
 	BatchRows int
-	Logger    *slog.Logger
+	// GuestMemory caps the linear memory of each guest instance, in bytes
+	// (0: wasm.DefaultMemoryLimit, 256 MiB; at least 64 KiB, at most 4 GiB).
+	// A guest whose memory.grow passes it fails with the memory-limit error.
+	GuestMemory uint64
+	// CallBudget is the wall-clock time one guest call (open, process,
+	// timer, snapshot...) may take (0: wasm.DefaultCallBudget, 10 s); a call
+	// past it is interrupted and its task fails.
+	CallBudget time.Duration
+	// GuestOutput is how many bytes of stdout, stderr and weir.log output
+	// one guest call may produce (0: wasm.DefaultOutputBudget, 1 MiB); past
+	// it the call fails.
+	GuestOutput int
+	Logger      *slog.Logger
+}
+
+// Bounds of Config.GuestMemory (those of the wasm runtime: one page, and
+// the 32-bit address space).
+const (
+	minGuestMemory = 64 << 10
+	maxGuestMemory = 4 << 30
+)
+
+// validateLimits refuses guest limits the wasm runtime cannot honour.
+func (c *Config) validateLimits() error {
+	if c.GuestMemory != 0 && (c.GuestMemory < minGuestMemory || c.GuestMemory > maxGuestMemory) {
+		return fmt.Errorf("worker: guest memory limit %d bytes is outside %d..%d bytes (64 KiB..4 GiB)", c.GuestMemory, minGuestMemory, maxGuestMemory)
+	}
+	if c.CallBudget < 0 {
+		return fmt.Errorf("worker: guest call budget %s is negative", c.CallBudget)
+	}
+	if c.GuestOutput < 0 {
+		return fmt.Errorf("worker: guest output budget %d bytes is negative", c.GuestOutput)
+	}
+	return nil
 }
 
 // TaskManager is a running TaskManager.
@@ -130,6 +163,9 @@ func NewTaskManager(cfg Config) (*TaskManager, error) {
 	if len(cfg.EtcdEndpoints) == 0 {
 		return nil, errors.New("worker: etcd endpoints are required to find the JobManager")
 	}
+	if err := cfg.validateLimits(); err != nil {
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", cfg.DataAddr)
 	if err != nil {
 		return nil, fmt.Errorf("worker: data address: %w", err)
@@ -163,9 +199,15 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 			return fmt.Errorf("worker: data dir: %w", err)
 		}
 	}
-	rt, err := wasm.NewRuntime(ctx, wasm.Config{CacheDir: filepath.Join(tm.cfg.DataDir, "cache"), Logger: tm.log})
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{
+		CacheDir:     filepath.Join(tm.cfg.DataDir, "cache"),
+		MemoryLimit:  tm.cfg.GuestMemory,
+		CallBudget:   tm.cfg.CallBudget,
+		OutputBudget: tm.cfg.GuestOutput,
+		Logger:       tm.log,
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("worker: wasm runtime: %w", err)
 	}
 	defer rt.Close(context.Background())
 	tm.rt = rt
@@ -224,7 +266,9 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 		},
 	}
 	go tm.followElection(ctx, cli)
-	tm.log.Info("TaskManager serving", "addr", tm.Addr(), "slots", tm.cfg.Slots)
+	lim := rt.Config()
+	tm.log.Info("TaskManager serving", "addr", tm.Addr(), "slots", tm.cfg.Slots,
+		"guest_memory", lim.MemoryLimit, "call_budget", lim.CallBudget, "guest_output", lim.OutputBudget)
 	tm.loop.Run(ctx)
 
 	// Shutting down: cancel what still runs.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weirflow/weir/control"
 	"github.com/weirflow/weir/internal/etcdembed"
+	"github.com/weirflow/weir/wasm"
 	"github.com/weirflow/weir/worker"
 )
 
@@ -119,6 +120,9 @@ func runJobManager(ctx context.Context, args []string, w io.Writer) error {
 func taskManagerFlags(fs *flag.FlagSet, cfg *worker.Config) {
 	fs.IntVar(&cfg.Slots, "slots", 1, "task slots")
 	fs.IntVar(&cfg.BatchRows, "batch-rows", 1024, "rows per source batch")
+	fs.Uint64Var(&cfg.GuestMemory, "guest-memory-bytes", wasm.DefaultMemoryLimit, "linear memory limit of each guest instance, in bytes (64 KiB..4 GiB)")
+	fs.DurationVar(&cfg.CallBudget, "call-budget", wasm.DefaultCallBudget, "wall-clock time one guest call may take before it is interrupted")
+	fs.IntVar(&cfg.GuestOutput, "guest-output-bytes", wasm.DefaultOutputBudget, "bytes of stdout, stderr and log output one guest call may produce")
 }
 
 func runTaskManager(ctx context.Context, args []string, w io.Writer) error {
