@@ -98,6 +98,10 @@ type cluster struct {
 	etcd string
 	jm   *proc
 	tms  []*proc
+	// token is sent with every request and weir command when set (a
+	// cluster with auth on); client makes the requests (nil: the default).
+	token  string
+	client *http.Client
 }
 
 var leadingLine = regexp.MustCompile(`JobManager leading: REST (\S+), RPC (\S+), etcd (\S+)`)
@@ -142,18 +146,40 @@ func (c *cluster) registered(t testing.TB) int {
 // get fetches a JSON document into v and returns the status.
 func (c *cluster) get(t testing.TB, path string, v any) int {
 	t.Helper()
-	resp, err := http.Get(c.rest + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if v != nil && resp.StatusCode == http.StatusOK {
+	status, body := c.request(t, http.MethodGet, path, "", nil)
+	if v != nil && status == http.StatusOK {
 		if err := json.Unmarshal(body, v); err != nil {
 			t.Fatalf("GET %s: %v: %s", path, err, body)
 		}
 	}
-	return resp.StatusCode
+	return status
+}
+
+// request makes a REST request with the cluster's token and returns the
+// status and body.
+func (c *cluster) request(t testing.TB, method, path, contentType string, body io.Reader) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, c.rest+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	client := c.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 // weir runs a client command against the cluster.
@@ -161,6 +187,9 @@ func (c *cluster) weir(t testing.TB, args ...string) (string, string, error) {
 	t.Helper()
 	args = append([]string{args[0], "--jobmanager", c.rest}, args[1:]...)
 	cmd := exec.Command(c.bin, args...)
+	if c.token != "" {
+		cmd.Env = append(os.Environ(), tokenEnv+"="+c.token)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -479,15 +508,7 @@ func TestClusterBadREST(t *testing.T) {
 	_ = json.Unmarshal(body, &up)
 
 	do := func(method, path, body string) (int, []byte) {
-		req, _ := http.NewRequestWithContext(context.Background(), method, c.rest+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return c.request(t, method, path, "application/json", strings.NewReader(body))
 	}
 	// A finished job, for the conflict case.
 	dir := t.TempDir()
@@ -563,13 +584,7 @@ func (c *cluster) uploadBytes(t testing.TB, name string, data []byte) (int, []by
 	fw, _ := mw.CreateFormFile("wasmfile", name)
 	_, _ = fw.Write(data)
 	_ = mw.Close()
-	resp, err := http.Post(c.rest+"/wasm/upload", mw.FormDataContentType(), &body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return c.request(t, http.MethodPost, "/wasm/upload", mw.FormDataContentType(), &body)
 }
 
 // upload stores a module through REST and returns its id.
@@ -590,14 +605,10 @@ func (c *cluster) upload(t testing.TB, path string) string {
 // submit runs a stored module and returns the job id.
 func (c *cluster) submit(t testing.TB, id string, req string) string {
 	t.Helper()
-	resp, err := http.Post(c.rest+"/wasm/"+id+"/run", "application/json", strings.NewReader(req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	status, body := c.request(t, http.MethodPost, "/wasm/"+id+"/run", "application/json", strings.NewReader(req))
 	var run struct{ JobID string }
-	if err := json.NewDecoder(resp.Body).Decode(&run); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("run: %d %v", resp.StatusCode, err)
+	if err := json.Unmarshal(body, &run); err != nil || status != http.StatusOK {
+		t.Fatalf("run: %d %v: %s", status, err, body)
 	}
 	return run.JobID
 }
