@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/weirflow/weir/control/internal/artifact"
+	"github.com/weirflow/weir/control/internal/auth"
 	"github.com/weirflow/weir/control/internal/checkpoint"
 	"github.com/weirflow/weir/control/internal/dispatcher"
 	"github.com/weirflow/weir/control/internal/jobstore"
@@ -72,6 +73,11 @@ type Config struct {
 	MaxUploadBytes int64
 	// SlotTimeout bounds a job's wait for free slots (default 5 minutes).
 	SlotTimeout time.Duration
+	// AuthFile is a token file ("TOKEN ROLE" per line, roles viewer and
+	// submitter); AuthTokens the same text given directly (from the
+	// environment). With either, every REST request but GET /health and the
+	// dashboard's static files needs a bearer token.
+	AuthFile, AuthTokens string
 	// AllowDirs are the directories native file sources and sinks may
 	// read and write (job arguments name their paths). RestrictFiles turns
 	// the allow-list on: with it and no AllowDirs, file connectors are
@@ -102,6 +108,8 @@ type JobManager struct {
 
 	store *artifact.Store
 	plans *planread.Reader
+	// tokens check REST requests (nil: auth off).
+	tokens *auth.Tokens
 
 	// term is the current leadership's services (nil while standing by).
 	term    atomic.Pointer[term]
@@ -152,6 +160,12 @@ func New(cfg Config) (*JobManager, error) {
 	}
 	m := &JobManager{cfg: cfg, log: cfg.Logger.With("jobmanager", cfg.ID), serving: make(chan struct{}), ready: make(chan struct{}), resign: make(chan chan int64)}
 	var err error
+	if m.tokens, err = loadTokens(cfg.AuthFile, cfg.AuthTokens); err != nil {
+		return nil, err
+	}
+	if m.tokens != nil {
+		m.cfg.RestrictFiles = true
+	}
 	if m.restLis, err = net.Listen("tcp", cfg.RESTAddr); err != nil {
 		return nil, fmt.Errorf("control: REST address: %w", err)
 	}
@@ -159,8 +173,47 @@ func New(cfg Config) (*JobManager, error) {
 		m.restLis.Close()
 		return nil, fmt.Errorf("control: RPC address: %w", err)
 	}
+	if m.tokens == nil && !Loopback(m.restLis.Addr()) {
+		m.log.Warn("the REST API listens beyond loopback WITHOUT authentication: anyone who reaches " + m.RESTAddr() + " can upload and run code and cancel jobs; give --auth-file (see docs/security.md)")
+	}
 	return m, nil
 }
+
+// loadTokens reads the token file, or else the tokens given directly; nil
+// when neither is set (auth off).
+func loadTokens(file, text string) (*auth.Tokens, error) {
+	switch {
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("control: auth file: %w", err)
+		}
+		defer f.Close()
+		t, err := auth.Parse(f)
+		if err != nil {
+			return nil, fmt.Errorf("control: auth file %s: %w", file, err)
+		}
+		return t, nil
+	case text != "":
+		t, err := auth.Parse(strings.NewReader(text))
+		if err != nil {
+			return nil, fmt.Errorf("control: auth tokens: %w", err)
+		}
+		return t, nil
+	}
+	return nil, nil
+}
+
+// Loopback reports whether a listener's address is on the loopback
+// interface only (127.0.0.0/8 or ::1); an unspecified address (0.0.0.0,
+// ::) is not.
+func Loopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// AuthEnabled reports whether REST requests need tokens.
+func (m *JobManager) AuthEnabled() bool { return m.tokens != nil }
 
 // RESTAddr is the REST API's address (host:port).
 func (m *JobManager) RESTAddr() string { return m.restLis.Addr().String() }
@@ -254,7 +307,11 @@ func (m *JobManager) Run(ctx context.Context) error {
 	rpcpb.RegisterResourceManagerServer(gs, rmSwitch{m: m})
 	go func() { _ = gs.Serve(m.rpcLis) }()
 	defer gs.Stop()
-	hs := &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = m
+	if m.tokens != nil {
+		handler = m.tokens.Middleware(m)
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(m.restLis) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -242,7 +242,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}()
 		base = local.rest
 	}
-	c, err := newRESTClient(base)
+	c, err := newRESTClient(endpoint{addr: base})
 	if err != nil {
 		return err
 	}

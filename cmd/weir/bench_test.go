@@ -186,7 +186,7 @@ func TestJobMachineCores(t *testing.T) {
 		_, _ = io.WriteString(w, tms)
 	}))
 	defer srv.Close()
-	c, err := newRESTClient(srv.URL)
+	c, err := newRESTClient(endpoint{addr: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,6 +29,10 @@ import (
 const (
 	defaultJobManager = "http://127.0.0.1:8081"
 	jobManagerEnv     = "WEIR_JOBMANAGER"
+	// tokenEnv holds the bearer token when --token-file is not given;
+	// tlsCAEnv the CA file for an https JobManager when --tls-ca is not.
+	tokenEnv = "WEIR_TOKEN"
+	tlsCAEnv = "WEIR_TLS_CA"
 
 	// callTimeout bounds one small REST call; submitTimeout the run call,
 	// during which the JobManager reads the plan in its sandbox.
@@ -160,8 +166,18 @@ func parseJobID(id string) (string, error) {
 	return strings.ToLower(id), nil
 }
 
-func jobManagerFlag(fs *flag.FlagSet) *string {
-	return fs.String("jobmanager", "", "JobManager REST address, http://host:port or host:port (default $"+jobManagerEnv+", else "+defaultJobManager+")")
+// endpoint is how a client reaches the JobManager: its address, the token
+// to send and the CA that signed its REST certificate.
+type endpoint struct {
+	addr, tokenFile, tlsCA string
+}
+
+func jobManagerFlag(fs *flag.FlagSet) *endpoint {
+	e := &endpoint{}
+	fs.StringVar(&e.addr, "jobmanager", "", "JobManager REST address, http(s)://host:port or host:port (default $"+jobManagerEnv+", else "+defaultJobManager+")")
+	fs.StringVar(&e.tokenFile, "token-file", "", "file holding the bearer token for a JobManager with auth on (default: the token in $"+tokenEnv+")")
+	fs.StringVar(&e.tlsCA, "tls-ca", "", "CA certificate (PEM) that signed an https JobManager's certificate (default $"+tlsCAEnv+", else the system's roots)")
+	return e
 }
 
 // keyValues is the repeatable -D key=value flag.
@@ -773,22 +789,49 @@ func (c *restClient) savepoint(ctx context.Context, t savepointTrigger, timeout 
 
 // restClient calls one JobManager's REST API.
 type restClient struct {
-	base string // scheme://host[:port][/prefix], no trailing slash
-	http *http.Client
+	base  string // scheme://host[:port][/prefix], no trailing slash
+	http  *http.Client
+	token string // sent as "Authorization: Bearer" when not empty
 }
 
 // newRESTClient resolves the JobManager address: the flag, else
-// $WEIR_JOBMANAGER, else the local default; "host:port" means http.
-func newRESTClient(flagValue string) (*restClient, error) {
-	base, err := jobManagerURL(flagValue, os.Getenv(jobManagerEnv))
+// $WEIR_JOBMANAGER, else the local default; "host:port" means http. The
+// token comes from --token-file, else $WEIR_TOKEN.
+func newRESTClient(e endpoint) (*restClient, error) {
+	base, err := jobManagerURL(e.addr, os.Getenv(jobManagerEnv))
 	if err != nil {
 		return nil, err
+	}
+	token := strings.TrimSpace(os.Getenv(tokenEnv))
+	if e.tokenFile != "" {
+		b, err := os.ReadFile(e.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --token-file: %w", errUsage, err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" || strings.ContainsAny(token, " \t\r\n") {
+			return nil, fmt.Errorf("%w: --token-file %s must hold one token and nothing else", errUsage, e.tokenFile)
+		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = submitTimeout
-	return &restClient{base: base, http: &http.Client{Transport: tr}}, nil
+	ca := e.tlsCA
+	if ca == "" {
+		ca = os.Getenv(tlsCAEnv)
+	}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --tls-ca: %w", errUsage, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: --tls-ca %s holds no PEM certificate", errUsage, ca)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &restClient{base: base, http: &http.Client{Transport: tr}, token: token}, nil
 }
 
 // jobManagerURL normalises a JobManager address.
@@ -853,6 +896,9 @@ func (c *restClient) call(ctx context.Context, method, path string, body io.Read
 func (c *restClient) do(req *http.Request, out any) error {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "weir/"+version)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return c.transportError(req.Context(), err)

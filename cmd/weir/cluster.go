@@ -168,6 +168,9 @@ func runLocal(ctx context.Context, args []string, w io.Writer) error {
 	if *tms < 1 || tcfg.Slots < 1 {
 		return fmt.Errorf("%w: --task-managers and --slots must be at least 1", errUsage)
 	}
+	if err := loopbackOnly(jcfg.RESTAddr); err != nil {
+		return err
+	}
 	lg := logger()
 	// One JobManager and nobody to take over: the lease guards only against
 	// stalls, and on a busy machine (thousands of tasks deploying on two

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -137,26 +138,42 @@ func (t *Tokens) Authenticate(header string) (Role, error) {
 // HealthPath answers without a token.
 const HealthPath = "/health"
 
-// Required is the role a request needs: none for the health endpoint,
-// viewer to read (GET, HEAD), submitter for everything else.
-func Required(method, path string) Role {
+// TokenParam is the query parameter that may carry the token of a live
+// stream (GET /events): a browser's EventSource cannot set headers.
+const TokenParam = "access_token"
+
+// Required is the role a request needs: none for the health endpoint and
+// for the dashboard's static files (its login page: the same files for
+// everyone, no cluster data), viewer to read (GET, HEAD), submitter for
+// everything else.
+func Required(method, p string) Role {
+	read := method == http.MethodGet || method == http.MethodHead
 	switch {
-	case path == HealthPath:
+	case p == HealthPath:
 		return None
-	case method == http.MethodGet || method == http.MethodHead:
+	case read && path.Clean(p) == p && (p == "/" || p == "/index.html" || strings.HasPrefix(p, "/assets/")):
+		return None
+	case read:
 		return Viewer
 	}
 	return Submitter
 }
 
 // Check authorizes a request: nil, or an error wrapping ErrNoToken,
-// ErrBadToken or ErrForbidden.
+// ErrBadToken or ErrForbidden. The token comes from the Authorization
+// header; for GET /events alone also from the access_token parameter.
 func (t *Tokens) Check(r *http.Request) error {
 	need := Required(r.Method, r.URL.Path)
 	if need == None {
 		return nil
 	}
-	role, err := t.Authenticate(r.Header.Get("Authorization"))
+	header := r.Header.Get("Authorization")
+	if header == "" && r.Method == http.MethodGet && r.URL.Path == "/events" {
+		if tok := r.URL.Query().Get(TokenParam); tok != "" {
+			header = "Bearer " + tok
+		}
+	}
+	role, err := t.Authenticate(header)
 	if err != nil {
 		return err
 	}
@@ -167,23 +184,26 @@ func (t *Tokens) Check(r *http.Request) error {
 }
 
 // Middleware answers requests that fail Check with 401 (no or unknown
-// token) or 403 (role too low) and a JSON body {"errors": [...]}, and
-// passes the others to next.
+// token, with WWW-Authenticate) or 403 (role too low) and a JSON body
+// {"errors": [...]}, and passes the others to next.
 func (t *Tokens) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := t.Check(r)
-		if err == nil {
-			next.ServeHTTP(w, r)
+		if err := t.Check(r); err != nil {
+			refuse(w, err)
 			return
 		}
-		status := http.StatusUnauthorized
-		if errors.Is(err, ErrForbidden) {
-			status = http.StatusForbidden
-		} else {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="weir"`)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string][]string{"errors": {err.Error()}})
+		next.ServeHTTP(w, r)
 	})
+}
+
+func refuse(w http.ResponseWriter, err error) {
+	status := http.StatusUnauthorized
+	if errors.Is(err, ErrForbidden) {
+		status = http.StatusForbidden
+	} else {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="weir"`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string][]string{"errors": {err.Error()}})
 }

@@ -54,7 +54,15 @@ func TestMiddleware(t *testing.T) {
 	}{
 		{"GET", "/health", "", http.StatusTeapot},
 		{"GET", "/jobs/overview", "", http.StatusUnauthorized},
-		{"GET", "/", "", http.StatusUnauthorized},
+		{"GET", "/", "", http.StatusTeapot}, // the dashboard's login page
+		{"GET", "/assets/index-abc.js", "", http.StatusTeapot},
+		{"GET", "/assets/../jobs/overview", "", http.StatusUnauthorized},
+		{"GET", "/assets/x/../../jobs", "", http.StatusUnauthorized},
+		{"POST", "/", "", http.StatusUnauthorized},
+		{"GET", "/events?access_token=viewer-token-0123456789", "", http.StatusTeapot},
+		{"GET", "/events?access_token=wrong-token-0123456789", "", http.StatusUnauthorized},
+		{"GET", "/jobs?access_token=viewer-token-0123456789", "", http.StatusUnauthorized}, // only the stream takes it
+		{"POST", "/events?access_token=submitter-token-0123456789", "", http.StatusUnauthorized},
 		{"GET", "/jobs/overview", "Bearer wrong-token-0123456789", http.StatusUnauthorized},
 		{"GET", "/jobs/overview", "viewer-token-0123456789", http.StatusUnauthorized}, // no scheme
 		{"GET", "/jobs/overview", "Bearer viewer-token-0123456789", http.StatusTeapot},

@@ -62,6 +62,7 @@ func TestOpenAPIDocsCopy(t *testing.T) {
 
 // contract is every operation of the REST API, path parameters as {}.
 var contract = []string{
+	"GET /health",
 	"GET /config",
 	"GET /overview",
 	"POST /wasm/upload",

@@ -81,6 +81,10 @@ func New(cfg Config) *Server {
 	if s.cluster != nil {
 		s.e.GET("/cluster/leader", s.clusterLeader)
 	}
+	leading := cfg.Forward == nil
+	s.e.GET("/health", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{"status": "ok", "leading": leading})
+	})
 	s.e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	// Every JobManager serves the dashboard itself; a standby's dashboard
 	// reaches the leader through the forwarded API.
