@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/weirflow/weir/abi"
@@ -70,6 +71,7 @@ func TestHostileCalls(t *testing.T) {
 		{"bad_offsets", "past_end", ErrBadOutput, "outside memory", false, 0},
 		{"bad_offsets", "negative", ErrBadOutput, "offsets run from -8", false, 0},
 		{"memory_bomb", "", ErrMemoryLimit, "limit of 64 MiB", false, 0},
+		{"memory_creep", "", ErrMemoryLimit, "limit of 64 MiB", false, 20 * time.Second},
 		{"recursion", "", ErrTrap, "stack", false, 20 * time.Second},
 		{"infinite_loop", "", ErrTimeBudget, "300ms", false, 0},
 		{"stdout_flood", "", ErrOutputFlood, "", false, 0},
@@ -170,20 +172,40 @@ func TestHostilePlans(t *testing.T) {
 	})
 }
 
-// TestSandboxRefusesFiles: the WASI sandbox has no preopened directories, so
-// path_open fails and the module reports a normal result.
-func TestSandboxRefusesFiles(t *testing.T) {
-	ctx := context.Background()
-	rt, alloc, _ := newTestRuntime(t, nil)
-	defer alloc.AssertSize(t, 0)
-	in := instantiate(t, rt, "hostile/wasi_fs.wasm", InstanceOptions{})
-	rec := int64Batch(alloc, "x", []int64{1, 2, 3}, nil)
-	defer rec.Release()
-	out, err := open(t, in, abi.KindFlatMap, "hostile", "", rec.Schema()).Map(ctx, rec)
-	if err != nil {
-		t.Fatalf("the sandbox let the guest open a file: %v", err)
+// TestSandboxRefusesFilesAndSockets: the WASI sandbox has no preopened
+// directories or sockets, so path_open and the sock_* calls fail and the
+// module reports a normal result: y is 0 after wasi_fs, and after wasi_sock
+// the OR of every errno it got, EBADF (8) alone.
+func TestSandboxRefusesFilesAndSockets(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want int64
+	}{
+		{"wasi_fs", 0},
+		{"wasi_sock", 8},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			ctx := context.Background()
+			rt, alloc, _ := newTestRuntime(t, nil)
+			defer alloc.AssertSize(t, 0)
+			in := instantiate(t, rt, "hostile/"+tc.file+".wasm", InstanceOptions{})
+			rec := int64Batch(alloc, "x", []int64{1, 2, 3}, nil)
+			defer rec.Release()
+			out, err := open(t, in, abi.KindFlatMap, "hostile", "", rec.Schema()).Map(ctx, rec)
+			if err != nil {
+				t.Fatalf("the sandbox let the guest reach the host: %v", err)
+			}
+			defer out.Release()
+			if out.NumRows() != 3 {
+				t.Fatalf("%d rows, want 3", out.NumRows())
+			}
+			for i := range 3 {
+				if got := out.Column(0).(*array.Int64).Value(i); got != tc.want {
+					t.Fatalf("y[%d] = %d, want %d", i, got, tc.want)
+				}
+			}
+		})
 	}
-	out.Release()
 }
 
 // TestInterruptFreesThread: an interrupted infinite loop must not keep a
