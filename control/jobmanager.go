@@ -42,6 +42,20 @@ import (
 	"github.com/weirflow/weir/internal/rpcpb"
 )
 
+// Defaults of the JobManager's limits (Config), for flags and docs.
+const (
+	DefaultMaxUploadBytes  = artifact.DefaultMaxSize
+	DefaultMaxArtifacts    = artifact.DefaultMaxCount
+	DefaultMaxRequestBytes = rest.DefaultMaxRequestBytes
+	DefaultMaxActiveJobs   = dispatcher.DefaultMaxActiveJobs
+	DefaultMaxRetainedJobs = dispatcher.DefaultMaxRetainedJobs
+	DefaultSubmitRate      = rest.DefaultSubmitRate
+	DefaultSubmitBurst     = rest.DefaultSubmitBurst
+	DefaultPlanMemory      = planread.DefaultMemory
+	DefaultPlanBudget      = planread.DefaultBudget
+	DefaultPlanOutput      = planread.DefaultOutput
+)
+
 // Config configures a JobManager.
 type Config struct {
 	// RESTAddr and RPCAddr are the listen addresses of the REST API and of
@@ -69,8 +83,22 @@ type Config struct {
 	// HeartbeatInterval and HeartbeatTimeout for TaskManagers (defaults 1 s
 	// and 5 s).
 	HeartbeatInterval, HeartbeatTimeout time.Duration
-	// MaxUploadBytes bounds uploaded modules (default 64 MiB).
+	// MaxUploadBytes bounds uploaded modules (default 64 MiB) and
+	// MaxArtifacts their number (default 1000).
 	MaxUploadBytes int64
+	MaxArtifacts   int
+	// MaxRequestBytes bounds the other request bodies (default 1 MiB).
+	MaxRequestBytes int64
+	// MaxActiveJobs bounds the jobs that have not ended (default 100);
+	// MaxRetainedJobs the ended ones kept for GET /jobs (default 1000).
+	MaxActiveJobs, MaxRetainedJobs int
+	// SubmitRate and SubmitBurst limit uploads, runs, savepoints and stops
+	// per client: per second on average and at once (defaults 10 and 50; a
+	// negative rate turns the limit off).
+	SubmitRate  float64
+	SubmitBurst int
+	// Plan bounds the sandbox that reads job plans (at upload and submit).
+	Plan planread.Limits
 	// SlotTimeout bounds a job's wait for free slots (default 5 minutes).
 	SlotTimeout time.Duration
 	// AuthFile is a token file ("TOKEN ROLE" per line, roles viewer and
@@ -290,10 +318,10 @@ func (m *JobManager) Run(ctx context.Context) error {
 	defer cli.Close()
 	m.cli = cli
 
-	if m.store, err = artifact.Open(filepath.Join(m.cfg.StorageDir, "artifacts"), m.cfg.MaxUploadBytes); err != nil {
+	if m.store, err = artifact.Open(filepath.Join(m.cfg.StorageDir, "artifacts"), m.cfg.MaxUploadBytes, m.cfg.MaxArtifacts); err != nil {
 		return err
 	}
-	if m.plans, err = planread.New(ctx, filepath.Join(m.cfg.DataDir, "cache"), planread.Limits{}); err != nil {
+	if m.plans, err = planread.New(ctx, filepath.Join(m.cfg.DataDir, "cache"), m.cfg.Plan); err != nil {
 		return err
 	}
 	defer m.plans.Close(context.Background())
@@ -390,13 +418,18 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 	restURL := "http://" + m.RESTAddr()
 	disp = dispatcher.New(dispatcher.Config{
 		Artifacts: m.store, Plans: m.plans, RM: rm, Fence: fence, SlotTimeout: m.cfg.SlotTimeout, Logger: log,
-		ArtifactURL:    func(id string) string { return restURL + "/wasm/" + id + "/module" },
-		CheckpointRoot: filepath.Join(m.cfg.StorageDir, "checkpoints"),
-		Checkpoints:    m.cfg.Checkpoints,
-		Store:          jobs,
-		Valid:          lead.Valid,
+		ArtifactURL:     func(id string) string { return restURL + "/wasm/" + id + "/module" },
+		CheckpointRoot:  filepath.Join(m.cfg.StorageDir, "checkpoints"),
+		Checkpoints:     m.cfg.Checkpoints,
+		Store:           jobs,
+		Valid:           lead.Valid,
+		MaxActiveJobs:   m.cfg.MaxActiveJobs,
+		MaxRetainedJobs: m.cfg.MaxRetainedJobs,
 	})
-	api := rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Jobs: disp, Cluster: m, Done: tctx.Done(), Logger: log}).Handler()
+	api := rest.New(rest.Config{
+		Artifacts: m.store, Plans: m.plans, Jobs: disp, Cluster: m, Done: tctx.Done(), Logger: log,
+		MaxRequestBytes: m.cfg.MaxRequestBytes, SubmitRate: m.cfg.SubmitRate, SubmitBurst: m.cfg.SubmitBurst,
+	}).Handler()
 	m.term.Store(&term{rm: rm, api: api})
 	defer func() {
 		m.term.Store(nil)

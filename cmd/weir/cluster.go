@@ -64,7 +64,7 @@ func jobManagerFlags(fs *flag.FlagSet, cfg *control.Config) {
 	fs.StringVar(&cfg.RESTAddr, "rest-addr", "127.0.0.1:8081", "REST API and dashboard listen address")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", time.Second, "TaskManager heartbeat interval")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "a TaskManager silent this long is lost")
-	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", 64<<20, "largest module accepted by upload")
+	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", control.DefaultMaxUploadBytes, "largest module accepted by upload")
 	fs.DurationVar(&cfg.SlotTimeout, "slot-timeout", 5*time.Minute, "how long a job waits for free slots")
 	securityFlags(fs, cfg)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/weirflow/weir/control"
@@ -32,6 +33,7 @@ const (
 func securityFlags(fs *flag.FlagSet, cfg *control.Config) {
 	fs.StringVar(&cfg.AuthFile, "auth-file", os.Getenv(authFileEnv), "token file turning authentication on: one \"TOKEN ROLE\" per line, roles viewer and submitter (default $"+authFileEnv+"; $"+authTokensEnv+" may hold the lines instead)")
 	cfg.AuthTokens = os.Getenv(authTokensEnv)
+	limitFlags(fs, cfg)
 	fs.Var((*dirList)(&cfg.AllowDirs), "allow-dir", "a directory native file sources and sinks may use (repeatable); with auth on, file connectors reach only these")
 }
 
@@ -49,4 +51,26 @@ func loopbackOnly(addr string) error {
 		return fmt.Errorf("%w: --rest-addr %q: weir local listens on loopback only (127.0.0.0/8, ::1, localhost); run weir jobmanager and weir taskmanager with --auth-file to serve a network", errUsage, addr)
 	}
 	return nil
+}
+
+// limitFlags registers the JobManager's limits on fs, with their defaults.
+func limitFlags(fs *flag.FlagSet, cfg *control.Config) {
+	fs.IntVar(&cfg.MaxArtifacts, "max-artifacts", control.DefaultMaxArtifacts, "most modules stored at once; uploads past it are refused until some are deleted")
+	fs.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", control.DefaultMaxRequestBytes, "largest request body but an upload's")
+	fs.IntVar(&cfg.MaxActiveJobs, "max-jobs", control.DefaultMaxActiveJobs, "most jobs not yet ended; submissions past it are refused")
+	fs.IntVar(&cfg.MaxRetainedJobs, "max-retained-jobs", control.DefaultMaxRetainedJobs, "most ended jobs kept for GET /jobs; the oldest are forgotten")
+	fs.Func("submit-rate", "uploads, runs, savepoints and stops a second per client, on average (0: no limit; default "+strconv.FormatFloat(control.DefaultSubmitRate, 'g', -1, 64)+")", func(v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 {
+			return fmt.Errorf("want a rate >= 0, got %q", v)
+		}
+		if cfg.SubmitRate = r; r == 0 {
+			cfg.SubmitRate = -1
+		}
+		return nil
+	})
+	fs.IntVar(&cfg.SubmitBurst, "submit-burst", control.DefaultSubmitBurst, "uploads, runs, savepoints and stops per client at once")
+	fs.Uint64Var(&cfg.Plan.Memory, "plan-memory-bytes", control.DefaultPlanMemory, "memory of the sandbox reading a job's plan")
+	fs.DurationVar(&cfg.Plan.Budget, "plan-call-budget", control.DefaultPlanBudget, "time the plan export may take")
+	fs.IntVar(&cfg.Plan.Output, "plan-output-bytes", control.DefaultPlanOutput, "output the plan export may print")
 }

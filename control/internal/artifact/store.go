@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,10 +25,16 @@ var (
 	ErrTooLarge = errors.New("artifact: upload exceeds the size limit")
 	ErrNotFound = errors.New("artifact: no such artifact")
 	ErrBadID    = errors.New("artifact: malformed artifact id")
+	// ErrFull means an upload while the store holds MaxCount artifacts.
+	ErrFull = errors.New("artifact: the store is full")
 )
 
-// DefaultMaxSize is the default upload limit (64 MiB).
-const DefaultMaxSize = 64 << 20
+// DefaultMaxSize is the default upload limit (64 MiB), DefaultMaxCount
+// the default number of artifacts a store holds.
+const (
+	DefaultMaxSize  = 64 << 20
+	DefaultMaxCount = 1000
+)
 
 var idPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -41,21 +48,29 @@ type Info struct {
 
 // Store keeps artifacts under a directory: <dir>/<id>.wasm and <id>.json.
 type Store struct {
-	dir     string
-	maxSize int64
-	now     func() time.Time
+	dir      string
+	maxSize  int64
+	maxCount int
+	now      func() time.Time
+	// mu makes counting and adding one step, so that concurrent uploads
+	// cannot pass maxCount.
+	mu sync.Mutex
 }
 
 // Open returns a store in dir (created if missing) with an upload limit
-// (DefaultMaxSize when maxSize <= 0).
-func Open(dir string, maxSize int64) (*Store, error) {
+// (DefaultMaxSize when maxSize <= 0) and a limit on the number of artifacts
+// (DefaultMaxCount when maxCount <= 0).
+func Open(dir string, maxSize int64, maxCount int) (*Store, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
+	}
+	if maxCount <= 0 {
+		maxCount = DefaultMaxCount
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("artifact: %w", err)
 	}
-	return &Store{dir: dir, maxSize: maxSize, now: time.Now}, nil
+	return &Store{dir: dir, maxSize: maxSize, maxCount: maxCount, now: time.Now}, nil
 }
 
 // MaxSize is the upload limit in bytes.
@@ -63,7 +78,8 @@ func (s *Store) MaxSize() int64 { return s.maxSize }
 
 // Put stores what r yields. name is only a display name (its last path
 // element, cut to 200 bytes). Reading more than the limit fails with
-// ErrTooLarge and stores nothing.
+// ErrTooLarge and stores nothing; a new artifact while the store is full
+// fails with ErrFull.
 func (s *Store) Put(r io.Reader, name string) (Info, error) {
 	tmp, err := os.CreateTemp(s.dir, ".upload-*")
 	if err != nil {
@@ -85,8 +101,15 @@ func (s *Store) Put(r io.Reader, name string) (Info, error) {
 		return Info{}, fmt.Errorf("artifact: %w", err)
 	}
 	info := Info{ID: hex.EncodeToString(h.Sum(nil)), Name: displayName(name), Size: n, Uploaded: s.now().UTC()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if old, err := s.Info(info.ID); err == nil {
 		return old, nil // already stored
+	}
+	if count, err := s.count(); err != nil {
+		return Info{}, err
+	} else if count >= s.maxCount {
+		return Info{}, fmt.Errorf("%w: it holds %d modules, its limit; delete some (DELETE /wasm/:id)", ErrFull, count)
 	}
 	if err := os.Rename(tmp.Name(), s.path(info.ID, ".wasm")); err != nil {
 		return Info{}, fmt.Errorf("artifact: %w", err)
@@ -176,6 +199,21 @@ func (s *Store) List() ([]Info, error) {
 	}
 	slices.SortFunc(out, func(a, b Info) int { return b.Uploaded.Compare(a.Uploaded) })
 	return out, nil
+}
+
+// count is the number of stored artifacts.
+func (s *Store) count() (int, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("artifact: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok && checkID(id) == nil {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Delete removes an artifact.

@@ -12,7 +12,7 @@ import (
 
 func TestPutGetListDelete(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, 1024)
+	s, err := Open(dir, 1024, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestPutGetListDelete(t *testing.T) {
 }
 
 func TestRefuses(t *testing.T) {
-	s, err := Open(t.TempDir(), 16)
+	s, err := Open(t.TempDir(), 16, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,5 +96,31 @@ func TestRefuses(t *testing.T) {
 	}
 	if _, err := s.Info(strings.Repeat("a", 64)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+func TestStoreFull(t *testing.T) {
+	s, err := Open(t.TempDir(), 16, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"a", "b"} {
+		if _, err := s.Put(strings.NewReader(body), body+".wasm"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Put(strings.NewReader("a"), "again.wasm"); err != nil {
+		t.Fatalf("a module already stored is no new artifact: %v", err)
+	}
+	_, err = s.Put(strings.NewReader("c"), "c.wasm")
+	if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "holds 2 modules") {
+		t.Fatalf("a third artifact over a limit of 2: %v", err)
+	}
+	list, _ := s.List()
+	if err := s.Delete(list[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(strings.NewReader("c"), "c.wasm"); err != nil {
+		t.Fatalf("after a delete: %v", err)
 	}
 }

@@ -44,6 +44,14 @@ var (
 	// ErrNotLeader means the request could not be recorded in etcd: this
 	// JobManager no longer leads.
 	ErrNotLeader = errors.New("dispatcher: not the leading JobManager")
+	// ErrTooManyJobs means a submission past MaxActiveJobs.
+	ErrTooManyJobs = errors.New("dispatcher: too many jobs")
+)
+
+// Defaults of the job limits.
+const (
+	DefaultMaxActiveJobs   = 100
+	DefaultMaxRetainedJobs = 1000
 )
 
 // Config wires the dispatcher.
@@ -65,6 +73,12 @@ type Config struct {
 	// Store records jobs, attempts, checkpoint ids and pointers in etcd
 	// (nil: nothing is recorded, as in tests without etcd).
 	Store *jobstore.Store
+	// MaxActiveJobs bounds the jobs not yet finished, canceled or failed
+	// (default 100): a submission past it is refused with ErrTooManyJobs.
+	MaxActiveJobs int
+	// MaxRetainedJobs bounds the ended jobs kept for GET /jobs (default
+	// 1000); the oldest are forgotten first.
+	MaxRetainedJobs int
 	// Valid reports whether this JobManager still leads; TaskExecutor calls
 	// are not sent once it does not (nil: always).
 	Valid  func() bool
@@ -92,6 +106,12 @@ func New(cfg Config) *Dispatcher {
 	if cfg.SlotTimeout <= 0 {
 		cfg.SlotTimeout = 5 * time.Minute
 	}
+	if cfg.MaxActiveJobs <= 0 {
+		cfg.MaxActiveJobs = DefaultMaxActiveJobs
+	}
+	if cfg.MaxRetainedJobs <= 0 {
+		cfg.MaxRetainedJobs = DefaultMaxRetainedJobs
+	}
 	return &Dispatcher{cfg: cfg, log: cfg.Logger, jobs: map[string]*jobmaster.JobMaster{}, conns: map[string]*grpc.ClientConn{}}
 }
 
@@ -112,6 +132,9 @@ type RunRequest struct {
 func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunRequest) (string, error) {
 	if req.Parallelism < 0 || req.Parallelism > abi.MaxParallelism {
 		return "", fmt.Errorf("%w: parallelism %d is outside 1..%d", ErrBadRequest, req.Parallelism, abi.MaxParallelism)
+	}
+	if n := d.active(); n >= d.cfg.MaxActiveJobs {
+		return "", fmt.Errorf("%w: %d jobs are running or restarting, the limit of the cluster (--max-jobs %d); cancel one or wait for one to end", ErrTooManyJobs, n, d.cfg.MaxActiveJobs)
 	}
 	info, err := d.cfg.Artifacts.Info(artifactID)
 	if err != nil {
@@ -206,11 +229,24 @@ func (d *Dispatcher) master(rec jobstore.Record, restore *checkpoint.Metadata, r
 	return jobmaster.New(cfg)
 }
 
-// run adds a JobMaster to the jobs and starts it; its end is recorded.
+// active counts the jobs that have not ended.
+func (d *Dispatcher) active() int {
+	n := 0
+	for _, jm := range d.Jobs() {
+		if !jm.State().Terminal() {
+			n++
+		}
+	}
+	return n
+}
+
+// run adds a JobMaster to the jobs and starts it; its end is recorded. The
+// oldest ended jobs past MaxRetainedJobs are forgotten.
 func (d *Dispatcher) run(jm *jobmaster.JobMaster) error {
 	d.mu.Lock()
 	d.jobs[jm.ID()] = jm
 	d.order = append(d.order, jm.ID())
+	d.forgetLocked()
 	d.mu.Unlock()
 	if err := jm.Start(); err != nil {
 		return err
@@ -228,6 +264,30 @@ func (d *Dispatcher) run(jm *jobmaster.JobMaster) error {
 		}()
 	}
 	return nil
+}
+
+// forgetLocked drops the oldest ended jobs past MaxRetainedJobs.
+func (d *Dispatcher) forgetLocked() {
+	ended := 0
+	for _, id := range d.order {
+		if d.jobs[id].State().Terminal() {
+			ended++
+		}
+	}
+	if ended <= d.cfg.MaxRetainedJobs {
+		return
+	}
+	kept := d.order[:0]
+	for _, id := range d.order {
+		if ended > d.cfg.MaxRetainedJobs && d.jobs[id].State().Terminal() {
+			delete(d.jobs, id)
+			ended--
+			continue
+		}
+		kept = append(kept, id)
+	}
+	clear(d.order[len(kept):])
+	d.order = kept
 }
 
 // Recover starts the jobs a previous leader ran that have not ended, each

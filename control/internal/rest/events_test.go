@@ -57,7 +57,7 @@ func readEvent(t *testing.T, r *bufio.Reader) update {
 }
 
 func TestEventsStreamChanges(t *testing.T) {
-	store, err := artifact.Open(t.TempDir(), 0)
+	store, err := artifact.Open(t.TempDir(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -502,7 +502,7 @@ func TestOpenAPIServerAnswers(t *testing.T) {
 // TestOpenAPIRoutes keeps the contract equal to the routes the server
 // registers (besides the dashboard: / and /assets/*).
 func TestOpenAPIRoutes(t *testing.T) {
-	store, err := artifact.Open(t.TempDir(), 0)
+	store, err := artifact.Open(t.TempDir(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,8 +59,19 @@ type Config struct {
 	Done <-chan struct{}
 	// EventInterval is how often GET /events looks for changes; 1 s when 0.
 	EventInterval time.Duration
-	Logger        *slog.Logger
+	// MaxRequestBytes bounds request bodies but uploads' (default 1 MiB).
+	MaxRequestBytes int64
+	// SubmitRate and SubmitBurst limit uploads, runs, savepoints and stops
+	// per client (token, else address): the average per second and the
+	// burst (defaults DefaultSubmitRate and DefaultSubmitBurst; a negative
+	// rate turns the limit off).
+	SubmitRate  float64
+	SubmitBurst int
+	Logger      *slog.Logger
 }
+
+// DefaultMaxRequestBytes bounds request bodies but uploads'.
+const DefaultMaxRequestBytes = 1 << 20
 
 // errorBody is the JSON of every error response.
 type errorBody struct {
@@ -98,16 +109,38 @@ func New(cfg Config) *Server {
 	if s.cluster != nil {
 		s.e.POST("/cluster/leader/resign", s.resign)
 	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.SubmitRate == 0 {
+		cfg.SubmitRate = DefaultSubmitRate
+	}
+	if cfg.SubmitBurst <= 0 {
+		cfg.SubmitBurst = DefaultSubmitBurst
+	}
+	submit := func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	if cfg.SubmitRate > 0 {
+		submit = newLimiter(cfg.SubmitRate, cfg.SubmitBurst).middleware
+	}
 	// Multipart framing adds a little to the module itself.
-	s.e.Use(bodyLimit(cfg.Artifacts.MaxSize() + 1<<20))
+	uploadLimit := bodyLimit(cfg.Artifacts.MaxSize() + 1<<20)
+	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		limited := bodyLimit(cfg.MaxRequestBytes)(next)
+		return func(c echo.Context) error {
+			if c.Path() == "/wasm/upload" {
+				return next(c)
+			}
+			return limited(c)
+		}
+	})
 	s.e.GET("/config", s.config)
 	s.e.GET("/overview", s.overview)
-	s.e.POST("/wasm/upload", s.upload)
+	s.e.POST("/wasm/upload", s.upload, uploadLimit, submit)
 	s.e.GET("/wasm", s.listWasm)
 	s.e.DELETE("/wasm/:id", s.deleteWasm)
 	s.e.GET("/wasm/:id/module", s.module)
 	if s.jobs != nil {
-		s.e.POST("/wasm/:id/run", s.run)
+		s.e.POST("/wasm/:id/run", s.run, submit)
 		s.e.GET("/jobs", s.listJobs)
 		s.e.GET("/jobs/overview", s.jobsOverview)
 		s.e.GET("/jobs/:id", s.job)
@@ -117,9 +150,9 @@ func New(cfg Config) *Server {
 		s.e.GET("/jobs/:id/checkpoints", s.checkpoints)
 		s.e.GET("/jobs/:id/checkpoints/config", s.checkpointConfig)
 		s.e.GET("/jobs/:id/checkpoints/details/:cid", s.checkpointDetails)
-		s.e.POST("/jobs/:id/savepoints", s.savepoint)
+		s.e.POST("/jobs/:id/savepoints", s.savepoint, submit)
 		s.e.GET("/jobs/:id/savepoints/:trigger", s.savepointStatus)
-		s.e.POST("/jobs/:id/stop", s.stop)
+		s.e.POST("/jobs/:id/stop", s.stop, submit)
 		s.e.GET("/taskmanagers", s.taskManagers)
 		s.e.GET("/taskmanagers/:id", s.taskManager)
 		s.e.GET("/metrics", s.metrics)
@@ -171,7 +204,7 @@ func badRequest(err error) error {
 	switch {
 	case errors.Is(err, artifact.ErrNotFound), errors.Is(err, dispatcher.ErrUnknownJob):
 		status = http.StatusNotFound
-	case errors.Is(err, jobmaster.ErrTerminal):
+	case errors.Is(err, jobmaster.ErrTerminal), errors.Is(err, artifact.ErrFull), errors.Is(err, dispatcher.ErrTooManyJobs):
 		status = http.StatusConflict
 	case errors.Is(err, artifact.ErrTooLarge), errors.As(err, &mbe):
 		status = http.StatusRequestEntityTooLarge

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weirflow/weir/control/internal/artifact"
 	"github.com/weirflow/weir/control/internal/planread"
@@ -23,7 +25,7 @@ import (
 func newServer(t *testing.T, maxSize int64) (*httptest.Server, string) {
 	t.Helper()
 	dir := t.TempDir()
-	store, err := artifact.Open(dir, maxSize)
+	store, err := artifact.Open(dir, maxSize, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +125,10 @@ func TestBadInput(t *testing.T) {
 	wrongField, wrongFieldType := mp("jarfile", "m.wasm", testdata(t, "minimal.wasm"))
 	big, bigType := mp("wasmfile", "big.wasm", bytes.Repeat([]byte{0}, 8192))
 	huge, hugeType := mp("wasmfile", "huge.wasm", bytes.Repeat([]byte{0}, 2<<20))
+	// A multipart body cut off in the middle of the module.
+	whole, truncType := mp("wasmfile", "cut.wasm", testdata(t, "minimal.wasm"))
+	wholeBytes, _ := io.ReadAll(whole)
+	truncated := bytes.NewReader(wholeBytes[:len(wholeBytes)/2])
 	cases := []struct {
 		name, method, path, ctype string
 		body                      io.Reader
@@ -136,7 +142,12 @@ func TestBadInput(t *testing.T) {
 		{"over the store limit", "POST", "/wasm/upload", bigType, big, 413, "size limit"},
 		{"over the body limit", "POST", "/wasm/upload", hugeType, huge, 413, "exceeds"},
 		{"malformed id", "DELETE", "/wasm/abc", "", nil, 400, "malformed artifact id"},
+		{"truncated multipart", "POST", "/wasm/upload", truncType, truncated, 400, "wasmfile"},
 		{"encoded traversal id", "DELETE", "/wasm/..%2f..%2fetc%2fpasswd", "", nil, 400, "malformed artifact id"},
+		{"double-encoded traversal id", "DELETE", "/wasm/..%252f..%252fetc%252fpasswd", "", nil, 400, "malformed artifact id"},
+		{"absolute path id", "GET", "/wasm/%2Fetc%2Fpasswd/module", "", nil, 400, "malformed artifact id"},
+		{"NUL in id", "GET", "/wasm/" + strings.Repeat("0", 63) + "%00/module", "", nil, 400, "malformed artifact id"},
+		{"dot-dot id", "GET", "/wasm/../module", "", nil, 400, "malformed artifact id"},
 		{"unknown id", "DELETE", "/wasm/" + strings.Repeat("0", 64), "", nil, 404, "no such artifact"},
 		{"unknown path", "GET", "/nope", "", nil, 404, "Not Found"},
 		{"wrong method", "PUT", "/wasm", "", nil, 405, "Method Not Allowed"},
@@ -162,5 +173,94 @@ func TestConfigAndOverview(t *testing.T) {
 	}
 	if status, out = call(t, "GET", srv.URL+"/overview", "", nil); status != 200 || out["weir-version"] != Version {
 		t.Fatalf("overview: %d %v", status, out)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	store, err := artifact.Open(t.TempDir(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := planread.New(context.Background(), "", planread.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plans.Close(context.Background()) })
+	srv := httptest.NewServer(New(Config{Artifacts: store, Plans: plans, Cluster: fakeCluster{}, MaxRequestBytes: 1024, SubmitRate: 0.5, SubmitBurst: 2}).Handler())
+	t.Cleanup(srv.Close)
+
+	// Bodies but uploads' are bounded by MaxRequestBytes; the upload's own
+	// limit is the module size.
+	big := `{"programArgs":["` + strings.Repeat("x", 2048) + `"]}`
+	if status, out := call(t, "POST", srv.URL+"/cluster/leader/resign", "application/json", strings.NewReader(big)); status != 413 || !strings.Contains(errorsOf(out), "limit of 1024") {
+		t.Fatalf("a 2 KiB JSON body: %d %v", status, out)
+	}
+	// Submissions: a burst of 2, then 429 with Retry-After, per client.
+	for i := range 3 {
+		body, ctype := multipartBody(t, "wasmfile", "x.wasm", []byte("not wasm, but still counted"))
+		req, _ := http.NewRequest("POST", srv.URL+"/wasm/upload", body)
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := 400
+		if i == 2 {
+			want = 429
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("upload %d: %d %s, want %d", i, resp.StatusCode, msg, want)
+		}
+		if want == 429 && (resp.Header.Get("Retry-After") == "" || !strings.Contains(string(msg), "too many submissions")) {
+			t.Fatalf("429 without Retry-After or message: %v %s", resp.Header, msg)
+		}
+	}
+	// Reads are not limited.
+	for range 5 {
+		if status, out := call(t, "GET", srv.URL+"/wasm", "", nil); status != 200 {
+			t.Fatalf("list: %d %v", status, out)
+		}
+	}
+}
+
+func TestLimiterClients(t *testing.T) {
+	l := newLimiter(1, 1)
+	now := time.Unix(1700000000, 0)
+	req := func(token, addr string) *http.Request {
+		r := httptest.NewRequest("POST", "/wasm/upload", nil)
+		r.RemoteAddr = addr
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		return r
+	}
+	steps := []struct {
+		token, addr string
+		after       time.Duration
+		ok          bool
+	}{
+		{"", "127.0.0.1:1000", 0, true},
+		{"", "127.0.0.1:1001", 0, false}, // the same address, another port
+		{"", "127.0.0.2:1000", 0, true},  // another address
+		{"tok-a", "127.0.0.1:1000", 0, true},
+		{"tok-a", "127.0.0.9:1000", 0, false}, // the same token elsewhere
+		{"tok-b", "127.0.0.1:1000", 0, true},
+		{"", "127.0.0.1:1000", time.Second, true}, // refilled
+	}
+	for i, s := range steps {
+		now = now.Add(s.after)
+		ok, wait := l.reserve(req(s.token, s.addr), now)
+		if ok != s.ok || (!ok && wait <= 0) {
+			t.Fatalf("step %d: ok=%v wait=%v, want ok=%v", i, ok, wait, s.ok)
+		}
+	}
+	// The map of clients stays bounded.
+	for i := range 2 * maxClients {
+		l.reserve(req("", fmt.Sprintf("10.0.%d.%d:1", i/256, i%256)), now)
+	}
+	if n := len(l.clients); n > maxClients {
+		t.Fatalf("%d clients tracked, more than %d", n, maxClients)
 	}
 }
