@@ -29,6 +29,7 @@ func commands() []command {
 		{"try", "[--limit N] [--top N] JOB.wasm [-- ARGS...]", "run a job's Wasm operators over its file source in-process and print the result", runTry},
 		{"abi", "check [--json] [--vectors DIR] MODULE.wasm", "run the ABI conformance vectors against a module", runABI},
 		verifyCommand(),
+		certsCommand(),
 		drillCommand(),
 		benchCommand(),
 		{"version", "", "print the version", func(_ context.Context, _ []string, w io.Writer) error {
