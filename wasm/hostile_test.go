@@ -30,6 +30,7 @@ func TestHostileLoad(t *testing.T) {
 		{"command_module", ErrExports, "_start"},
 		{"no_memory_export", ErrExports, `no exported memory named "memory"`},
 		{"memory64_or_huge_min", ErrMemoryLimit, "minimum of 512 MiB"},
+		{"table_bomb", ErrMemoryLimit, "the tables may hold 400000000 elements, over the limit of 1048576"},
 	}
 	rt, _, _ := newTestRuntime(t, nil)
 	for _, tc := range cases {
@@ -77,6 +78,7 @@ func TestHostileCalls(t *testing.T) {
 		{"stdout_flood", "", ErrOutputFlood, "", false, 0},
 		{"proc_exit", "", ErrExit, "fatal: giving up", false, 0},
 		{"error_status", "", ErrGuest, "boom: bad record 42", true, 0},
+		{"table_grow", "", ErrGuest, "table.grow refused", true, 0},
 	}
 	for _, mode := range []string{"flag", "context"} {
 		for _, tc := range cases {

@@ -34,8 +34,11 @@ const (
 	DefaultCallBudget   = 10 * time.Second
 	DefaultOutputBudget = 1 << 20
 	DefaultLogLines     = 100
-	pageSize            = 64 << 10
-	maxMemoryLimit      = 4 << 30
+	// DefaultTableElements bounds the elements of a module's tables (8 MiB
+	// of host memory per instance); Go guests declare about 6,500.
+	DefaultTableElements = 1 << 20
+	pageSize             = 64 << 10
+	maxMemoryLimit       = 4 << 30
 )
 
 // Config configures a Runtime. The zero value is usable.
@@ -47,6 +50,10 @@ type Config struct {
 	MemoryLimit uint64
 	// CallBudget is the wall-clock time one guest call may take (default 10 s).
 	CallBudget time.Duration
+	// TableElements bounds the elements a module's tables may hold, which
+	// live outside linear memory (default DefaultTableElements): a module
+	// declaring more is refused, and tables without a maximum cannot grow.
+	TableElements uint32
 	// OutputBudget is how many bytes of stdout, stderr and weir.log output one
 	// call may produce (default 1 MiB); past it the call fails.
 	OutputBudget int
@@ -75,6 +82,9 @@ func (c *Config) defaults() error {
 	}
 	if c.CallBudget <= 0 {
 		c.CallBudget = DefaultCallBudget
+	}
+	if c.TableElements == 0 {
+		c.TableElements = DefaultTableElements
 	}
 	if c.OutputBudget <= 0 {
 		c.OutputBudget = DefaultOutputBudget
@@ -165,10 +175,15 @@ func (rt *Runtime) Load(ctx context.Context, name string, bin []byte) (*Module, 
 	if len(bin) < 8 || string(bin[:4]) != "\x00asm" {
 		return nil, fmt.Errorf("module %s: %w", m.label(), ErrNotWasm)
 	}
-	code := bin
+	code, err := interrupt.CapTables(bin, rt.cfg.TableElements)
+	switch {
+	case errors.Is(err, interrupt.ErrTables):
+		return nil, fmt.Errorf("module %s: %w: %w", m.label(), ErrMemoryLimit, err)
+	case err != nil:
+		return nil, fmt.Errorf("module %s: %w: %w", m.label(), ErrNotWasm, err)
+	}
 	if rt.cfg.Interrupt == "flag" {
-		var err error
-		if code, err = interrupt.Instrument(bin); err != nil {
+		if code, err = interrupt.Instrument(code); err != nil {
 			return nil, fmt.Errorf("module %s: %w: %w", m.label(), ErrNotWasm, err)
 		}
 	}

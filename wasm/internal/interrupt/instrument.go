@@ -92,16 +92,9 @@ type section struct {
 // wazero's CompileModule); an input that wazero accepts yields an output
 // that wazero accepts.
 func Instrument(wasm []byte) ([]byte, error) {
-	if len(wasm) < 8 {
-		return nil, fmt.Errorf("%w: %d bytes is shorter than the module header", ErrMalformed, len(wasm))
+	if err := checkHeader(wasm); err != nil {
+		return nil, err
 	}
-	if !bytes.Equal(wasm[:4], wasmMagic) {
-		return nil, fmt.Errorf("%w: missing \\0asm magic", ErrMalformed)
-	}
-	if !bytes.Equal(wasm[4:8], wasmVersion) {
-		return nil, fmt.Errorf("%w: binary version/layer % x (only core modules, version 1, are supported)", ErrUnsupported, wasm[4:8])
-	}
-
 	sections, err := splitSections(wasm)
 	if err != nil {
 		return nil, err
@@ -260,6 +253,20 @@ func Instrument(wasm []byte) ([]byte, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkHeader checks the magic and version of a core module.
+func checkHeader(wasm []byte) error {
+	if len(wasm) < 8 {
+		return fmt.Errorf("%w: %d bytes is shorter than the module header", ErrMalformed, len(wasm))
+	}
+	if !bytes.Equal(wasm[:4], wasmMagic) {
+		return fmt.Errorf("%w: missing \\0asm magic", ErrMalformed)
+	}
+	if !bytes.Equal(wasm[4:8], wasmVersion) {
+		return fmt.Errorf("%w: binary version/layer % x (only core modules, version 1, are supported)", ErrUnsupported, wasm[4:8])
+	}
+	return nil
 }
 
 func appendSection(out []byte, id byte, content []byte) []byte {
