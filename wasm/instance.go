@@ -308,7 +308,16 @@ func (in *Instance) run(ctx context.Context, export, function string, f func(con
 		}
 		return nil
 	}
-	return in.fail(export, function, in.classify(err, cause), describe(err))
+	cls, msg := in.classify(err, cause), describe(err)
+	if cause != nil && !errors.Is(cls, ErrTrap) {
+		// The host interrupted the call: in flag mode the guest then traps
+		// at its next check ("unreachable"), which is not the guest's doing.
+		msg = ""
+		if errors.Is(cause, ErrOutputFlood) {
+			msg = fmt.Sprintf("more than %d bytes of output in one call", in.out.budget)
+		}
+	}
+	return in.fail(export, function, cls, msg)
 }
 
 func (in *Instance) classify(err, cause error) error {
