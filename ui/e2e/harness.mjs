@@ -111,12 +111,15 @@ export async function startProcess(args, ready, { timeoutMs = 60_000, name = arg
   return { proc, stop };
 }
 
-/** Starts `weir local` and waits for its "Dashboard" line. */
-export async function startCluster({ taskManagers = 2, slots = 4, timeoutMs = 60_000 } = {}) {
+/**
+ * Starts `weir local` and waits for its "Dashboard" line. args: more flags
+ * (e.g. --auth-file FILE); token: the bearer token api() sends to it.
+ */
+export async function startCluster({ taskManagers = 2, slots = 4, timeoutMs = 60_000, args: extra = [], token } = {}) {
   if (!existsSync(WEIR_BIN)) throw new Error(`no weir binary at ${WEIR_BIN} (build it: go build -o bin/weir ./cmd/weir, or set WEIR_BIN)`);
   const port = await freePort();
   const data = tmpdir('weir-ui-data-');
-  const args = ['local', '--rest-addr', `127.0.0.1:${port}`, '--task-managers', String(taskManagers), '--slots', String(slots), '--data-dir', data, '--log-level', 'warn'];
+  const args = ['local', '--rest-addr', `127.0.0.1:${port}`, '--task-managers', String(taskManagers), '--slots', String(slots), '--data-dir', data, '--log-level', 'warn', ...extra];
   const proc = spawn(WEIR_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   let out = '';
@@ -152,7 +155,7 @@ export async function startCluster({ taskManagers = 2, slots = 4, timeoutMs = 60
       reject(new Error(`weir local exited (${code}) before it was ready; stderr:\n${err}`));
     });
   });
-  return { url, port, data, proc, stop, stderr: () => err };
+  return { url, port, data, proc, stop, token, stderr: () => err };
 }
 
 const MIME = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.png': 'image/png', '.woff2': 'font/woff2' };
@@ -241,9 +244,11 @@ export async function shot(page, name) {
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
 }
 
-/** JSON from the cluster's API. */
+/** JSON from the cluster's API, with the cluster's bearer token when it has one. */
 export async function api(cluster, p, init) {
-  const res = await fetch(cluster.url + p, init);
+  const headers = new Headers(init?.headers);
+  if (cluster.token && !headers.has('Authorization')) headers.set('Authorization', `Bearer ${cluster.token}`);
+  const res = await fetch(cluster.url + p, { ...init, headers });
   const text = await res.text();
   let body;
   try {

@@ -1,5 +1,8 @@
 // Types of the REST API's answers (docs/openapi.json) and the calls that
-// change something. Reads go through live.ts.
+// change something. Reads go through live.ts. Every request carries the
+// session's bearer token (auth.ts) when there is one; a 401 ends the session.
+
+import { authHeaders, token, unauthorized } from './auth';
 
 export type JobState = 'CREATED' | 'RUNNING' | 'FINISHED' | 'CANCELING' | 'CANCELED' | 'FAILING' | 'FAILED' | 'RESTARTING';
 export type ExecState = 'CREATED' | 'DEPLOYING' | 'RUNNING' | 'FINISHED' | 'CANCELING' | 'CANCELED' | 'FAILED';
@@ -263,20 +266,38 @@ export function errorMessages(status: number, text: string): string[] {
   return [t ? `HTTP ${status}: ${t.slice(0, 300)}` : `HTTP ${status}`];
 }
 
-export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+/**
+ * One request with the given token (default: the session's). A 401 to the
+ * session's token ends the session (the login form shows); pass a token to
+ * try one without that (the login form does).
+ */
+async function request<T>(method: string, path: string, body: unknown, tok: string | null, probe: boolean): Promise<T> {
   let res: Response;
   try {
     res = await fetch(apiURL(path), {
       method,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      headers: { ...authHeaders(tok), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
     throw new ApiError(0, [`The JobManager did not answer: ${(e as Error).message}`]);
   }
   const text = await res.text();
-  if (!res.ok) throw new ApiError(res.status, errorMessages(res.status, text));
+  if (!res.ok) {
+    const msgs = errorMessages(res.status, text);
+    if (res.status === 401 && !probe) unauthorized(tok, msgs);
+    throw new ApiError(res.status, msgs);
+  }
   return (text ? JSON.parse(text) : {}) as T;
+}
+
+export function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return request<T>(method, path, body, token(), false);
+}
+
+/** Whether the JobManager accepts a token (null: no token): a cheap read with it; throws the server's refusal. */
+export async function checkToken(tok: string | null): Promise<void> {
+  await request<unknown>('GET', '/overview', undefined, tok, true);
 }
 
 export const runModule = (id: string, req: RunRequest) => call<{ jobid: string }>('POST', `/wasm/${id}/run`, req);
@@ -300,6 +321,7 @@ export interface UploadHandle {
 /** Uploads a module with XMLHttpRequest, for its upload progress events. */
 export function uploadModule(file: File, onProgress: (loaded: number, total: number) => void): UploadHandle {
   const xhr = new XMLHttpRequest();
+  const tok = token();
   const done = new Promise<WasmFile>((resolve, reject) => {
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onload = () => {
@@ -309,7 +331,11 @@ export function uploadModule(file: File, onProgress: (loaded: number, total: num
         } catch {
           reject(new ApiError(xhr.status, ['The JobManager answered the upload with something that is not JSON.']));
         }
-      } else reject(new ApiError(xhr.status, errorMessages(xhr.status, xhr.responseText)));
+      } else {
+        const msgs = errorMessages(xhr.status, xhr.responseText);
+        if (xhr.status === 401) unauthorized(tok, msgs);
+        reject(new ApiError(xhr.status, msgs));
+      }
     };
     xhr.onerror = () => reject(new ApiError(0, ['The upload failed: the JobManager did not answer.']));
     xhr.onabort = () => reject(new ApiError(0, ['Upload cancelled.']));
@@ -317,6 +343,7 @@ export function uploadModule(file: File, onProgress: (loaded: number, total: num
     form.append('wasmfile', file, file.name);
     xhr.open('POST', apiURL('/wasm/upload'));
     xhr.setRequestHeader('Accept', 'application/json');
+    for (const [k, v] of Object.entries(authHeaders(tok))) xhr.setRequestHeader(k, v);
     xhr.send(form);
   });
   return { abort: () => xhr.abort(), done };

@@ -1,5 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import type { ClusterLeader, Config } from './api';
+import { signOut, useSession } from './auth';
+import { BrandMark } from './components/common';
 import { useLive, useMode } from './live';
 import { useRoute } from './router';
 import { useTheme } from './theme';
@@ -8,6 +10,7 @@ import { SubmitPage } from './pages/submit';
 import { JobsPage } from './pages/jobs';
 import { JobPage } from './pages/job';
 import { TaskManagersPage, TaskManagerPage } from './pages/taskmanagers';
+import { LoginPage } from './pages/login';
 
 const NAV = [
   { id: 'overview', label: 'Overview', href: '#/overview', icon: 'M3 12h4v8H3zM10 4h4v16h-4zM17 9h4v11h-4z' },
@@ -45,7 +48,7 @@ function ThemeToggle() {
   const [choice, effective, next] = useTheme();
   const label = choice === 'system' ? `Theme: system (${effective})` : `Theme: ${choice}`;
   return (
-    <button class="theme-toggle" onClick={next} title={`${label} — click to change`} aria-label={label} data-testid="theme-toggle" data-theme-choice={choice}>
+    <button class="side-btn theme-toggle" onClick={next} title={`${label} — click to change`} aria-label={label} data-testid="theme-toggle" data-theme-choice={choice}>
       <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
         {effective === 'dark' ? (
           <path d="M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8z" fill="currentColor" />
@@ -61,17 +64,27 @@ function ThemeToggle() {
   );
 }
 
+/** Shown only with a stored token (a JobManager with auth on): forgets it and shows the login form. */
+function SignOut() {
+  return (
+    <button class="side-btn" onClick={signOut} title="Forget the access token of this browser and show the login form" data-testid="sign-out">
+      <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+        <path d="M15 4h3a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-3M10 17l-5-5 5-5M5 12h11" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" />
+      </svg>
+      <span>Sign out</span>
+    </button>
+  );
+}
+
 function Shell({ active, children }: { active: string; children: ComponentChildren }) {
   const config = useLive<Config>('/config');
   const leader = useLive<ClusterLeader>('/cluster/leader');
+  const session = useSession();
   return (
     <div class="shell">
       <aside class="sidebar">
         <a class="brand" href="#/overview">
-          <svg viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
-            <rect width="32" height="32" rx="7" fill="var(--accent)" />
-            <path d="M5 20c4 0 4-6 8-6s4 6 8 6 4-6 6-6" stroke="white" stroke-width="3" fill="none" stroke-linecap="round" />
-          </svg>
+          <BrandMark />
           <span>Weir</span>
         </a>
         <nav class="nav">
@@ -90,7 +103,10 @@ function Shell({ active, children }: { active: string; children: ComponentChildr
             </div>
           )}
           <div class="side-meta">{config.data ? `Weir ${config.data['weir-version']}` : ''}</div>
-          <ThemeToggle />
+          <div class="side-buttons">
+            <ThemeToggle />
+            {session.token && <SignOut />}
+          </div>
         </div>
       </aside>
       <main class="main">{children}</main>
@@ -99,7 +115,11 @@ function Shell({ active, children }: { active: string; children: ComponentChildr
 }
 
 export function App() {
+  const session = useSession();
   const { parts, query } = useRoute();
+  // A JobManager with auth on refused a request: the login form, and no page
+  // (nor its requests) until a token is accepted. The route is kept.
+  if (session.required) return <LoginPage notice={session.notice} />;
   const [top, id, sub] = parts;
   let page: ComponentChildren;
   let active = top ?? 'overview';

@@ -3,10 +3,14 @@
 // GET /events?watch=...; while that stream is unavailable (an older
 // JobManager without /events, a failover, a proxy that buffers), the same
 // paths are polled every second instead. Answers are cached per path, so
-// moving between pages shows the last answer at once.
+// moving between pages shows the last answer at once. Requests carry the
+// session's token (auth.ts): the polls in the Authorization header, the
+// stream as ?access_token= (EventSource cannot set headers); a new token
+// (sign in, sign out) forgets the cached answers and reopens the stream.
 
 import { useEffect, useState } from 'preact/hooks';
 import { apiURL, errorMessages } from './api';
+import { authHeaders, onTokenChange, token, unauthorized } from './auth';
 
 export interface Entry<T> {
   /** The last good answer (kept while later requests fail). */
@@ -90,9 +94,11 @@ function accept(path: string, status: number, body: unknown, text?: string) {
 export async function refresh(path: string): Promise<void> {
   if (inflight.has(path)) return;
   inflight.add(path);
+  const tok = token();
   try {
-    const res = await fetch(apiURL(path), { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    const res = await fetch(apiURL(path), { headers: { Accept: 'application/json', ...authHeaders(tok) }, cache: 'no-store' });
     const text = await res.text();
+    if (tok !== token()) return; // sent before a sign-in or sign-out: not this session's
     const t0 = perf ? performance.now() : 0;
     let body: unknown = undefined;
     try {
@@ -101,8 +107,10 @@ export async function refresh(path: string): Promise<void> {
       /* not JSON */
     }
     accept(path, res.status, body, text);
+    if (res.status === 401) unauthorized(tok, cache.get(path)?.error ?? []);
     if (perf) queueMicrotask(() => perf!.push({ path, ms: performance.now() - t0, at: t0 }));
   } catch (e) {
+    if (tok !== token()) return;
     const prev = cache.get(path) ?? {};
     publish(path, { data: prev.data, status: 0, error: [`The JobManager did not answer (${(e as Error).message}).`], at: prev.at });
   } finally {
@@ -129,7 +137,8 @@ function openStream() {
   clearTimeout(reconnectTimer);
   reconnectTimer = undefined;
   const paths = watched();
-  const key = paths.join('\n');
+  const tok = token();
+  const key = paths.join('\n') + (tok ? '\n#' + tok : '');
   if (typeof EventSource === 'undefined' || Date.now() < sseDisabledUntil) {
     closeStream();
     if (mode !== 'offline') setMode('polling');
@@ -138,7 +147,7 @@ function openStream() {
   if (key === esKey && es && es.readyState !== EventSource.CLOSED) return;
   closeStream();
   if (!paths.length) return;
-  const q = paths.map((p) => 'watch=' + encodeURIComponent(p)).join('&');
+  const q = paths.map((p) => 'watch=' + encodeURIComponent(p)).join('&') + (tok ? '&access_token=' + encodeURIComponent(tok) : '');
   const s = new EventSource(apiURL('/events') + '?' + q);
   es = s;
   esKey = key;
@@ -179,6 +188,20 @@ function openStream() {
     }
   };
 }
+
+// A new token: the cached answers belong to the old one (and must not show
+// after a sign-out), the stream carries the old one, and a stream refused
+// for want of a token may be tried again at once.
+onTokenChange(() => {
+  cache.clear();
+  closeStream();
+  clearTimeout(reconnectTimer);
+  reconnectTimer = undefined;
+  sseDisabledUntil = 0;
+  failures = 0;
+  setMode('connecting');
+  // The pages mounted next (the login form's or the app's) open the stream they need.
+});
 
 let scheduled = false;
 function scheduleStream() {

@@ -2,6 +2,16 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { TaskCounts } from '../api';
 
+/** Weir's mark: a weir's wave on the accent colour. */
+export function BrandMark({ size = 28 }: { size?: number }) {
+  return (
+    <svg viewBox="0 0 32 32" width={size} height={size} aria-hidden="true">
+      <rect width="32" height="32" rx="7" fill="var(--accent)" />
+      <path d="M5 20c4 0 4-6 8-6s4 6 8 6 4-6 6-6" stroke="white" stroke-width="3" fill="none" stroke-linecap="round" />
+    </svg>
+  );
+}
+
 export function StateBadge({ state }: { state: string }) {
   return (
     <span class={`badge state-${state.toLowerCase()}`} data-state={state}>
