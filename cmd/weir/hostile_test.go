@@ -71,9 +71,9 @@ type hostileCluster struct {
 	ids, dirs []string
 }
 
-func startHostileCluster(t *testing.T, tms, slots int, tmArgs ...string) *hostileCluster {
+func startHostileCluster(t *testing.T, tms, slots int, jmArgs, tmArgs []string) *hostileCluster {
 	t.Helper()
-	c := &hostileCluster{cluster: startCluster(t, 0, slots)}
+	c := &hostileCluster{cluster: startCluster(t, 0, slots, jmArgs...)}
 	for i := range tms {
 		id, dir := fmt.Sprintf("hostile-tm-%d", i), t.TempDir()
 		args := append([]string{"taskmanager", "--etcd-endpoints", c.etcd, "--slots", strconv.Itoa(slots),
@@ -222,8 +222,9 @@ func (c *hostileCluster) finishedOutput(t *testing.T, job string) []int64 {
 
 // TestHostileGuests runs the hostile modules of wasm/testdata/hostile as
 // jobs (source sequence → the hostile map → file sink) on a cluster of two
-// TaskManagers with a 2 s call budget and 64 MiB of guest memory, one at a
-// time, while examples/stream runs unbounded. Each is refused: at upload or
+// TaskManagers with a 2 s call budget and 64 MiB of guest memory (and a
+// JobManager reading plans with a 1 s budget), one at a time, while
+// examples/stream runs unbounded on both TaskManagers. Each is refused: at upload or
 // run with a 400 naming the problem, or the job FAILS (no restarts) with the
 // limit's or guest's message as its root exception, or (the WASI file and
 // socket probes) the sandbox refuses every call and the job FINISHES with
@@ -234,8 +235,8 @@ func TestHostileGuests(t *testing.T) {
 	start := time.Now()
 	const tms, slotsPerTM = 2, 2
 	slots := tms * slotsPerTM
-	c := startHostileCluster(t, tms, slotsPerTM, "--call-budget", hostileCallBudget.String(),
-		"--guest-memory-bytes", strconv.Itoa(hostileGuestMemory))
+	c := startHostileCluster(t, tms, slotsPerTM, []string{"--plan-call-budget", "1s"},
+		[]string{"--call-budget", hostileCallBudget.String(), "--guest-memory-bytes", strconv.Itoa(hostileGuestMemory)})
 	for i, p := range c.tms {
 		// The flags reached the TaskManagers' wasm runtimes.
 		for _, want := range []string{"guest_memory=67108864", "call_budget=2s", "guest_output=1048576"} {
@@ -293,7 +294,9 @@ func TestHostileGuests(t *testing.T) {
 		{"wasi_sock", sandboxed, nil, "", 8}, // every sock_* call refused with EBADF
 		{"oob_pointer", failed, []string{"weir_map (hostile): wasm: invalid guest output", "[0xffffff00, +60) is outside memory"}, "", 0},
 		{"lying_lengths", failed, []string{"weir_map (hostile): wasm: invalid guest output", "+8589934592) is outside memory"}, "", 0},
-		{"plan_loop", refusedRun, []string{"reading the job's plan", "weir_plan: wasm: exceeded time budget"}, "", 0},
+		{"table_bomb", refusedUpload, []string{"not a valid Weir module", "the tables may hold 400000000 elements, over the limit of 1048576"}, "", 0},
+		{"table_grow", failed, []string{"weir_map (hostile)", "table.grow refused"}, "", 0},
+		{"plan_loop", refusedRun, []string{"reading the job's plan", "weir_plan: wasm: exceeded time budget of 1s"}, "", 0},
 		{"plan_garbage", refusedRun, []string{"reading the job's plan", "invalid plan", "invalid character '<'"}, "", 0},
 	}
 	for _, tc := range cases {
