@@ -194,6 +194,9 @@ func New(cfg Config) (*JobManager, error) {
 	if m.tokens != nil {
 		m.cfg.RestrictFiles = true
 	}
+	if err := m.setFileAccess(); err != nil {
+		return nil, err
+	}
 	if m.restLis, err = net.Listen("tcp", cfg.RESTAddr); err != nil {
 		return nil, fmt.Errorf("control: REST address: %w", err)
 	}
@@ -408,6 +411,8 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 	rm := rmserver.New(rmserver.Config{
 		Fence: fence, HeartbeatInterval: m.cfg.HeartbeatInterval, HeartbeatTimeout: m.cfg.HeartbeatTimeout,
 		StorageDir:          m.cfg.StorageDir,
+		Artifacts:           m.store,
+		FileAccess:          m.fileAccess(),
 		OnLost:              func(l resources.Lost) { disp.Lost(l) },
 		OnTaskState:         func(r *rpcpb.TaskStateReport) { disp.TaskState(r) },
 		OnHeartbeat:         func(r *rpcpb.HeartbeatRequest) { disp.Heartbeat(r) },
@@ -415,10 +420,8 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 		OnCheckpointDecline: func(d *rpcpb.CheckpointDecline) { disp.CheckpointDecline(d) },
 		Logger:              log,
 	})
-	restURL := "http://" + m.RESTAddr()
 	disp = dispatcher.New(dispatcher.Config{
 		Artifacts: m.store, Plans: m.plans, RM: rm, Fence: fence, SlotTimeout: m.cfg.SlotTimeout, Logger: log,
-		ArtifactURL:     func(id string) string { return restURL + "/wasm/" + id + "/module" },
 		CheckpointRoot:  filepath.Join(m.cfg.StorageDir, "checkpoints"),
 		Checkpoints:     m.cfg.Checkpoints,
 		Store:           jobs,

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,8 +21,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
 	"github.com/weirflow/weir/control"
 	"github.com/weirflow/weir/internal/guesttest"
+	"github.com/weirflow/weir/internal/rpcpb"
 	"github.com/weirflow/weir/worker"
 )
 
@@ -86,7 +93,8 @@ func TestInProcessCluster(t *testing.T) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, _ := mw.CreateFormFile("wasmfile", "stream.wasm")
-	_, _ = fw.Write(guesttest.BuildGo(t, "examples", "./stream"))
+	module := guesttest.BuildGo(t, "examples", "./stream")
+	_, _ = fw.Write(module)
 	_ = mw.Close()
 	resp, err := http.Post(rest+"/wasm/upload", mw.FormDataContentType(), &body)
 	if err != nil {
@@ -95,6 +103,7 @@ func TestInProcessCluster(t *testing.T) {
 	var up struct{ ID string }
 	_ = json.NewDecoder(resp.Body).Decode(&up)
 	resp.Body.Close()
+	checkFetchArtifact(t, jm.RPCAddr(), up.ID, module)
 	run := func(args ...string) string {
 		t.Helper()
 		req, _ := json.Marshal(map[string]any{"parallelism": 2, "programArgs": args})
@@ -180,5 +189,44 @@ func TestInProcessCluster(t *testing.T) {
 		if err := <-done; err != nil && !strings.Contains(err.Error(), "context canceled") {
 			t.Error(err)
 		}
+	}
+}
+
+// checkFetchArtifact fetches a module from the JobManager's ResourceManager
+// as TaskManager tm0 does (these TaskManagers read the shared storage
+// instead), and asks for what does not exist.
+func checkFetchArtifact(t *testing.T, rpcAddr, id string, want []byte) {
+	t.Helper()
+	conn, err := grpc.NewClient(rpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rm := rpcpb.NewResourceManagerClient(conn)
+	fetch := func(id string) ([]byte, error) {
+		stream, err := rm.FetchArtifact(context.Background(), &rpcpb.FetchArtifactRequest{Sha256: id, TaskManagerId: "tm0"})
+		if err != nil {
+			return nil, err
+		}
+		var got []byte
+		for {
+			chunk, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return got, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			got = append(got, chunk.GetData()...)
+		}
+	}
+	if got, err := fetch(id); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("FetchArtifact: %d bytes, %v; want the %d uploaded", len(got), err, len(want))
+	}
+	if _, err := fetch(strings.Repeat("0", 64)); status.Code(err) != codes.NotFound {
+		t.Errorf("FetchArtifact of an unknown module: %v", err)
+	}
+	if _, err := fetch("not-an-id"); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("FetchArtifact of a malformed id: %v", err)
 	}
 }

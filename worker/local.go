@@ -31,6 +31,8 @@ type LocalOptions struct {
 	// Output, when set, receives what would reach the sink instead of the
 	// sink connector (rec is only valid during the call: Retain to keep it).
 	Output func(rec arrow.Record) error
+	// Files is the file connectors' access policy (default: unrestricted).
+	Files connector.FileAccess
 }
 
 // RunLinear runs a plan whose nodes form one chain (a source, Wasm
@@ -54,7 +56,7 @@ func RunLinear(ctx context.Context, inst *wasm.Instance, plan *abi.Plan, opts Lo
 		}
 	}
 	cctx := connector.Context{Subtask: 0, Parallelism: 1, Alloc: opts.Alloc, BatchRows: opts.BatchRows}
-	src, err := connector.NewSource(nodes[0].Connector, nodes[0].ConnectorParams)
+	src, err := connector.NewSource(nodes[0].Connector, nodes[0].ConnectorParams, connector.Options{Files: opts.Files})
 	if err != nil {
 		return err
 	}
@@ -82,7 +84,7 @@ func RunLinear(ctx context.Context, inst *wasm.Instance, plan *abi.Plan, opts Lo
 	var sink connector.Sink
 	if emit == nil {
 		last := nodes[len(nodes)-1]
-		if sink, err = connector.NewSink(last.Connector, last.ConnectorParams); err != nil {
+		if sink, err = connector.NewSink(last.Connector, last.ConnectorParams, connector.Options{Files: opts.Files}); err != nil {
 			return err
 		}
 		if err := sink.Open(ctx, cctx, out); err != nil {

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -30,6 +29,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/weirflow/weir/internal/connector"
 	"github.com/weirflow/weir/internal/leader"
 	"github.com/weirflow/weir/internal/registration"
 	"github.com/weirflow/weir/internal/rpcpb"
@@ -130,8 +130,10 @@ type TaskManager struct {
 	// jobEpoch is the epoch that last deployed a task of each job with
 	// finished partitions.
 	jobEpoch map[string]int64
-	// storageDir is the cluster's shared storage, as the leader said.
+	// storageDir is the cluster's shared storage, and files the file
+	// connectors' access policy, as the leader said.
 	storageDir string
+	files      connector.FileAccess
 }
 
 type running struct {
@@ -253,17 +255,11 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 			TaskManagerId: tm.cfg.ID, RpcAddress: tm.Addr(), DataAddress: tm.Addr(), Slots: int32(tm.cfg.Slots),
 			Version: Version, CpuCores: int32(runtime.NumCPU()), MemoryBytes: physicalMemory(),
 		},
-		Slots:   tm.slotStatus,
-		Metrics: tm.metrics,
-		Memory:  tm.memory,
-		Logger:  tm.log,
-		OnRegistered: func(r *rpcpb.RegisterTaskManagerResponse) {
-			tm.observe(r.GetFence().GetEpoch())
-			tm.mu.Lock()
-			tm.storageDir = r.GetStorageDir()
-			tm.mu.Unlock()
-			tm.log.Info("registered with the JobManager", "leader", r.GetFence().GetLeaderId(), "epoch", r.GetFence().GetEpoch(), "storage", r.GetStorageDir())
-		},
+		Slots:        tm.slotStatus,
+		Metrics:      tm.metrics,
+		Memory:       tm.memory,
+		Logger:       tm.log,
+		OnRegistered: tm.registered,
 	}
 	go tm.followElection(ctx, cli)
 	lim := rt.Config()
@@ -456,11 +452,36 @@ func (tm *TaskManager) sample(id string, t *taskrun.Task, now time.Time) *rpcpb.
 	return tmx
 }
 
-// module returns the compiled module of an artifact, downloading it from
-// the JobManager into the data dir the first time.
-func (tm *TaskManager) module(ctx context.Context, sum, url string) (*wasm.Module, error) {
-	if len(sum) != 64 {
-		return nil, fmt.Errorf("worker: bad artifact id %q", sum)
+// registered takes in what the leader said at registration: its epoch, the
+// shared storage and the file connectors' access policy.
+func (tm *TaskManager) registered(r *rpcpb.RegisterTaskManagerResponse) {
+	tm.observe(r.GetFence().GetEpoch())
+	files := connector.FileAccess{Restricted: r.GetFileAccess().GetRestricted(), AllowDirs: r.GetFileAccess().GetAllowDirs()}
+	tm.mu.Lock()
+	tm.storageDir = r.GetStorageDir()
+	tm.files = files
+	tm.mu.Unlock()
+	tm.log.Info("registered with the JobManager", "leader", r.GetFence().GetLeaderId(), "epoch", r.GetFence().GetEpoch(), "storage", r.GetStorageDir(), "files", files)
+}
+
+// fileAccess is the file connectors' policy the leader gave.
+func (tm *TaskManager) fileAccess() connector.FileAccess {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return tm.files
+}
+
+// ErrArtifact is wrapped by errors about getting a job's module.
+var ErrArtifact = errors.New("worker: cannot get the job's module")
+
+// maxArtifactBytes bounds a module fetched from the JobManager.
+const maxArtifactBytes = 1 << 30
+
+// module returns the compiled module of an artifact, fetching it from the
+// JobManager into the data dir the first time.
+func (tm *TaskManager) module(ctx context.Context, sum string) (*wasm.Module, error) {
+	if len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("%w: bad artifact id %q (want 64 lower-case hex digits)", ErrArtifact, sum)
 	}
 	tm.mu.Lock()
 	if m, ok := tm.modules[sum]; ok {
@@ -480,7 +501,7 @@ func (tm *TaskManager) module(ctx context.Context, sum, url string) (*wasm.Modul
 	tm.loading[sum] = l
 	tm.mu.Unlock()
 
-	l.mod, l.err = tm.loadModule(ctx, sum, url)
+	l.mod, l.err = tm.loadModule(ctx, sum)
 	tm.mu.Lock()
 	delete(tm.loading, sum)
 	if l.err == nil {
@@ -499,10 +520,10 @@ type moduleLoad struct {
 }
 
 // loadModule reads an artifact from this TaskManager's cache, the
-// cluster's shared storage (where this machine can see it) or the leader,
-// in that order, taking the first copy whose sha256 is right, caches it and
-// compiles it.
-func (tm *TaskManager) loadModule(ctx context.Context, sum, url string) (*wasm.Module, error) {
+// cluster's shared storage (where this machine can see it) or the leader's
+// ResourceManager, in that order, taking the first copy whose sha256 is
+// right, caches it and compiles it.
+func (tm *TaskManager) loadModule(ctx context.Context, sum string) (*wasm.Module, error) {
 	cache := filepath.Join(tm.cfg.DataDir, "artifacts", sum+".wasm")
 	tm.mu.Lock()
 	shared := tm.storageDir
@@ -516,12 +537,12 @@ func (tm *TaskManager) loadModule(ctx context.Context, sum, url string) (*wasm.M
 		ok = err == nil && right(bin)
 	}
 	if !ok {
-		if bin, err = download(ctx, url); err != nil {
+		if bin, err = tm.fetch(ctx, sum); err != nil {
 			return nil, err
 		}
 		if !right(bin) {
 			got := sha256.Sum256(bin)
-			return nil, fmt.Errorf("worker: artifact from %s has sha256 %x, want %s", url, got, sum)
+			return nil, fmt.Errorf("%w: the JobManager sent %d bytes with sha256 %x, want %s", ErrArtifact, len(bin), got, sum)
 		}
 	}
 	if !cached {
@@ -538,22 +559,50 @@ func (tm *TaskManager) loadModule(ctx context.Context, sum, url string) (*wasm.M
 	return tm.rt.Load(ctx, sum[:12]+".wasm", bin)
 }
 
-func download(ctx context.Context, url string) ([]byte, error) {
+// fetch streams an artifact from the ResourceManager this TaskManager is
+// registered with (the connection of the registration loop: the one that
+// gets mutual TLS), at most maxArtifactBytes, as big as the first chunk
+// says. The caller checks its sha256.
+func (tm *TaskManager) fetch(ctx context.Context, sum string) ([]byte, error) {
+	var rm rpcpb.ResourceManagerClient
+	if tm.loop != nil {
+		rm = tm.loop.Current()
+	}
+	if rm == nil {
+		return nil, fmt.Errorf("%w: %s: not registered with a JobManager", ErrArtifact, sum)
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	stream, err := rm.FetchArtifact(ctx, &rpcpb.FetchArtifactRequest{Sha256: sum, TaskManagerId: tm.cfg.ID})
 	if err != nil {
-		return nil, fmt.Errorf("worker: artifact URL %q: %w", url, err)
+		return nil, fmt.Errorf("%w: fetching %s from the JobManager: %w", ErrArtifact, sum, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("worker: downloading the artifact: %w", err)
+	var bin []byte
+	size := int64(-1)
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: fetching %s from the JobManager: %w", ErrArtifact, sum, err)
+		}
+		if size < 0 {
+			if size = chunk.GetSize(); size < 0 || size > maxArtifactBytes {
+				return nil, fmt.Errorf("%w: the JobManager announced %s as %d bytes (at most %d)", ErrArtifact, sum, size, maxArtifactBytes)
+			}
+			bin = make([]byte, 0, size)
+		}
+		if int64(len(bin))+int64(len(chunk.GetData())) > size {
+			return nil, fmt.Errorf("%w: the JobManager sent more of %s than the %d bytes it announced", ErrArtifact, sum, size)
+		}
+		bin = append(bin, chunk.GetData()...)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("worker: downloading the artifact from %s: %s", url, resp.Status)
+	if size < 0 || int64(len(bin)) != size {
+		return nil, fmt.Errorf("%w: the JobManager sent %d bytes of %s, not the %d it announced", ErrArtifact, len(bin), sum, max(size, 0))
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	tm.log.Debug("artifact fetched from the JobManager", "artifact", sum, "bytes", size)
+	return bin, nil
 }
 
 // conn returns a shared connection to another TaskManager.
@@ -636,7 +685,7 @@ func (e executor) DeployTask(_ context.Context, req *rpcpb.DeployTaskRequest) (*
 		return nil, status.Errorf(codes.InvalidArgument, "slot %d does not exist (this TaskManager has %d)", d.GetSlot(), tm.cfg.Slots)
 	}
 	env := &taskrun.Env{
-		Module: tm.module, Registry: tm.registry, Conn: tm.conn, Schema: tm.schema,
+		Module: tm.module, Files: tm.fileAccess(), Registry: tm.registry, Conn: tm.conn, Schema: tm.schema,
 		Exchange: tm.cfg.Exchange, BatchRows: tm.cfg.BatchRows, Alloc: tm.alloc, Logger: tm.log,
 		Ack: tm.ackCheckpoint, Decline: tm.declineCheckpoint,
 	}

@@ -286,14 +286,14 @@ func (s *simulation) run(stages []simStage) {
 		var sinks []connector.Sink
 		state := map[int64]int64{} // key → count, of every operator subtask
 		for i := range st.p {
-			src, err := connector.NewSource("sequence", map[string]string{"keys": fmt.Sprint(s.keys), "count": fmt.Sprint(s.count)})
+			src, err := connector.NewSource("sequence", map[string]string{"keys": fmt.Sprint(s.keys), "count": fmt.Sprint(s.count)}, connector.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := src.Open(ctx, c(i)); err != nil {
 				t.Fatal(err)
 			}
-			sink, err := connector.NewSink("file", map[string]string{"path": s.dir})
+			sink, err := connector.NewSink("file", map[string]string{"path": s.dir}, connector.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

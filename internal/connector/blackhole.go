@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	RegisterSink("blackhole", func(p map[string]string) (Sink, error) { return NewBlackhole(p) })
+	RegisterSink("blackhole", func(p map[string]string, _ Options) (Sink, error) { return NewBlackhole(p) })
 }
 
 // BlackholeSink is the "blackhole" sink: it discards rows, counting them

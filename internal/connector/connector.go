@@ -132,11 +132,19 @@ type Sink interface {
 	Close() error
 }
 
+// Options are what a connector learns from the process that makes it,
+// beside the plan's parameters.
+type Options struct {
+	// Files is the access policy of the file source and sink (the zero
+	// value: unrestricted).
+	Files FileAccess
+}
+
 // SourceFactory makes a source from plan parameters, checking them.
-type SourceFactory func(params map[string]string) (Source, error)
+type SourceFactory func(params map[string]string, opts Options) (Source, error)
 
 // SinkFactory makes a sink from plan parameters, checking them.
-type SinkFactory func(params map[string]string) (Sink, error)
+type SinkFactory func(params map[string]string, opts Options) (Sink, error)
 
 var (
 	sources = map[string]SourceFactory{}
@@ -150,12 +158,12 @@ func RegisterSource(name string, f SourceFactory) { sources[name] = f }
 func RegisterSink(name string, f SinkFactory) { sinks[name] = f }
 
 // NewSource makes the named source with params.
-func NewSource(name string, params map[string]string) (Source, error) {
+func NewSource(name string, params map[string]string, opts Options) (Source, error) {
 	f, ok := sources[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown source connector %q (have %v)", ErrParams, name, names(sources))
 	}
-	s, err := f(params)
+	s, err := f(params, opts)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
@@ -163,12 +171,12 @@ func NewSource(name string, params map[string]string) (Source, error) {
 }
 
 // NewSink makes the named sink with params.
-func NewSink(name string, params map[string]string) (Sink, error) {
+func NewSink(name string, params map[string]string, opts Options) (Sink, error) {
 	f, ok := sinks[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown sink connector %q (have %v)", ErrParams, name, names(sinks))
 	}
-	s, err := f(params)
+	s, err := f(params, opts)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", name, err)
 	}

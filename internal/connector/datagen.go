@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	RegisterSource("datagen", func(p map[string]string) (Source, error) { return NewDatagen(p) })
+	RegisterSource("datagen", func(p map[string]string, _ Options) (Source, error) { return NewDatagen(p) })
 }
 
 // datagenEpoch is where generated dates and timestamps start.

@@ -17,7 +17,7 @@ const allTypes = "b:bool,i8:int8,i16:int16,i32:int32,i64:int64,u8:uint8,u16:uint
 func TestDatagenReproducible(t *testing.T) {
 	alloc := newAlloc(t)
 	gen := func(seed string, sub int) [][]string {
-		src, err := NewSource("datagen", map[string]string{"schema": allTypes, "rows": "250", "seed": seed, "null-ratio": "0.1"})
+		src, err := NewSource("datagen", map[string]string{"schema": allTypes, "rows": "250", "seed": seed, "null-ratio": "0.1"}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

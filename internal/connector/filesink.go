@@ -22,7 +22,7 @@ import (
 )
 
 func init() {
-	RegisterSink("file", func(p map[string]string) (Sink, error) { return NewFileSink(p) })
+	RegisterSink("file", func(p map[string]string, o Options) (Sink, error) { return NewFileSink(p, o.Files) })
 }
 
 // FileSink is the "file" sink: each subtask writes rows to part files in
@@ -47,6 +47,7 @@ func init() {
 // become pending on PreCommit and final on Commit (and on Finish).
 type FileSink struct {
 	dir         string
+	access      FileAccess
 	format      string // jsonl, csv
 	header      bool
 	rollingRows int64 // 0: one part per subtask (per checkpoint with checkpoints)
@@ -79,15 +80,19 @@ type FileSink struct {
 	uncommitted []string
 }
 
-// NewFileSink makes a file sink from plan parameters (see README.md).
-func NewFileSink(m map[string]string) (*FileSink, error) {
+// NewFileSink makes a file sink from plan parameters (see README.md). It
+// creates nothing; access must allow path.
+func NewFileSink(m map[string]string, access FileAccess) (*FileSink, error) {
 	p := params{m}
 	if err := p.checkKnown("path", "format", "header", "rolling-rows"); err != nil {
 		return nil, err
 	}
-	s := &FileSink{}
+	s := &FileSink{access: access}
 	var err error
 	if s.dir, err = p.required("path"); err != nil {
+		return nil, err
+	}
+	if err := access.Check("path", s.dir); err != nil {
 		return nil, err
 	}
 	if fi, err := os.Stat(s.dir); err == nil && !fi.IsDir() {
@@ -108,11 +113,16 @@ func NewFileSink(m map[string]string) (*FileSink, error) {
 	return s, nil
 }
 
-// Open creates the directory if it is missing. An attempt > 0 without
-// checkpoints removes the parts its subtask wrote in earlier attempts.
+// Open creates the directory if it is missing (once the access policy
+// allowed it again: it may have changed since the sink was made). An attempt
+// > 0 without checkpoints removes the parts its subtask wrote in earlier
+// attempts.
 func (s *FileSink) Open(_ context.Context, c Context, schema *arrow.Schema) error {
 	c, err := c.normalize()
 	if err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	if err := s.access.Check("path", s.dir); err != nil {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	if err := checkSupported(schema); err != nil {
@@ -469,6 +479,19 @@ func decodeTxn(b []byte) (*fileTxn, error) {
 	return &t, nil
 }
 
+// checkTxnDir refuses a transaction whose directory the access policy does
+// not allow (a checkpoint or savepoint names it, not the job's parameters).
+func (s *FileSink) checkTxnDir(t *fileTxn) error {
+	why, err := s.access.checker().refusal(t.Dir)
+	if err != nil {
+		return fmt.Errorf("%w: file sink: directory %q cannot be checked against the allowed directories: %w", ErrTransaction, t.Dir, err)
+	}
+	if why != "" {
+		return fmt.Errorf("%w: file sink: directory %q %s", ErrTransaction, t.Dir, why)
+	}
+	return nil
+}
+
 // preCommitParts makes the in-progress part and the parts rolled over since
 // the last PreCommit pending: complete, fsynced, renamed, the directory
 // fsynced.
@@ -562,6 +585,9 @@ func (s *FileSink) Commit(ctx context.Context, txns [][]byte) error {
 		if err != nil {
 			return err
 		}
+		if err := s.checkTxnDir(t); err != nil {
+			return err
+		}
 		if err := commitParts(t.Dir, t.Parts); err != nil {
 			return err
 		}
@@ -595,6 +621,9 @@ func (s *FileSink) Recover(ctx context.Context, txns [][]byte) error {
 		}
 		t, err := decodeTxn(b)
 		if err != nil {
+			return err
+		}
+		if err := s.checkTxnDir(t); err != nil {
 			return err
 		}
 		if err := commitParts(t.Dir, t.Parts); err != nil {

@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	RegisterSource("file", func(p map[string]string) (Source, error) { return NewFileSource(p) })
+	RegisterSource("file", func(p map[string]string, o Options) (Source, error) { return NewFileSource(p, o.Files) })
 }
 
 // linesSchema is the schema of the file source's lines format.
@@ -46,6 +46,7 @@ type FilePosition struct {
 // row once.
 type FileSource struct {
 	path   string
+	access FileAccess
 	format string // lines, csv, jsonl
 	schema *arrow.Schema
 	header bool
@@ -69,13 +70,14 @@ type FileSource struct {
 }
 
 // NewFileSource makes a file source from plan parameters (see README.md).
-// It checks that path can be read.
-func NewFileSource(m map[string]string) (*FileSource, error) {
+// It checks that path can be read and that access allows it and every file
+// it lists.
+func NewFileSource(m map[string]string, access FileAccess) (*FileSource, error) {
 	p := params{m}
 	if err := p.checkKnown("path", "format", "schema", "header"); err != nil {
 		return nil, err
 	}
-	s := &FileSource{}
+	s := &FileSource{access: access}
 	var err error
 	if s.path, err = p.required("path"); err != nil {
 		return nil, err
@@ -106,10 +108,32 @@ func NewFileSource(m map[string]string) (*FileSource, error) {
 	if s.header, err = p.boolean("header", false); err != nil {
 		return nil, err
 	}
-	if _, err := listFiles(s.path); err != nil {
-		return nil, fmt.Errorf("%w: parameter path=%q: %w", ErrParams, s.path, err)
+	if _, err := s.list(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// list checks path against the access policy and lists its files, each
+// checked too (a symbolic link in an allowed directory may lead out of it).
+// Its errors wrap ErrParams.
+func (s *FileSource) list() ([]string, error) {
+	c := s.access.checker()
+	if err := c.check("path", s.path); err != nil {
+		return nil, err
+	}
+	files, err := listFiles(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: parameter path=%q: %w", ErrParams, s.path, err)
+	}
+	if s.access.On() {
+		for _, f := range files {
+			if err := c.checkListed("path", s.path, f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return files, nil
 }
 
 // listFiles returns path if it is a file, or the regular files in directory
@@ -149,7 +173,9 @@ func listFiles(path string) ([]string, error) {
 // Schema is line: utf8 for the lines format, else the schema parameter.
 func (s *FileSource) Schema() *arrow.Schema { return s.schema }
 
-// Open lists the files and positions the subtask at the start of its first.
+// Open lists the files (checking them against the access policy again: they
+// may have changed since the source was made) and positions the subtask at
+// the start of its first.
 func (s *FileSource) Open(_ context.Context, c Context) error {
 	c, err := c.normalize()
 	if err != nil {
@@ -159,8 +185,8 @@ func (s *FileSource) Open(_ context.Context, c Context) error {
 	if s.locs, err = zones(s.schema); err != nil {
 		return fmt.Errorf("file source: %w", err)
 	}
-	if s.files, err = listFiles(s.path); err != nil {
-		return fmt.Errorf("file source: listing %s: %w", s.path, err)
+	if s.files, err = s.list(); err != nil {
+		return fmt.Errorf("file source: %w", err)
 	}
 	s.setTodo(s.owned(0))
 	slog.Debug("file source open", "path", s.path, "subtask", c.Subtask, "files", len(s.files), "mine", len(s.todo))

@@ -129,7 +129,7 @@ func TestFileSourceRead(t *testing.T) {
 			for k, v := range tt.params {
 				params[k] = v
 			}
-			src, err := NewSource("file", params)
+			src, err := NewSource("file", params, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestFileSourceBadData(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			alloc := newAlloc(t)
 			dir := writeFiles(t, map[string]string{"in": tt.content})
-			src, err := NewFileSource(map[string]string{"path": filepath.Join(dir, "in"), "format": tt.format, "schema": tt.schema})
+			src, err := NewFileSource(map[string]string{"path": filepath.Join(dir, "in"), "format": tt.format, "schema": tt.schema}, FileAccess{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +209,7 @@ func TestFileSourceSplit(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/p=%d", filepath.Base(tt.path), tt.p), func(t *testing.T) {
 			alloc := newAlloc(t)
 			for sub := range tt.p {
-				src, err := NewSource("file", map[string]string{"path": tt.path})
+				src, err := NewSource("file", map[string]string{"path": tt.path}, Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -241,13 +241,13 @@ func TestFileSourcePosition(t *testing.T) {
 				params["schema"], params["header"] = "x:utf8", "true"
 			}
 			c := Context{Subtask: 0, Parallelism: 2, Alloc: alloc, BatchRows: 2}
-			full, err := NewFileSource(params)
+			full, err := NewFileSource(params, FileAccess{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			all, _ := drain(t, full, c)
 			for cut := 1; cut <= 3; cut++ {
-				first, _ := NewFileSource(params)
+				first, _ := NewFileSource(params, FileAccess{})
 				if err := first.Open(ctx, c); err != nil {
 					t.Fatal(err)
 				}
@@ -262,7 +262,7 @@ func TestFileSourcePosition(t *testing.T) {
 				}
 				pos := first.Position()
 				_ = first.Close()
-				second, _ := NewFileSource(params)
+				second, _ := NewFileSource(params, FileAccess{})
 				if err := second.Open(ctx, c); err != nil {
 					t.Fatal(err)
 				}
@@ -284,7 +284,7 @@ func TestFileSourcePosition(t *testing.T) {
 		})
 	}
 	// A file of another subtask is refused.
-	src, _ := NewFileSource(map[string]string{"path": dir})
+	src, _ := NewFileSource(map[string]string{"path": dir}, FileAccess{})
 	if err := src.Open(context.Background(), Context{Subtask: 0, Parallelism: 2, BatchRows: 2}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	RegisterSource("nexmark", func(p map[string]string) (Source, error) { return NewNexmark(p) })
+	RegisterSource("nexmark", func(p map[string]string, _ Options) (Source, error) { return NewNexmark(p) })
 }
 
 // NexmarkSource is the "nexmark" source: the events of the Nexmark

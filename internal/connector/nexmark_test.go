@@ -23,7 +23,7 @@ var _ Checkpointed = (*NexmarkSource)(nil)
 
 func newNexmark(t testing.TB, params map[string]string) *NexmarkSource {
 	t.Helper()
-	src, err := NewSource("nexmark", params)
+	src, err := NewSource("nexmark", params, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestNexmarkParams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.params), func(t *testing.T) {
-			_, err := NewSource("nexmark", tt.params)
+			_, err := NewSource("nexmark", tt.params, Options{})
 			if tt.msg == "" {
 				if err != nil {
 					t.Fatal(err)

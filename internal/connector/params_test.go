@@ -75,9 +75,9 @@ func TestBadParams(t *testing.T) {
 		t.Run(tt.kind+"/"+tt.name+"/"+tt.want, func(t *testing.T) {
 			var err error
 			if tt.kind == "source" {
-				_, err = NewSource(tt.name, tt.params)
+				_, err = NewSource(tt.name, tt.params, Options{})
 			} else {
-				_, err = NewSink(tt.name, tt.params)
+				_, err = NewSink(tt.name, tt.params, Options{})
 			}
 			if err == nil {
 				t.Fatalf("%v: no error", tt.params)
@@ -110,7 +110,7 @@ func TestDefaultParams(t *testing.T) {
 	if d.rows != -1 || d.seed != 0 || d.nullRatio != 0 {
 		t.Errorf("datagen defaults %+v", d)
 	}
-	f, err := NewFileSink(map[string]string{"path": t.TempDir()})
+	f, err := NewFileSink(map[string]string{"path": t.TempDir()}, FileAccess{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -355,7 +355,7 @@ func TestFileSourceRestoreAcrossParallelism(t *testing.T) {
 					params["schema"], params["header"] = "x:utf8", "true"
 				}
 				runs := runStages(t, func() Source {
-					s, err := NewFileSource(params)
+					s, err := NewFileSource(params, FileAccess{})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -393,7 +393,7 @@ func TestFileSourceRestoreChangedFiles(t *testing.T) {
 	ctx := context.Background()
 	dir := writeFiles(t, map[string]string{"a": "1\n2\n", "b": "3\n4\n"})
 	params := map[string]string{"path": dir}
-	src, _ := NewFileSource(params)
+	src, _ := NewFileSource(params, FileAccess{})
 	if err := src.Open(ctx, Context{Parallelism: 1, Alloc: alloc, BatchRows: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +409,7 @@ func TestFileSourceRestoreChangedFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "c"), []byte("5\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src, _ = NewFileSource(params)
+	src, _ = NewFileSource(params, FileAccess{})
 	_ = src.Open(ctx, Context{Parallelism: 1, Alloc: alloc, BatchRows: 10})
 	if err := src.RestorePositions([][]byte{pos}); err != nil {
 		t.Fatal(err)
@@ -422,7 +422,7 @@ func TestFileSourceRestoreChangedFiles(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "b")); err != nil {
 		t.Fatal(err)
 	}
-	src, _ = NewFileSource(params)
+	src, _ = NewFileSource(params, FileAccess{})
 	_ = src.Open(ctx, Context{Parallelism: 1, Alloc: alloc})
 	if err := src.RestorePositions([][]byte{pos}); !errors.Is(err, ErrPosition) || !strings.Contains(err.Error(), `"b"`) {
 		t.Errorf("restore with b gone: %v", err)

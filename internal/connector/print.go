@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	RegisterSink("print", func(p map[string]string) (Sink, error) { return NewPrint(p) })
+	RegisterSink("print", func(p map[string]string, _ Options) (Sink, error) { return NewPrint(p) })
 }
 
 // PrintOutput is where print sinks write unless their Out is set; tests may

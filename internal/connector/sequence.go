@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	RegisterSource("sequence", func(p map[string]string) (Source, error) { return NewSequence(p) })
+	RegisterSource("sequence", func(p map[string]string, _ Options) (Source, error) { return NewSequence(p) })
 }
 
 // sequenceSchema is the schema of the sequence source.

@@ -28,7 +28,7 @@ func TestSequenceKeySplit(t *testing.T) {
 				for sub := range p {
 					src, err := NewSource("sequence", map[string]string{
 						"keys": strconv.Itoa(tt.keys), "count": strconv.Itoa(tt.count), "start": strconv.FormatInt(tt.start, 10),
-					})
+					}, Options{})
 					if err != nil {
 						t.Fatal(err)
 					}

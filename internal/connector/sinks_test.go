@@ -86,7 +86,7 @@ func TestFileSinkRoundTrip(t *testing.T) {
 			if tt.rolling != "" {
 				params["rolling-rows"] = tt.rolling
 			}
-			sink, err := NewSink("file", params)
+			sink, err := NewSink("file", params, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func TestFileSinkRoundTrip(t *testing.T) {
 			if tt.header != "" {
 				srcParams["header"] = tt.header
 			}
-			src, err := NewSource("file", srcParams)
+			src, err := NewSource("file", srcParams, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +152,7 @@ func TestFileSinkInProgress(t *testing.T) {
 	alloc := newAlloc(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	sink, err := NewFileSink(map[string]string{"path": dir, "rolling-rows": "10"})
+	sink, err := NewFileSink(map[string]string{"path": dir, "rolling-rows": "10"}, FileAccess{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestFileSinkCloseWithoutFinish(t *testing.T) {
 			alloc := newAlloc(t)
 			ctx := context.Background()
 			dir := t.TempDir()
-			sink, err := NewSink("file", map[string]string{"path": dir, "format": format})
+			sink, err := NewSink("file", map[string]string{"path": dir, "format": format}, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -236,7 +236,7 @@ func TestFileSinkRestartedAttempt(t *testing.T) {
 	dir := t.TempDir()
 	write := func(job string, subtask, attempt, rows int, finish bool) {
 		t.Helper()
-		sink, err := NewSink("file", map[string]string{"path": dir})
+		sink, err := NewSink("file", map[string]string{"path": dir}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func TestFileSinkRestartedAttempt(t *testing.T) {
 func TestFileSinkNoRows(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	sink, _ := NewFileSink(map[string]string{"path": dir})
+	sink, _ := NewFileSink(map[string]string{"path": dir}, FileAccess{})
 	if err := sink.Open(ctx, Context{Parallelism: 1}, sequenceSchema); err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +424,7 @@ func TestPrintDefaultOutput(t *testing.T) {
 	old := PrintOutput
 	PrintOutput = &out
 	defer func() { PrintOutput = old }()
-	sink, err := NewSink("print", nil)
+	sink, err := NewSink("print", nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func TestPrintDefaultOutput(t *testing.T) {
 func TestBlackhole(t *testing.T) {
 	alloc := newAlloc(t)
 	ctx := context.Background()
-	sink, err := NewSink("blackhole", map[string]string{})
+	sink, err := NewSink("blackhole", map[string]string{}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestWhichSinksAreTwoPhase(t *testing.T) {
 		if name == "file" {
 			params["path"] = t.TempDir()
 		}
-		s, err := NewSink(name, params)
+		s, err := NewSink(name, params, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +59,7 @@ func openSink(t *testing.T, alloc memory.Allocator, dir string, c Context, param
 	for k, v := range params {
 		p[k] = v
 	}
-	s, err := NewFileSink(p)
+	s, err := NewFileSink(p, FileAccess{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +475,7 @@ func TestFileSinkBadTransactions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := NewFileSink(map[string]string{"path": dir})
+			s, _ := NewFileSink(map[string]string{"path": dir}, FileAccess{})
 			if err := s.Open(context.Background(), Context{Parallelism: 1, Job: "j", Attempt: 1, Checkpointing: true}, sequenceSchema); err != nil {
 				t.Fatal(err)
 			}

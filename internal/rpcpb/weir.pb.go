@@ -180,6 +180,110 @@ func (*Ack) Descriptor() ([]byte, []int) {
 	return file_weir_proto_rawDescGZIP(), []int{1}
 }
 
+type FetchArtifactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha256        string                 `protobuf:"bytes,1,opt,name=sha256,proto3" json:"sha256,omitempty"`                                      // the module's id: its sha256, 64 lower-case hex digits
+	TaskManagerId string                 `protobuf:"bytes,2,opt,name=task_manager_id,json=taskManagerId,proto3" json:"task_manager_id,omitempty"` // the registered TaskManager asking
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchArtifactRequest) Reset() {
+	*x = FetchArtifactRequest{}
+	mi := &file_weir_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchArtifactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchArtifactRequest) ProtoMessage() {}
+
+func (x *FetchArtifactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchArtifactRequest.ProtoReflect.Descriptor instead.
+func (*FetchArtifactRequest) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FetchArtifactRequest) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *FetchArtifactRequest) GetTaskManagerId() string {
+	if x != nil {
+		return x.TaskManagerId
+	}
+	return ""
+}
+
+type ArtifactChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"` // the module's size in bytes, in the first chunk
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArtifactChunk) Reset() {
+	*x = ArtifactChunk{}
+	mi := &file_weir_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArtifactChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArtifactChunk) ProtoMessage() {}
+
+func (x *ArtifactChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArtifactChunk.ProtoReflect.Descriptor instead.
+func (*ArtifactChunk) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ArtifactChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ArtifactChunk) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 // OperatorState is one chained operator's part of a checkpoint, written by
 // one subtask.
 type OperatorState struct {
@@ -198,7 +302,7 @@ type OperatorState struct {
 
 func (x *OperatorState) Reset() {
 	*x = OperatorState{}
-	mi := &file_weir_proto_msgTypes[2]
+	mi := &file_weir_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +314,7 @@ func (x *OperatorState) String() string {
 func (*OperatorState) ProtoMessage() {}
 
 func (x *OperatorState) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[2]
+	mi := &file_weir_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +327,7 @@ func (x *OperatorState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorState.ProtoReflect.Descriptor instead.
 func (*OperatorState) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{2}
+	return file_weir_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OperatorState) GetNodeId() string {
@@ -297,7 +401,7 @@ type CheckpointAck struct {
 
 func (x *CheckpointAck) Reset() {
 	*x = CheckpointAck{}
-	mi := &file_weir_proto_msgTypes[3]
+	mi := &file_weir_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +413,7 @@ func (x *CheckpointAck) String() string {
 func (*CheckpointAck) ProtoMessage() {}
 
 func (x *CheckpointAck) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[3]
+	mi := &file_weir_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +426,7 @@ func (x *CheckpointAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointAck.ProtoReflect.Descriptor instead.
 func (*CheckpointAck) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{3}
+	return file_weir_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckpointAck) GetTaskManagerId() string {
@@ -386,7 +490,7 @@ type CheckpointDecline struct {
 
 func (x *CheckpointDecline) Reset() {
 	*x = CheckpointDecline{}
-	mi := &file_weir_proto_msgTypes[4]
+	mi := &file_weir_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +502,7 @@ func (x *CheckpointDecline) String() string {
 func (*CheckpointDecline) ProtoMessage() {}
 
 func (x *CheckpointDecline) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[4]
+	mi := &file_weir_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +515,7 @@ func (x *CheckpointDecline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointDecline.ProtoReflect.Descriptor instead.
 func (*CheckpointDecline) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{4}
+	return file_weir_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CheckpointDecline) GetTaskManagerId() string {
@@ -457,7 +561,7 @@ type RegisterTaskManagerRequest struct {
 
 func (x *RegisterTaskManagerRequest) Reset() {
 	*x = RegisterTaskManagerRequest{}
-	mi := &file_weir_proto_msgTypes[5]
+	mi := &file_weir_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +573,7 @@ func (x *RegisterTaskManagerRequest) String() string {
 func (*RegisterTaskManagerRequest) ProtoMessage() {}
 
 func (x *RegisterTaskManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[5]
+	mi := &file_weir_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +586,7 @@ func (x *RegisterTaskManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterTaskManagerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterTaskManagerRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{5}
+	return file_weir_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegisterTaskManagerRequest) GetTaskManagerId() string {
@@ -540,13 +644,14 @@ type RegisterTaskManagerResponse struct {
 	HeartbeatIntervalMs int64                  `protobuf:"varint,2,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
 	HeartbeatTimeoutMs  int64                  `protobuf:"varint,3,opt,name=heartbeat_timeout_ms,json=heartbeatTimeoutMs,proto3" json:"heartbeat_timeout_ms,omitempty"`
 	StorageDir          string                 `protobuf:"bytes,4,opt,name=storage_dir,json=storageDir,proto3" json:"storage_dir,omitempty"` // shared blob storage (artifacts, checkpoints)
+	FileAccess          *FileAccess            `protobuf:"bytes,5,opt,name=file_access,json=fileAccess,proto3" json:"file_access,omitempty"` // the file connectors' policy (absent: unrestricted)
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
 
 func (x *RegisterTaskManagerResponse) Reset() {
 	*x = RegisterTaskManagerResponse{}
-	mi := &file_weir_proto_msgTypes[6]
+	mi := &file_weir_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +663,7 @@ func (x *RegisterTaskManagerResponse) String() string {
 func (*RegisterTaskManagerResponse) ProtoMessage() {}
 
 func (x *RegisterTaskManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[6]
+	mi := &file_weir_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +676,7 @@ func (x *RegisterTaskManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterTaskManagerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterTaskManagerResponse) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{6}
+	return file_weir_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegisterTaskManagerResponse) GetFence() *Fence {
@@ -602,6 +707,69 @@ func (x *RegisterTaskManagerResponse) GetStorageDir() string {
 	return ""
 }
 
+func (x *RegisterTaskManagerResponse) GetFileAccess() *FileAccess {
+	if x != nil {
+		return x.FileAccess
+	}
+	return nil
+}
+
+// FileAccess is the policy of the native file source and sink, whose paths
+// come from job arguments. When restricted, a path must be one of
+// allow_dirs or below one (symbolic links resolved); restricted with no
+// allow_dirs refuses file connectors altogether.
+type FileAccess struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Restricted    bool                   `protobuf:"varint,1,opt,name=restricted,proto3" json:"restricted,omitempty"`
+	AllowDirs     []string               `protobuf:"bytes,2,rep,name=allow_dirs,json=allowDirs,proto3" json:"allow_dirs,omitempty"` // absolute
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileAccess) Reset() {
+	*x = FileAccess{}
+	mi := &file_weir_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileAccess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileAccess) ProtoMessage() {}
+
+func (x *FileAccess) ProtoReflect() protoreflect.Message {
+	mi := &file_weir_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileAccess.ProtoReflect.Descriptor instead.
+func (*FileAccess) Descriptor() ([]byte, []int) {
+	return file_weir_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *FileAccess) GetRestricted() bool {
+	if x != nil {
+		return x.Restricted
+	}
+	return false
+}
+
+func (x *FileAccess) GetAllowDirs() []string {
+	if x != nil {
+		return x.AllowDirs
+	}
+	return nil
+}
+
 type HeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TaskManagerId string                 `protobuf:"bytes,1,opt,name=task_manager_id,json=taskManagerId,proto3" json:"task_manager_id,omitempty"`
@@ -614,7 +782,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_weir_proto_msgTypes[7]
+	mi := &file_weir_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +794,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[7]
+	mi := &file_weir_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +807,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{7}
+	return file_weir_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HeartbeatRequest) GetTaskManagerId() string {
@@ -682,7 +850,7 @@ type MemoryStats struct {
 
 func (x *MemoryStats) Reset() {
 	*x = MemoryStats{}
-	mi := &file_weir_proto_msgTypes[8]
+	mi := &file_weir_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +862,7 @@ func (x *MemoryStats) String() string {
 func (*MemoryStats) ProtoMessage() {}
 
 func (x *MemoryStats) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[8]
+	mi := &file_weir_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +875,7 @@ func (x *MemoryStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemoryStats.ProtoReflect.Descriptor instead.
 func (*MemoryStats) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{8}
+	return file_weir_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MemoryStats) GetRss() int64 {
@@ -742,7 +910,7 @@ type SlotStatus struct {
 
 func (x *SlotStatus) Reset() {
 	*x = SlotStatus{}
-	mi := &file_weir_proto_msgTypes[9]
+	mi := &file_weir_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +922,7 @@ func (x *SlotStatus) String() string {
 func (*SlotStatus) ProtoMessage() {}
 
 func (x *SlotStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[9]
+	mi := &file_weir_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +935,7 @@ func (x *SlotStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlotStatus.ProtoReflect.Descriptor instead.
 func (*SlotStatus) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{9}
+	return file_weir_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SlotStatus) GetIndex() int32 {
@@ -801,7 +969,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_weir_proto_msgTypes[10]
+	mi := &file_weir_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +981,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[10]
+	mi := &file_weir_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +994,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{10}
+	return file_weir_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HeartbeatResponse) GetFence() *Fence {
@@ -857,7 +1025,7 @@ type TaskStateReport struct {
 
 func (x *TaskStateReport) Reset() {
 	*x = TaskStateReport{}
-	mi := &file_weir_proto_msgTypes[11]
+	mi := &file_weir_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1037,7 @@ func (x *TaskStateReport) String() string {
 func (*TaskStateReport) ProtoMessage() {}
 
 func (x *TaskStateReport) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[11]
+	mi := &file_weir_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1050,7 @@ func (x *TaskStateReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStateReport.ProtoReflect.Descriptor instead.
 func (*TaskStateReport) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{11}
+	return file_weir_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TaskStateReport) GetTaskManagerId() string {
@@ -945,7 +1113,7 @@ type TaskMetrics struct {
 
 func (x *TaskMetrics) Reset() {
 	*x = TaskMetrics{}
-	mi := &file_weir_proto_msgTypes[12]
+	mi := &file_weir_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1125,7 @@ func (x *TaskMetrics) String() string {
 func (*TaskMetrics) ProtoMessage() {}
 
 func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[12]
+	mi := &file_weir_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1138,7 @@ func (x *TaskMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskMetrics.ProtoReflect.Descriptor instead.
 func (*TaskMetrics) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{12}
+	return file_weir_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TaskMetrics) GetExecutionId() string {
@@ -1050,7 +1218,7 @@ type TriggerCheckpointRequest struct {
 
 func (x *TriggerCheckpointRequest) Reset() {
 	*x = TriggerCheckpointRequest{}
-	mi := &file_weir_proto_msgTypes[13]
+	mi := &file_weir_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1230,7 @@ func (x *TriggerCheckpointRequest) String() string {
 func (*TriggerCheckpointRequest) ProtoMessage() {}
 
 func (x *TriggerCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[13]
+	mi := &file_weir_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1243,7 @@ func (x *TriggerCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*TriggerCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{13}
+	return file_weir_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TriggerCheckpointRequest) GetFence() *Fence {
@@ -1131,7 +1299,7 @@ type NotifyCheckpointRequest struct {
 
 func (x *NotifyCheckpointRequest) Reset() {
 	*x = NotifyCheckpointRequest{}
-	mi := &file_weir_proto_msgTypes[14]
+	mi := &file_weir_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1311,7 @@ func (x *NotifyCheckpointRequest) String() string {
 func (*NotifyCheckpointRequest) ProtoMessage() {}
 
 func (x *NotifyCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[14]
+	mi := &file_weir_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1324,7 @@ func (x *NotifyCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*NotifyCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{14}
+	return file_weir_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NotifyCheckpointRequest) GetFence() *Fence {
@@ -1194,7 +1362,7 @@ type RestoreState struct {
 
 func (x *RestoreState) Reset() {
 	*x = RestoreState{}
-	mi := &file_weir_proto_msgTypes[15]
+	mi := &file_weir_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1374,7 @@ func (x *RestoreState) String() string {
 func (*RestoreState) ProtoMessage() {}
 
 func (x *RestoreState) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[15]
+	mi := &file_weir_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1387,7 @@ func (x *RestoreState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreState.ProtoReflect.Descriptor instead.
 func (*RestoreState) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{15}
+	return file_weir_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RestoreState) GetCheckpointId() int64 {
@@ -1253,7 +1421,7 @@ type DeployTaskRequest struct {
 
 func (x *DeployTaskRequest) Reset() {
 	*x = DeployTaskRequest{}
-	mi := &file_weir_proto_msgTypes[16]
+	mi := &file_weir_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1433,7 @@ func (x *DeployTaskRequest) String() string {
 func (*DeployTaskRequest) ProtoMessage() {}
 
 func (x *DeployTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[16]
+	mi := &file_weir_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1446,7 @@ func (x *DeployTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployTaskRequest.ProtoReflect.Descriptor instead.
 func (*DeployTaskRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{16}
+	return file_weir_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeployTaskRequest) GetFence() *Fence {
@@ -1308,23 +1476,24 @@ type TaskDeployment struct {
 	Attempt        int32                  `protobuf:"varint,7,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	Slot           int32                  `protobuf:"varint,8,opt,name=slot,proto3" json:"slot,omitempty"`
 	ArtifactSha256 string                 `protobuf:"bytes,9,opt,name=artifact_sha256,json=artifactSha256,proto3" json:"artifact_sha256,omitempty"`
-	ArtifactUrl    string                 `protobuf:"bytes,10,opt,name=artifact_url,json=artifactUrl,proto3" json:"artifact_url,omitempty"` // where to fetch the module if not cached
-	ChainJson      []byte                 `protobuf:"bytes,11,opt,name=chain_json,json=chainJson,proto3" json:"chain_json,omitempty"`       // the chain's plan nodes (abi.Node JSON array), head first
-	Inputs         []*InputGate           `protobuf:"bytes,12,rep,name=inputs,proto3" json:"inputs,omitempty"`                              // one per input edge of the head
-	Outputs        []*ResultPartition     `protobuf:"bytes,13,rep,name=outputs,proto3" json:"outputs,omitempty"`
-	Config         map[string]string      `protobuf:"bytes,14,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	KeyGroupStart  int32                  `protobuf:"varint,15,opt,name=key_group_start,json=keyGroupStart,proto3" json:"key_group_start,omitempty"` // inclusive range of owned key groups
-	KeyGroupEnd    int32                  `protobuf:"varint,16,opt,name=key_group_end,json=keyGroupEnd,proto3" json:"key_group_end,omitempty"`
-	CheckpointDir  string                 `protobuf:"bytes,17,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"` // where the job's checkpoints go ("" without checkpoints)
-	Restore        *RestoreState          `protobuf:"bytes,18,opt,name=restore,proto3" json:"restore,omitempty"`                                  // the state to start from, if any
-	Checkpointing  bool                   `protobuf:"varint,19,opt,name=checkpointing,proto3" json:"checkpointing,omitempty"`                     // the job takes periodic checkpoints
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Deprecated: Marked as deprecated in weir.proto.
+	ArtifactUrl   string             `protobuf:"bytes,10,opt,name=artifact_url,json=artifactUrl,proto3" json:"artifact_url,omitempty"` // unused: TaskManagers fetch modules with ResourceManager.FetchArtifact
+	ChainJson     []byte             `protobuf:"bytes,11,opt,name=chain_json,json=chainJson,proto3" json:"chain_json,omitempty"`       // the chain's plan nodes (abi.Node JSON array), head first
+	Inputs        []*InputGate       `protobuf:"bytes,12,rep,name=inputs,proto3" json:"inputs,omitempty"`                              // one per input edge of the head
+	Outputs       []*ResultPartition `protobuf:"bytes,13,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	Config        map[string]string  `protobuf:"bytes,14,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	KeyGroupStart int32              `protobuf:"varint,15,opt,name=key_group_start,json=keyGroupStart,proto3" json:"key_group_start,omitempty"` // inclusive range of owned key groups
+	KeyGroupEnd   int32              `protobuf:"varint,16,opt,name=key_group_end,json=keyGroupEnd,proto3" json:"key_group_end,omitempty"`
+	CheckpointDir string             `protobuf:"bytes,17,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"` // where the job's checkpoints go ("" without checkpoints)
+	Restore       *RestoreState      `protobuf:"bytes,18,opt,name=restore,proto3" json:"restore,omitempty"`                                  // the state to start from, if any
+	Checkpointing bool               `protobuf:"varint,19,opt,name=checkpointing,proto3" json:"checkpointing,omitempty"`                     // the job takes periodic checkpoints
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskDeployment) Reset() {
 	*x = TaskDeployment{}
-	mi := &file_weir_proto_msgTypes[17]
+	mi := &file_weir_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1505,7 @@ func (x *TaskDeployment) String() string {
 func (*TaskDeployment) ProtoMessage() {}
 
 func (x *TaskDeployment) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[17]
+	mi := &file_weir_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1518,7 @@ func (x *TaskDeployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskDeployment.ProtoReflect.Descriptor instead.
 func (*TaskDeployment) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{17}
+	return file_weir_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TaskDeployment) GetJobId() string {
@@ -1415,6 +1584,7 @@ func (x *TaskDeployment) GetArtifactSha256() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in weir.proto.
 func (x *TaskDeployment) GetArtifactUrl() string {
 	if x != nil {
 		return x.ArtifactUrl
@@ -1496,7 +1666,7 @@ type InputGate struct {
 
 func (x *InputGate) Reset() {
 	*x = InputGate{}
-	mi := &file_weir_proto_msgTypes[18]
+	mi := &file_weir_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1678,7 @@ func (x *InputGate) String() string {
 func (*InputGate) ProtoMessage() {}
 
 func (x *InputGate) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[18]
+	mi := &file_weir_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1691,7 @@ func (x *InputGate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputGate.ProtoReflect.Descriptor instead.
 func (*InputGate) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{18}
+	return file_weir_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InputGate) GetUpstreamVertex() string {
@@ -1556,7 +1726,7 @@ type ProducerLocation struct {
 
 func (x *ProducerLocation) Reset() {
 	*x = ProducerLocation{}
-	mi := &file_weir_proto_msgTypes[19]
+	mi := &file_weir_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1738,7 @@ func (x *ProducerLocation) String() string {
 func (*ProducerLocation) ProtoMessage() {}
 
 func (x *ProducerLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[19]
+	mi := &file_weir_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1751,7 @@ func (x *ProducerLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducerLocation.ProtoReflect.Descriptor instead.
 func (*ProducerLocation) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{19}
+	return file_weir_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ProducerLocation) GetSubtask() int32 {
@@ -1618,7 +1788,7 @@ type ResultPartition struct {
 
 func (x *ResultPartition) Reset() {
 	*x = ResultPartition{}
-	mi := &file_weir_proto_msgTypes[20]
+	mi := &file_weir_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1800,7 @@ func (x *ResultPartition) String() string {
 func (*ResultPartition) ProtoMessage() {}
 
 func (x *ResultPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[20]
+	mi := &file_weir_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1813,7 @@ func (x *ResultPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultPartition.ProtoReflect.Descriptor instead.
 func (*ResultPartition) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{20}
+	return file_weir_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ResultPartition) GetDownstreamVertex() string {
@@ -1691,7 +1861,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_weir_proto_msgTypes[21]
+	mi := &file_weir_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1873,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[21]
+	mi := &file_weir_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1886,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{21}
+	return file_weir_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CancelTaskRequest) GetFence() *Fence {
@@ -1743,7 +1913,7 @@ type ReleaseSlotsRequest struct {
 
 func (x *ReleaseSlotsRequest) Reset() {
 	*x = ReleaseSlotsRequest{}
-	mi := &file_weir_proto_msgTypes[22]
+	mi := &file_weir_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1925,7 @@ func (x *ReleaseSlotsRequest) String() string {
 func (*ReleaseSlotsRequest) ProtoMessage() {}
 
 func (x *ReleaseSlotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[22]
+	mi := &file_weir_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1938,7 @@ func (x *ReleaseSlotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseSlotsRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseSlotsRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{22}
+	return file_weir_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReleaseSlotsRequest) GetFence() *Fence {
@@ -1795,7 +1965,7 @@ type SchemaRequest struct {
 
 func (x *SchemaRequest) Reset() {
 	*x = SchemaRequest{}
-	mi := &file_weir_proto_msgTypes[23]
+	mi := &file_weir_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1977,7 @@ func (x *SchemaRequest) String() string {
 func (*SchemaRequest) ProtoMessage() {}
 
 func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[23]
+	mi := &file_weir_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1990,7 @@ func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
 func (*SchemaRequest) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{23}
+	return file_weir_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SchemaRequest) GetProducerExecutionId() string {
@@ -1846,7 +2016,7 @@ type SchemaResponse struct {
 
 func (x *SchemaResponse) Reset() {
 	*x = SchemaResponse{}
-	mi := &file_weir_proto_msgTypes[24]
+	mi := &file_weir_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +2028,7 @@ func (x *SchemaResponse) String() string {
 func (*SchemaResponse) ProtoMessage() {}
 
 func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[24]
+	mi := &file_weir_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +2041,7 @@ func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
 func (*SchemaResponse) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{24}
+	return file_weir_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SchemaResponse) GetSchema() []byte {
@@ -1894,7 +2064,7 @@ type ExchangeMessage struct {
 
 func (x *ExchangeMessage) Reset() {
 	*x = ExchangeMessage{}
-	mi := &file_weir_proto_msgTypes[25]
+	mi := &file_weir_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2076,7 @@ func (x *ExchangeMessage) String() string {
 func (*ExchangeMessage) ProtoMessage() {}
 
 func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[25]
+	mi := &file_weir_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2089,7 @@ func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeMessage.ProtoReflect.Descriptor instead.
 func (*ExchangeMessage) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{25}
+	return file_weir_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExchangeMessage) GetBody() isExchangeMessage_Body {
@@ -1974,7 +2144,7 @@ type ChannelOpen struct {
 
 func (x *ChannelOpen) Reset() {
 	*x = ChannelOpen{}
-	mi := &file_weir_proto_msgTypes[26]
+	mi := &file_weir_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2156,7 @@ func (x *ChannelOpen) String() string {
 func (*ChannelOpen) ProtoMessage() {}
 
 func (x *ChannelOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_weir_proto_msgTypes[26]
+	mi := &file_weir_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2169,7 @@ func (x *ChannelOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelOpen.ProtoReflect.Descriptor instead.
 func (*ChannelOpen) Descriptor() ([]byte, []int) {
-	return file_weir_proto_rawDescGZIP(), []int{26}
+	return file_weir_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ChannelOpen) GetProducerExecutionId() string {
@@ -2032,7 +2202,13 @@ const file_weir_proto_rawDesc = "" +
 	"\x05Fence\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x03R\x05epoch\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\"\x05\n" +
-	"\x03Ack\"\xa9\x02\n" +
+	"\x03Ack\"V\n" +
+	"\x14FetchArtifactRequest\x12\x16\n" +
+	"\x06sha256\x18\x01 \x01(\tR\x06sha256\x12&\n" +
+	"\x0ftask_manager_id\x18\x02 \x01(\tR\rtaskManagerId\"7\n" +
+	"\rArtifactChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"\xa9\x02\n" +
 	"\rOperatorState\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\asubtask\x18\x02 \x01(\x05R\asubtask\x12 \n" +
@@ -2067,13 +2243,22 @@ const file_weir_proto_rawDesc = "" +
 	"\x05slots\x18\x04 \x01(\x05R\x05slots\x12!\n" +
 	"\fmemory_bytes\x18\x05 \x01(\x03R\vmemoryBytes\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\tR\aversion\x12\x1b\n" +
-	"\tcpu_cores\x18\a \x01(\x05R\bcpuCores\"\xce\x01\n" +
+	"\tcpu_cores\x18\a \x01(\x05R\bcpuCores\"\x88\x02\n" +
 	"\x1bRegisterTaskManagerResponse\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x02 \x01(\x03R\x13heartbeatIntervalMs\x120\n" +
 	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x03R\x12heartbeatTimeoutMs\x12\x1f\n" +
 	"\vstorage_dir\x18\x04 \x01(\tR\n" +
-	"storageDir\"\xcf\x01\n" +
+	"storageDir\x128\n" +
+	"\vfile_access\x18\x05 \x01(\v2\x17.weir.rpc.v1.FileAccessR\n" +
+	"fileAccess\"K\n" +
+	"\n" +
+	"FileAccess\x12\x1e\n" +
+	"\n" +
+	"restricted\x18\x01 \x01(\bR\n" +
+	"restricted\x12\x1d\n" +
+	"\n" +
+	"allow_dirs\x18\x02 \x03(\tR\tallowDirs\"\xcf\x01\n" +
 	"\x10HeartbeatRequest\x12&\n" +
 	"\x0ftask_manager_id\x18\x01 \x01(\tR\rtaskManagerId\x12-\n" +
 	"\x05slots\x18\x02 \x03(\v2\x17.weir.rpc.v1.SlotStatusR\x05slots\x122\n" +
@@ -2132,7 +2317,7 @@ const file_weir_proto_rawDesc = "" +
 	"\x06states\x18\x03 \x03(\v2\x1a.weir.rpc.v1.OperatorStateR\x06states\"n\n" +
 	"\x11DeployTaskRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12/\n" +
-	"\x04task\x18\x02 \x01(\v2\x1b.weir.rpc.v1.TaskDeploymentR\x04task\"\x97\x06\n" +
+	"\x04task\x18\x02 \x01(\v2\x1b.weir.rpc.v1.TaskDeploymentR\x04task\"\x9b\x06\n" +
 	"\x0eTaskDeployment\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12\x1b\n" +
@@ -2142,9 +2327,9 @@ const file_weir_proto_rawDesc = "" +
 	"\x0fmax_parallelism\x18\x06 \x01(\x05R\x0emaxParallelism\x12\x18\n" +
 	"\aattempt\x18\a \x01(\x05R\aattempt\x12\x12\n" +
 	"\x04slot\x18\b \x01(\x05R\x04slot\x12'\n" +
-	"\x0fartifact_sha256\x18\t \x01(\tR\x0eartifactSha256\x12!\n" +
+	"\x0fartifact_sha256\x18\t \x01(\tR\x0eartifactSha256\x12%\n" +
 	"\fartifact_url\x18\n" +
-	" \x01(\tR\vartifactUrl\x12\x1d\n" +
+	" \x01(\tB\x02\x18\x01R\vartifactUrl\x12\x1d\n" +
 	"\n" +
 	"chain_json\x18\v \x01(\fR\tchainJson\x12.\n" +
 	"\x06inputs\x18\f \x03(\v2\x16.weir.rpc.v1.InputGateR\x06inputs\x126\n" +
@@ -2200,13 +2385,14 @@ const file_weir_proto_rawDesc = "" +
 	"\x13TASK_STATE_FINISHED\x10\x04\x12\x18\n" +
 	"\x14TASK_STATE_CANCELING\x10\x05\x12\x17\n" +
 	"\x13TASK_STATE_CANCELED\x10\x06\x12\x15\n" +
-	"\x11TASK_STATE_FAILED\x10\a2\x98\x03\n" +
+	"\x11TASK_STATE_FAILED\x10\a2\xea\x03\n" +
 	"\x0fResourceManager\x12h\n" +
 	"\x13RegisterTaskManager\x12'.weir.rpc.v1.RegisterTaskManagerRequest\x1a(.weir.rpc.v1.RegisterTaskManagerResponse\x12J\n" +
 	"\tHeartbeat\x12\x1d.weir.rpc.v1.HeartbeatRequest\x1a\x1e.weir.rpc.v1.HeartbeatResponse\x12A\n" +
 	"\x0fReportTaskState\x12\x1c.weir.rpc.v1.TaskStateReport\x1a\x10.weir.rpc.v1.Ack\x12E\n" +
 	"\x15AcknowledgeCheckpoint\x12\x1a.weir.rpc.v1.CheckpointAck\x1a\x10.weir.rpc.v1.Ack\x12E\n" +
-	"\x11DeclineCheckpoint\x12\x1e.weir.rpc.v1.CheckpointDecline\x1a\x10.weir.rpc.v1.Ack2\xf4\x02\n" +
+	"\x11DeclineCheckpoint\x12\x1e.weir.rpc.v1.CheckpointDecline\x1a\x10.weir.rpc.v1.Ack\x12P\n" +
+	"\rFetchArtifact\x12!.weir.rpc.v1.FetchArtifactRequest\x1a\x1a.weir.rpc.v1.ArtifactChunk0\x012\xf4\x02\n" +
 	"\fTaskExecutor\x12>\n" +
 	"\n" +
 	"DeployTask\x12\x1e.weir.rpc.v1.DeployTaskRequest\x1a\x10.weir.rpc.v1.Ack\x12>\n" +
@@ -2232,89 +2418,95 @@ func file_weir_proto_rawDescGZIP() []byte {
 }
 
 var file_weir_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_weir_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_weir_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_weir_proto_goTypes = []any{
 	(TaskState)(0),                      // 0: weir.rpc.v1.TaskState
 	(*Fence)(nil),                       // 1: weir.rpc.v1.Fence
 	(*Ack)(nil),                         // 2: weir.rpc.v1.Ack
-	(*OperatorState)(nil),               // 3: weir.rpc.v1.OperatorState
-	(*CheckpointAck)(nil),               // 4: weir.rpc.v1.CheckpointAck
-	(*CheckpointDecline)(nil),           // 5: weir.rpc.v1.CheckpointDecline
-	(*RegisterTaskManagerRequest)(nil),  // 6: weir.rpc.v1.RegisterTaskManagerRequest
-	(*RegisterTaskManagerResponse)(nil), // 7: weir.rpc.v1.RegisterTaskManagerResponse
-	(*HeartbeatRequest)(nil),            // 8: weir.rpc.v1.HeartbeatRequest
-	(*MemoryStats)(nil),                 // 9: weir.rpc.v1.MemoryStats
-	(*SlotStatus)(nil),                  // 10: weir.rpc.v1.SlotStatus
-	(*HeartbeatResponse)(nil),           // 11: weir.rpc.v1.HeartbeatResponse
-	(*TaskStateReport)(nil),             // 12: weir.rpc.v1.TaskStateReport
-	(*TaskMetrics)(nil),                 // 13: weir.rpc.v1.TaskMetrics
-	(*TriggerCheckpointRequest)(nil),    // 14: weir.rpc.v1.TriggerCheckpointRequest
-	(*NotifyCheckpointRequest)(nil),     // 15: weir.rpc.v1.NotifyCheckpointRequest
-	(*RestoreState)(nil),                // 16: weir.rpc.v1.RestoreState
-	(*DeployTaskRequest)(nil),           // 17: weir.rpc.v1.DeployTaskRequest
-	(*TaskDeployment)(nil),              // 18: weir.rpc.v1.TaskDeployment
-	(*InputGate)(nil),                   // 19: weir.rpc.v1.InputGate
-	(*ProducerLocation)(nil),            // 20: weir.rpc.v1.ProducerLocation
-	(*ResultPartition)(nil),             // 21: weir.rpc.v1.ResultPartition
-	(*CancelTaskRequest)(nil),           // 22: weir.rpc.v1.CancelTaskRequest
-	(*ReleaseSlotsRequest)(nil),         // 23: weir.rpc.v1.ReleaseSlotsRequest
-	(*SchemaRequest)(nil),               // 24: weir.rpc.v1.SchemaRequest
-	(*SchemaResponse)(nil),              // 25: weir.rpc.v1.SchemaResponse
-	(*ExchangeMessage)(nil),             // 26: weir.rpc.v1.ExchangeMessage
-	(*ChannelOpen)(nil),                 // 27: weir.rpc.v1.ChannelOpen
-	nil,                                 // 28: weir.rpc.v1.TaskDeployment.ConfigEntry
+	(*FetchArtifactRequest)(nil),        // 3: weir.rpc.v1.FetchArtifactRequest
+	(*ArtifactChunk)(nil),               // 4: weir.rpc.v1.ArtifactChunk
+	(*OperatorState)(nil),               // 5: weir.rpc.v1.OperatorState
+	(*CheckpointAck)(nil),               // 6: weir.rpc.v1.CheckpointAck
+	(*CheckpointDecline)(nil),           // 7: weir.rpc.v1.CheckpointDecline
+	(*RegisterTaskManagerRequest)(nil),  // 8: weir.rpc.v1.RegisterTaskManagerRequest
+	(*RegisterTaskManagerResponse)(nil), // 9: weir.rpc.v1.RegisterTaskManagerResponse
+	(*FileAccess)(nil),                  // 10: weir.rpc.v1.FileAccess
+	(*HeartbeatRequest)(nil),            // 11: weir.rpc.v1.HeartbeatRequest
+	(*MemoryStats)(nil),                 // 12: weir.rpc.v1.MemoryStats
+	(*SlotStatus)(nil),                  // 13: weir.rpc.v1.SlotStatus
+	(*HeartbeatResponse)(nil),           // 14: weir.rpc.v1.HeartbeatResponse
+	(*TaskStateReport)(nil),             // 15: weir.rpc.v1.TaskStateReport
+	(*TaskMetrics)(nil),                 // 16: weir.rpc.v1.TaskMetrics
+	(*TriggerCheckpointRequest)(nil),    // 17: weir.rpc.v1.TriggerCheckpointRequest
+	(*NotifyCheckpointRequest)(nil),     // 18: weir.rpc.v1.NotifyCheckpointRequest
+	(*RestoreState)(nil),                // 19: weir.rpc.v1.RestoreState
+	(*DeployTaskRequest)(nil),           // 20: weir.rpc.v1.DeployTaskRequest
+	(*TaskDeployment)(nil),              // 21: weir.rpc.v1.TaskDeployment
+	(*InputGate)(nil),                   // 22: weir.rpc.v1.InputGate
+	(*ProducerLocation)(nil),            // 23: weir.rpc.v1.ProducerLocation
+	(*ResultPartition)(nil),             // 24: weir.rpc.v1.ResultPartition
+	(*CancelTaskRequest)(nil),           // 25: weir.rpc.v1.CancelTaskRequest
+	(*ReleaseSlotsRequest)(nil),         // 26: weir.rpc.v1.ReleaseSlotsRequest
+	(*SchemaRequest)(nil),               // 27: weir.rpc.v1.SchemaRequest
+	(*SchemaResponse)(nil),              // 28: weir.rpc.v1.SchemaResponse
+	(*ExchangeMessage)(nil),             // 29: weir.rpc.v1.ExchangeMessage
+	(*ChannelOpen)(nil),                 // 30: weir.rpc.v1.ChannelOpen
+	nil,                                 // 31: weir.rpc.v1.TaskDeployment.ConfigEntry
 }
 var file_weir_proto_depIdxs = []int32{
-	3,  // 0: weir.rpc.v1.CheckpointAck.states:type_name -> weir.rpc.v1.OperatorState
+	5,  // 0: weir.rpc.v1.CheckpointAck.states:type_name -> weir.rpc.v1.OperatorState
 	1,  // 1: weir.rpc.v1.RegisterTaskManagerResponse.fence:type_name -> weir.rpc.v1.Fence
-	10, // 2: weir.rpc.v1.HeartbeatRequest.slots:type_name -> weir.rpc.v1.SlotStatus
-	13, // 3: weir.rpc.v1.HeartbeatRequest.metrics:type_name -> weir.rpc.v1.TaskMetrics
-	9,  // 4: weir.rpc.v1.HeartbeatRequest.memory:type_name -> weir.rpc.v1.MemoryStats
-	1,  // 5: weir.rpc.v1.HeartbeatResponse.fence:type_name -> weir.rpc.v1.Fence
-	0,  // 6: weir.rpc.v1.TaskStateReport.state:type_name -> weir.rpc.v1.TaskState
-	13, // 7: weir.rpc.v1.TaskStateReport.metrics:type_name -> weir.rpc.v1.TaskMetrics
-	1,  // 8: weir.rpc.v1.TriggerCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
-	1,  // 9: weir.rpc.v1.NotifyCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
-	3,  // 10: weir.rpc.v1.RestoreState.states:type_name -> weir.rpc.v1.OperatorState
-	1,  // 11: weir.rpc.v1.DeployTaskRequest.fence:type_name -> weir.rpc.v1.Fence
-	18, // 12: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
-	19, // 13: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
-	21, // 14: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
-	28, // 15: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
-	16, // 16: weir.rpc.v1.TaskDeployment.restore:type_name -> weir.rpc.v1.RestoreState
-	20, // 17: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
-	1,  // 18: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
-	1,  // 19: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
-	27, // 20: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
-	6,  // 21: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
-	8,  // 22: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
-	12, // 23: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
-	4,  // 24: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:input_type -> weir.rpc.v1.CheckpointAck
-	5,  // 25: weir.rpc.v1.ResourceManager.DeclineCheckpoint:input_type -> weir.rpc.v1.CheckpointDecline
-	17, // 26: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
-	22, // 27: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
-	23, // 28: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
-	14, // 29: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:input_type -> weir.rpc.v1.TriggerCheckpointRequest
-	15, // 30: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:input_type -> weir.rpc.v1.NotifyCheckpointRequest
-	26, // 31: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
-	24, // 32: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
-	7,  // 33: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
-	11, // 34: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
-	2,  // 35: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
-	2,  // 36: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:output_type -> weir.rpc.v1.Ack
-	2,  // 37: weir.rpc.v1.ResourceManager.DeclineCheckpoint:output_type -> weir.rpc.v1.Ack
-	2,  // 38: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
-	2,  // 39: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
-	2,  // 40: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
-	2,  // 41: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:output_type -> weir.rpc.v1.Ack
-	2,  // 42: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:output_type -> weir.rpc.v1.Ack
-	26, // 43: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
-	25, // 44: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
-	33, // [33:45] is the sub-list for method output_type
-	21, // [21:33] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	10, // 2: weir.rpc.v1.RegisterTaskManagerResponse.file_access:type_name -> weir.rpc.v1.FileAccess
+	13, // 3: weir.rpc.v1.HeartbeatRequest.slots:type_name -> weir.rpc.v1.SlotStatus
+	16, // 4: weir.rpc.v1.HeartbeatRequest.metrics:type_name -> weir.rpc.v1.TaskMetrics
+	12, // 5: weir.rpc.v1.HeartbeatRequest.memory:type_name -> weir.rpc.v1.MemoryStats
+	1,  // 6: weir.rpc.v1.HeartbeatResponse.fence:type_name -> weir.rpc.v1.Fence
+	0,  // 7: weir.rpc.v1.TaskStateReport.state:type_name -> weir.rpc.v1.TaskState
+	16, // 8: weir.rpc.v1.TaskStateReport.metrics:type_name -> weir.rpc.v1.TaskMetrics
+	1,  // 9: weir.rpc.v1.TriggerCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
+	1,  // 10: weir.rpc.v1.NotifyCheckpointRequest.fence:type_name -> weir.rpc.v1.Fence
+	5,  // 11: weir.rpc.v1.RestoreState.states:type_name -> weir.rpc.v1.OperatorState
+	1,  // 12: weir.rpc.v1.DeployTaskRequest.fence:type_name -> weir.rpc.v1.Fence
+	21, // 13: weir.rpc.v1.DeployTaskRequest.task:type_name -> weir.rpc.v1.TaskDeployment
+	22, // 14: weir.rpc.v1.TaskDeployment.inputs:type_name -> weir.rpc.v1.InputGate
+	24, // 15: weir.rpc.v1.TaskDeployment.outputs:type_name -> weir.rpc.v1.ResultPartition
+	31, // 16: weir.rpc.v1.TaskDeployment.config:type_name -> weir.rpc.v1.TaskDeployment.ConfigEntry
+	19, // 17: weir.rpc.v1.TaskDeployment.restore:type_name -> weir.rpc.v1.RestoreState
+	23, // 18: weir.rpc.v1.InputGate.producers:type_name -> weir.rpc.v1.ProducerLocation
+	1,  // 19: weir.rpc.v1.CancelTaskRequest.fence:type_name -> weir.rpc.v1.Fence
+	1,  // 20: weir.rpc.v1.ReleaseSlotsRequest.fence:type_name -> weir.rpc.v1.Fence
+	30, // 21: weir.rpc.v1.ExchangeMessage.open:type_name -> weir.rpc.v1.ChannelOpen
+	8,  // 22: weir.rpc.v1.ResourceManager.RegisterTaskManager:input_type -> weir.rpc.v1.RegisterTaskManagerRequest
+	11, // 23: weir.rpc.v1.ResourceManager.Heartbeat:input_type -> weir.rpc.v1.HeartbeatRequest
+	15, // 24: weir.rpc.v1.ResourceManager.ReportTaskState:input_type -> weir.rpc.v1.TaskStateReport
+	6,  // 25: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:input_type -> weir.rpc.v1.CheckpointAck
+	7,  // 26: weir.rpc.v1.ResourceManager.DeclineCheckpoint:input_type -> weir.rpc.v1.CheckpointDecline
+	3,  // 27: weir.rpc.v1.ResourceManager.FetchArtifact:input_type -> weir.rpc.v1.FetchArtifactRequest
+	20, // 28: weir.rpc.v1.TaskExecutor.DeployTask:input_type -> weir.rpc.v1.DeployTaskRequest
+	25, // 29: weir.rpc.v1.TaskExecutor.CancelTask:input_type -> weir.rpc.v1.CancelTaskRequest
+	26, // 30: weir.rpc.v1.TaskExecutor.ReleaseSlots:input_type -> weir.rpc.v1.ReleaseSlotsRequest
+	17, // 31: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:input_type -> weir.rpc.v1.TriggerCheckpointRequest
+	18, // 32: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:input_type -> weir.rpc.v1.NotifyCheckpointRequest
+	29, // 33: weir.rpc.v1.DataExchange.Channel:input_type -> weir.rpc.v1.ExchangeMessage
+	27, // 34: weir.rpc.v1.DataExchange.Schema:input_type -> weir.rpc.v1.SchemaRequest
+	9,  // 35: weir.rpc.v1.ResourceManager.RegisterTaskManager:output_type -> weir.rpc.v1.RegisterTaskManagerResponse
+	14, // 36: weir.rpc.v1.ResourceManager.Heartbeat:output_type -> weir.rpc.v1.HeartbeatResponse
+	2,  // 37: weir.rpc.v1.ResourceManager.ReportTaskState:output_type -> weir.rpc.v1.Ack
+	2,  // 38: weir.rpc.v1.ResourceManager.AcknowledgeCheckpoint:output_type -> weir.rpc.v1.Ack
+	2,  // 39: weir.rpc.v1.ResourceManager.DeclineCheckpoint:output_type -> weir.rpc.v1.Ack
+	4,  // 40: weir.rpc.v1.ResourceManager.FetchArtifact:output_type -> weir.rpc.v1.ArtifactChunk
+	2,  // 41: weir.rpc.v1.TaskExecutor.DeployTask:output_type -> weir.rpc.v1.Ack
+	2,  // 42: weir.rpc.v1.TaskExecutor.CancelTask:output_type -> weir.rpc.v1.Ack
+	2,  // 43: weir.rpc.v1.TaskExecutor.ReleaseSlots:output_type -> weir.rpc.v1.Ack
+	2,  // 44: weir.rpc.v1.TaskExecutor.TriggerCheckpoint:output_type -> weir.rpc.v1.Ack
+	2,  // 45: weir.rpc.v1.TaskExecutor.NotifyCheckpointComplete:output_type -> weir.rpc.v1.Ack
+	29, // 46: weir.rpc.v1.DataExchange.Channel:output_type -> weir.rpc.v1.ExchangeMessage
+	28, // 47: weir.rpc.v1.DataExchange.Schema:output_type -> weir.rpc.v1.SchemaResponse
+	35, // [35:48] is the sub-list for method output_type
+	22, // [22:35] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_weir_proto_init() }
@@ -2322,9 +2514,9 @@ func file_weir_proto_init() {
 	if File_weir_proto != nil {
 		return
 	}
-	file_weir_proto_msgTypes[2].OneofWrappers = []any{}
-	file_weir_proto_msgTypes[12].OneofWrappers = []any{}
-	file_weir_proto_msgTypes[25].OneofWrappers = []any{
+	file_weir_proto_msgTypes[4].OneofWrappers = []any{}
+	file_weir_proto_msgTypes[15].OneofWrappers = []any{}
+	file_weir_proto_msgTypes[28].OneofWrappers = []any{
 		(*ExchangeMessage_Open)(nil),
 		(*ExchangeMessage_Frame)(nil),
 	}
@@ -2334,7 +2526,7 @@ func file_weir_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weir_proto_rawDesc), len(file_weir_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -27,6 +27,7 @@ const (
 	ResourceManager_ReportTaskState_FullMethodName       = "/weir.rpc.v1.ResourceManager/ReportTaskState"
 	ResourceManager_AcknowledgeCheckpoint_FullMethodName = "/weir.rpc.v1.ResourceManager/AcknowledgeCheckpoint"
 	ResourceManager_DeclineCheckpoint_FullMethodName     = "/weir.rpc.v1.ResourceManager/DeclineCheckpoint"
+	ResourceManager_FetchArtifact_FullMethodName         = "/weir.rpc.v1.ResourceManager/FetchArtifact"
 )
 
 // ResourceManagerClient is the client API for ResourceManager service.
@@ -44,6 +45,12 @@ type ResourceManagerClient interface {
 	// checkpoint (its state is written); DeclineCheckpoint that it cannot.
 	AcknowledgeCheckpoint(ctx context.Context, in *CheckpointAck, opts ...grpc.CallOption) (*Ack, error)
 	DeclineCheckpoint(ctx context.Context, in *CheckpointDecline, opts ...grpc.CallOption) (*Ack, error)
+	// FetchArtifact streams a stored job module to a registered TaskManager,
+	// in chunks of at most 1 MiB; the TaskManager checks the sha256 of what
+	// it got. An unknown module is NOT_FOUND, a malformed id
+	// INVALID_ARGUMENT, a TaskManager that is not registered
+	// FAILED_PRECONDITION.
+	FetchArtifact(ctx context.Context, in *FetchArtifactRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArtifactChunk], error)
 }
 
 type resourceManagerClient struct {
@@ -104,6 +111,25 @@ func (c *resourceManagerClient) DeclineCheckpoint(ctx context.Context, in *Check
 	return out, nil
 }
 
+func (c *resourceManagerClient) FetchArtifact(ctx context.Context, in *FetchArtifactRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArtifactChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ResourceManager_ServiceDesc.Streams[0], ResourceManager_FetchArtifact_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FetchArtifactRequest, ArtifactChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ResourceManager_FetchArtifactClient = grpc.ServerStreamingClient[ArtifactChunk]
+
 // ResourceManagerServer is the server API for ResourceManager service.
 // All implementations must embed UnimplementedResourceManagerServer
 // for forward compatibility.
@@ -119,6 +145,12 @@ type ResourceManagerServer interface {
 	// checkpoint (its state is written); DeclineCheckpoint that it cannot.
 	AcknowledgeCheckpoint(context.Context, *CheckpointAck) (*Ack, error)
 	DeclineCheckpoint(context.Context, *CheckpointDecline) (*Ack, error)
+	// FetchArtifact streams a stored job module to a registered TaskManager,
+	// in chunks of at most 1 MiB; the TaskManager checks the sha256 of what
+	// it got. An unknown module is NOT_FOUND, a malformed id
+	// INVALID_ARGUMENT, a TaskManager that is not registered
+	// FAILED_PRECONDITION.
+	FetchArtifact(*FetchArtifactRequest, grpc.ServerStreamingServer[ArtifactChunk]) error
 	mustEmbedUnimplementedResourceManagerServer()
 }
 
@@ -143,6 +175,9 @@ func (UnimplementedResourceManagerServer) AcknowledgeCheckpoint(context.Context,
 }
 func (UnimplementedResourceManagerServer) DeclineCheckpoint(context.Context, *CheckpointDecline) (*Ack, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeclineCheckpoint not implemented")
+}
+func (UnimplementedResourceManagerServer) FetchArtifact(*FetchArtifactRequest, grpc.ServerStreamingServer[ArtifactChunk]) error {
+	return status.Error(codes.Unimplemented, "method FetchArtifact not implemented")
 }
 func (UnimplementedResourceManagerServer) mustEmbedUnimplementedResourceManagerServer() {}
 func (UnimplementedResourceManagerServer) testEmbeddedByValue()                         {}
@@ -255,6 +290,17 @@ func _ResourceManager_DeclineCheckpoint_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResourceManager_FetchArtifact_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FetchArtifactRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ResourceManagerServer).FetchArtifact(m, &grpc.GenericServerStream[FetchArtifactRequest, ArtifactChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ResourceManager_FetchArtifactServer = grpc.ServerStreamingServer[ArtifactChunk]
+
 // ResourceManager_ServiceDesc is the grpc.ServiceDesc for ResourceManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -283,7 +329,13 @@ var ResourceManager_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ResourceManager_DeclineCheckpoint_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "FetchArtifact",
+			Handler:       _ResourceManager_FetchArtifact_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "weir.proto",
 }
 

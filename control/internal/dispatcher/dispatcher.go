@@ -60,8 +60,6 @@ type Config struct {
 	Plans     *planread.Reader
 	RM        *rmserver.Server
 	Fence     *rpcpb.Fence
-	// ArtifactURL returns where TaskManagers download an artifact.
-	ArtifactURL func(id string) string
 	// SlotTimeout bounds a job's wait for slots (default 5 minutes);
 	// "slot.request.timeout" in a job's config overrides it.
 	SlotTimeout time.Duration
@@ -215,8 +213,7 @@ func (d *Dispatcher) master(rec jobstore.Record, restore *checkpoint.Metadata, r
 	id := rec.ID
 	cfg := jobmaster.Config{
 		JobID: id, Plan: plan, Artifact: rec.Artifact, ArtifactName: rec.ArtifactName, ProgramArgs: rec.ProgramArgs,
-		SavepointPath: rec.SavepointPath, ArtifactURL: d.cfg.ArtifactURL(rec.Artifact),
-		Strategy: strategy, Gateway: gateway{d}, Slots: slots{d}, SlotTimeout: slotTimeout, Logger: d.log,
+		SavepointPath: rec.SavepointPath, Strategy: strategy, Gateway: gateway{d}, Slots: slots{d}, SlotTimeout: slotTimeout, Logger: d.log,
 		Checkpoints: cps, CheckpointDir: filepath.Join(d.cfg.CheckpointRoot, id),
 		Restore: restore, RestorePath: restorePath, AllowNonRestored: rec.AllowNonRestored,
 		FirstAttempt: firstAttempt, CheckpointsAfter: checkpointsAfter,

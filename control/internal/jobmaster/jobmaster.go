@@ -60,8 +60,9 @@ type Slots interface {
 type Config struct {
 	JobID string
 	Plan  *abi.Plan
-	// Artifact is the module's sha256; ArtifactURL where TaskManagers fetch it.
-	Artifact, ArtifactURL string
+	// Artifact is the module's sha256 (TaskManagers fetch it from the
+	// ResourceManager).
+	Artifact string
 	// ArtifactName, ProgramArgs and SavepointPath are what the job was
 	// submitted with, shown in its configuration view.
 	ArtifactName  string
@@ -640,7 +641,7 @@ func (m *JobMaster) deployments(attempt int, locs []Location) (map[string]*rpcpb
 				JobId: m.cfg.JobID, ExecutionId: ExecutionID(m.cfg.JobID, task, attempt),
 				VertexId: v.ID, Subtask: int32(i), Parallelism: int32(v.Parallelism),
 				MaxParallelism: int32(m.graph.MaxParallelism), Attempt: int32(attempt),
-				Slot: int32(locs[i].Slot.Index), ArtifactSha256: m.cfg.Artifact, ArtifactUrl: m.cfg.ArtifactURL,
+				Slot: int32(locs[i].Slot.Index), ArtifactSha256: m.cfg.Artifact,
 				ChainJson: chain, Outputs: outputs, Config: m.cfg.Plan.Config,
 				KeyGroupStart: int32(kg.Start), KeyGroupEnd: int32(kg.End),
 				CheckpointDir: m.cfg.CheckpointDir, Restore: restore(v), Checkpointing: m.cfg.Checkpoints.Enabled(),

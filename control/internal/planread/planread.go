@@ -18,34 +18,45 @@ import (
 // ErrPlan is wrapped by errors about what the plan asks for.
 var ErrPlan = errors.New("planread: plan refused")
 
+// Defaults of Limits.
+const (
+	DefaultMemory = 128 << 20
+	DefaultBudget = 5 * time.Second
+	DefaultOutput = 64 << 10
+)
+
 // Limits of the plan sandbox.
 type Limits struct {
-	Memory uint64        // default 128 MiB
-	Budget time.Duration // default 5 s
-	Output int           // default 64 KiB
+	Memory uint64        // default DefaultMemory
+	Budget time.Duration // default DefaultBudget
+	Output int           // default DefaultOutput
+	// Files is the file connectors' access policy their paths are checked
+	// against (default: unrestricted).
+	Files connector.FileAccess
 }
 
 // Reader reads plans with its own runtime and limits.
 type Reader struct {
-	rt *wasm.Runtime
+	rt   *wasm.Runtime
+	opts connector.Options
 }
 
 // New starts a reader; cacheDir may be empty.
 func New(ctx context.Context, cacheDir string, l Limits) (*Reader, error) {
 	if l.Memory == 0 {
-		l.Memory = 128 << 20
+		l.Memory = DefaultMemory
 	}
 	if l.Budget <= 0 {
-		l.Budget = 5 * time.Second
+		l.Budget = DefaultBudget
 	}
 	if l.Output <= 0 {
-		l.Output = 64 << 10
+		l.Output = DefaultOutput
 	}
 	rt, err := wasm.NewRuntime(ctx, wasm.Config{CacheDir: cacheDir, MemoryLimit: l.Memory, CallBudget: l.Budget, OutputBudget: l.Output})
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{rt: rt}, nil
+	return &Reader{rt: rt, opts: connector.Options{Files: l.Files}}, nil
 }
 
 // Close releases the reader's runtime.
@@ -62,8 +73,9 @@ func (r *Reader) Validate(ctx context.Context, name string, bin []byte) error {
 // Read validates the module, runs its weir_plan with args and returns the
 // decoded, validated plan (opts may override its default parallelism). Every error is the user's to fix: a bad module
 // (wasm errors), a failing or misbehaving weir_plan (*wasm.CallError), an
-// invalid plan (abi.ErrInvalidPlan) or a plan using kinds the module lacks
-// (ErrPlan).
+// invalid plan (abi.ErrInvalidPlan), a plan using kinds the module lacks or
+// connectors with bad parameters, paths the file access policy refuses
+// included (ErrPlan).
 func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []string, opts abi.DecodeOptions) (*abi.Plan, error) {
 	mod, err := r.rt.Load(ctx, name, bin)
 	if err != nil {
@@ -90,7 +102,7 @@ func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []strin
 		if ok && !mod.Supports(k) {
 			return nil, fmt.Errorf("%w: node %q is a %s operator, but the module lacks %v", ErrPlan, n.ID, k, k.Exports())
 		}
-		if err := checkConnector(n); err != nil {
+		if err := checkConnector(n, r.opts); err != nil {
 			return nil, fmt.Errorf("%w: node %q: %w", ErrPlan, n.ID, err)
 		}
 	}
@@ -99,16 +111,16 @@ func (r *Reader) Read(ctx context.Context, name string, bin []byte, args []strin
 
 // checkConnector builds a source or sink node's connector, which checks its
 // parameters, and discards it.
-func checkConnector(n abi.Node) error {
+func checkConnector(n abi.Node, opts connector.Options) error {
 	switch n.Kind {
 	case "source":
-		s, err := connector.NewSource(n.Connector, n.ConnectorParams)
+		s, err := connector.NewSource(n.Connector, n.ConnectorParams, opts)
 		if err != nil {
 			return err
 		}
 		return s.Close()
 	case "sink":
-		s, err := connector.NewSink(n.Connector, n.ConnectorParams)
+		s, err := connector.NewSink(n.Connector, n.ConnectorParams, opts)
 		if err != nil {
 			return err
 		}

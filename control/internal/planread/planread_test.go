@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weirflow/weir/abi"
+	"github.com/weirflow/weir/internal/connector"
 	"github.com/weirflow/weir/internal/guesttest"
 	"github.com/weirflow/weir/wasm"
 )
@@ -76,5 +77,63 @@ func TestRead(t *testing.T) {
 				t.Fatalf("got %v, want %v containing %q", err, tc.want, tc.msg)
 			}
 		})
+	}
+}
+
+// With a file access policy, a plan whose file connectors name paths
+// outside the allowed directories is refused, with the path and the
+// allow-list in the error.
+func TestReadFileAccess(t *testing.T) {
+	ctx := context.Background()
+	allowed := t.TempDir()
+	outside := t.TempDir()
+	wordcount := guesttest.BuildGo(t, "examples", "./wordcount")
+	cache := t.TempDir() // the readers share compilations
+	for _, dir := range []string{allowed, outside} {
+		if err := os.WriteFile(filepath.Join(dir, "in.txt"), []byte("a b a\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name  string
+		files connector.FileAccess
+		args  []string
+		want  string // "" accepted
+	}{
+		{"inside", connector.FileAccess{AllowDirs: []string{allowed}},
+			[]string{"--input", filepath.Join(allowed, "in.txt"), "--output", filepath.Join(allowed, "out")}, ""},
+		{"input outside", connector.FileAccess{AllowDirs: []string{allowed}},
+			[]string{"--input", filepath.Join(outside, "in.txt"), "--output", filepath.Join(allowed, "out")},
+			`path="` + filepath.Join(outside, "in.txt") + `" is outside the allowed directories ` + allowed},
+		{"output outside", connector.FileAccess{AllowDirs: []string{allowed}},
+			[]string{"--input", filepath.Join(allowed, "in.txt"), "--output", filepath.Join(allowed, "..", filepath.Base(outside), "out")},
+			"is outside the allowed directories " + allowed},
+		{"restricted without dirs", connector.FileAccess{Restricted: true},
+			[]string{"--input", filepath.Join(allowed, "in.txt"), "--output", filepath.Join(allowed, "out")},
+			"file connectors are disabled"},
+		{"unrestricted", connector.FileAccess{},
+			[]string{"--input", filepath.Join(outside, "in.txt"), "--output", filepath.Join(outside, "out")}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := New(ctx, cache, Limits{Files: tc.files})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close(ctx)
+			_, err = r.Read(ctx, "wordcount", wordcount, tc.args, abi.DecodeOptions{})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrPlan) || !errors.Is(err, connector.ErrFileAccess) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrPlan and ErrFileAccess with %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(outside, "out")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("reading plans created the sink's directory (%v)", err)
 	}
 }

@@ -10,12 +10,25 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/weirflow/weir/control/internal/artifact"
 	"github.com/weirflow/weir/control/internal/resources"
+	"github.com/weirflow/weir/internal/connector"
 	"github.com/weirflow/weir/internal/rpcpb"
 )
+
+// ChunkSize is the largest piece of a module FetchArtifact sends at once.
+const ChunkSize = 1 << 20
+
+// Artifacts reads stored job modules: Bytes returns a module by its id (its
+// hex sha256), an error wrapping artifact.ErrBadID for a malformed id and
+// artifact.ErrNotFound for an unknown one (*artifact.Store does).
+type Artifacts interface {
+	Bytes(id string) ([]byte, error)
+}
 
 // Config configures the service.
 type Config struct {
@@ -26,6 +39,12 @@ type Config struct {
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 	// StorageDir is the shared blob storage TaskManagers read artifacts from.
 	StorageDir string
+	// Artifacts serves FetchArtifact, for TaskManagers that cannot read
+	// StorageDir (nil: every fetch is NOT_FOUND).
+	Artifacts Artifacts
+	// FileAccess is the file connectors' policy, sent to TaskManagers when
+	// they register (they apply it too).
+	FileAccess connector.FileAccess
 	// OnLost is told of TaskManagers that missed their heartbeats, and of
 	// the jobs that had tasks there; OnTaskState of every task report.
 	OnLost      func(resources.Lost)
@@ -110,7 +129,48 @@ func (s *Server) RegisterTaskManager(_ context.Context, req *rpcpb.RegisterTaskM
 		HeartbeatIntervalMs: s.cfg.HeartbeatInterval.Milliseconds(),
 		HeartbeatTimeoutMs:  s.cfg.HeartbeatTimeout.Milliseconds(),
 		StorageDir:          s.cfg.StorageDir,
+		FileAccess:          &rpcpb.FileAccess{Restricted: s.cfg.FileAccess.On(), AllowDirs: s.cfg.FileAccess.AllowDirs},
 	}, nil
+}
+
+// FetchArtifact implements the service: it streams a stored module to a
+// registered TaskManager in chunks of at most ChunkSize bytes, the first
+// carrying the module's size.
+func (s *Server) FetchArtifact(req *rpcpb.FetchArtifactRequest, stream grpc.ServerStreamingServer[rpcpb.ArtifactChunk]) error {
+	s.mu.Lock()
+	_, known := s.reg.Get(req.GetTaskManagerId())
+	s.mu.Unlock()
+	if !known {
+		return status.Errorf(codes.FailedPrecondition, "TaskManager %q is not registered with this JobManager: register before fetching artifacts", req.GetTaskManagerId())
+	}
+	var bin []byte
+	err := artifact.ErrNotFound
+	if s.cfg.Artifacts != nil {
+		bin, err = s.cfg.Artifacts.Bytes(req.GetSha256())
+	}
+	switch {
+	case errors.Is(err, artifact.ErrBadID):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, artifact.ErrNotFound):
+		return status.Errorf(codes.NotFound, "no artifact %q is stored: it was deleted, or never uploaded", req.GetSha256())
+	case err != nil:
+		s.cfg.Logger.Error("reading an artifact for a TaskManager failed", "artifact", req.GetSha256(), "taskmanager", req.GetTaskManagerId(), "err", err)
+		return status.Errorf(codes.Internal, "reading artifact %s: %v", req.GetSha256(), err)
+	}
+	size := int64(len(bin))
+	for first := true; first || len(bin) > 0; first = false {
+		n := min(len(bin), ChunkSize)
+		chunk := &rpcpb.ArtifactChunk{Data: bin[:n]}
+		if first {
+			chunk.Size = size
+		}
+		if err := stream.Send(chunk); err != nil {
+			return err
+		}
+		bin = bin[n:]
+	}
+	s.cfg.Logger.Debug("artifact sent to a TaskManager", "artifact", req.GetSha256(), "taskmanager", req.GetTaskManagerId(), "bytes", size)
+	return nil
 }
 
 // Heartbeat implements the service; an unknown TaskManager is asked to

@@ -34,9 +34,12 @@ import (
 
 // Env is what a TaskManager offers its tasks.
 type Env struct {
-	// Module returns the compiled module of an artifact, fetching it first
-	// if needed.
-	Module func(ctx context.Context, sha256, url string) (*wasm.Module, error)
+	// Module returns the compiled module of an artifact (by its sha256),
+	// fetching it first if needed.
+	Module func(ctx context.Context, sha256 string) (*wasm.Module, error)
+	// Files is the file connectors' access policy, as the leading
+	// JobManager gave it (the TaskManager checks paths again).
+	Files connector.FileAccess
 	// Registry holds this TaskManager's result partitions.
 	Registry *exchange.Registry
 	// Conn returns a (shared) connection to another TaskManager's data
@@ -236,7 +239,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 			continue
 		}
 		if n.UsesWasm() && t.inst == nil {
-			mod, err := t.env.Module(ctx, d.GetArtifactSha256(), d.GetArtifactUrl())
+			mod, err := t.env.Module(ctx, d.GetArtifactSha256())
 			if err != nil {
 				return fmt.Errorf("loading the job's module: %w", err)
 			}
@@ -286,7 +289,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 	var src connector.Source
 	var stateful []task.Stateful
 	if head.Kind == "source" {
-		if src, err = connector.NewSource(head.Connector, head.ConnectorParams); err != nil {
+		if src, err = connector.NewSource(head.Connector, head.ConnectorParams, connector.Options{Files: t.env.Files}); err != nil {
 			return err
 		}
 		if err := src.Open(ctx, cctx); err != nil {
@@ -458,7 +461,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 
 	var sink connector.Sink
 	if tail.Kind == "sink" {
-		if sink, err = connector.NewSink(tail.Connector, tail.ConnectorParams); err != nil {
+		if sink, err = connector.NewSink(tail.Connector, tail.ConnectorParams, connector.Options{Files: t.env.Files}); err != nil {
 			return err
 		}
 		if err := sink.Open(ctx, cctx, out); err != nil {
