@@ -29,6 +29,18 @@ func (m *JobManager) setFileAccess() error {
 // fileAccess is the file connectors' policy (see setFileAccess).
 func (m *JobManager) fileAccess() connector.FileAccess { return m.cfg.Plan.Files }
 
+// savepointAccess is where savepoints may be written and read: anywhere
+// while file access is unrestricted, else the storage directory and the
+// allowed directories (a savepoint's target directory and a job's
+// savepointPath come from requests, like file connectors' paths).
+func (m *JobManager) savepointAccess() connector.FileAccess {
+	files := m.fileAccess()
+	if !files.On() {
+		return files
+	}
+	return connector.FileAccess{Restricted: true, AllowDirs: append([]string{m.cfg.StorageDir}, files.AllowDirs...)}
+}
+
 // FetchArtifact streams a module to a TaskManager; a standby has none to
 // give (the TaskManager registers with the leader again).
 func (s rmSwitch) FetchArtifact(req *rpcpb.FetchArtifactRequest, stream grpc.ServerStreamingServer[rpcpb.ArtifactChunk]) error {

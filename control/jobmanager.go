@@ -426,6 +426,7 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 		Checkpoints:     m.cfg.Checkpoints,
 		Store:           jobs,
 		Valid:           lead.Valid,
+		Savepoints:      m.savepointAccess(),
 		MaxActiveJobs:   m.cfg.MaxActiveJobs,
 		MaxRetainedJobs: m.cfg.MaxRetainedJobs,
 	})

@@ -34,6 +34,7 @@ import (
 	"github.com/weirflow/weir/control/internal/resources"
 	"github.com/weirflow/weir/control/internal/restart"
 	"github.com/weirflow/weir/control/internal/rmserver"
+	"github.com/weirflow/weir/internal/connector"
 	"github.com/weirflow/weir/internal/rpcpb"
 )
 
@@ -71,6 +72,10 @@ type Config struct {
 	// Store records jobs, attempts, checkpoint ids and pointers in etcd
 	// (nil: nothing is recorded, as in tests without etcd).
 	Store *jobstore.Store
+	// Savepoints is where savepoints may be written and read (the target
+	// directories of savepoints and stops, the savepointPath a job starts
+	// from); the zero value allows every path.
+	Savepoints connector.FileAccess
 	// MaxActiveJobs bounds the jobs not yet finished, canceled or failed
 	// (default 100): a submission past it is refused with ErrTooManyJobs.
 	MaxActiveJobs int
@@ -130,6 +135,11 @@ type RunRequest struct {
 func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunRequest) (string, error) {
 	if req.Parallelism < 0 || req.Parallelism > abi.MaxParallelism {
 		return "", fmt.Errorf("%w: parallelism %d is outside 1..%d", ErrBadRequest, req.Parallelism, abi.MaxParallelism)
+	}
+	if req.SavepointPath != "" {
+		if err := d.CheckSavepointPath("savepointPath", req.SavepointPath); err != nil {
+			return "", err
+		}
 	}
 	if n := d.active(); n >= d.cfg.MaxActiveJobs {
 		return "", fmt.Errorf("%w: %d jobs are running or restarting, the limit of the cluster (--max-jobs %d); cancel one or wait for one to end", ErrTooManyJobs, n, d.cfg.MaxActiveJobs)
@@ -224,6 +234,15 @@ func (d *Dispatcher) master(rec jobstore.Record, restore *checkpoint.Metadata, r
 		cfg.ReserveCheckpoint = func(cp int64) error { return st.SetCounter(id, cp) }
 	}
 	return jobmaster.New(cfg)
+}
+
+// CheckSavepointPath refuses a savepoint directory outside the allowed
+// ones (ErrBadRequest, naming the field and the path).
+func (d *Dispatcher) CheckSavepointPath(field, path string) error {
+	if err := d.cfg.Savepoints.Check(field, path); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return nil
 }
 
 // active counts the jobs that have not ended.

@@ -62,6 +62,11 @@ func (s *Server) savepoint(c echo.Context) error {
 	if err := decodeBody(c, &req, `"target-directory" and "cancel-job"`); err != nil {
 		return err
 	}
+	if req.Target != "" {
+		if err := s.jobs.CheckSavepointPath("target-directory", req.Target); err != nil {
+			return badRequest(err)
+		}
+	}
 	trigger, err := jm.TriggerSavepoint(req.Target, false, req.Cancel)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusConflict, err.Error())
@@ -81,6 +86,11 @@ func (s *Server) stop(c echo.Context) error {
 	}
 	if err := decodeBody(c, &req, `"targetDirectory" and "drain"`); err != nil {
 		return err
+	}
+	if req.Target != "" {
+		if err := s.jobs.CheckSavepointPath("targetDirectory", req.Target); err != nil {
+			return badRequest(err)
+		}
 	}
 	trigger, err := jm.TriggerSavepoint(req.Target, true, false)
 	if err != nil {
