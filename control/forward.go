@@ -19,7 +19,10 @@ const forwardedHeader = "X-Weir-Forwarded-By"
 // forwarder passes a standby's REST requests on to the leader; without a
 // leader (an election under way) it answers 503 with a JSON error.
 func (m *JobManager) forwarder() http.Handler {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = m.tls.Client
 	proxy := &httputil.ReverseProxy{
+		Transport: tr,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			target := pr.In.Context().Value(targetKey{}).(*url.URL)
 			pr.SetURL(target)
@@ -40,7 +43,7 @@ func (m *JobManager) forwarder() http.Handler {
 			unavailable(w, "no JobManager leads right now (an election is under way); retry shortly")
 			return
 		}
-		target := &url.URL{Scheme: "http", Host: l.RESTAddress}
+		target := &url.URL{Scheme: m.tls.Scheme(), Host: l.RESTAddress}
 		proxy.ServeHTTP(w, r.WithContext(contextWithTarget(r, target)))
 	})
 }

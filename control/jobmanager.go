@@ -14,6 +14,7 @@ package control
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,7 @@ import (
 	"github.com/weirflow/weir/control/internal/resources"
 	"github.com/weirflow/weir/control/internal/rest"
 	"github.com/weirflow/weir/control/internal/rmserver"
+	"github.com/weirflow/weir/internal/certs"
 	"github.com/weirflow/weir/internal/etcdembed"
 	"github.com/weirflow/weir/internal/leader"
 	"github.com/weirflow/weir/internal/rpcpb"
@@ -101,6 +103,10 @@ type Config struct {
 	Plan planread.Limits
 	// SlotTimeout bounds a job's wait for free slots (default 5 minutes).
 	SlotTimeout time.Duration
+	// TLS are the PEM files of the JobManager's TLS identity: with them the
+	// REST API is served over HTTPS and the ResourceManager and every call
+	// to TaskManagers use mutual TLS (all three files are then needed).
+	TLS certs.Files
 	// AuthFile is a token file ("TOKEN ROLE" per line, roles viewer and
 	// submitter); AuthTokens the same text given directly (from the
 	// environment). With either, every REST request but GET /health and the
@@ -138,6 +144,8 @@ type JobManager struct {
 	plans *planread.Reader
 	// tokens check REST requests (nil: auth off).
 	tokens *auth.Tokens
+	// tls is the transport security of the REST API and gRPC.
+	tls certs.Node
 
 	// term is the current leadership's services (nil while standing by).
 	term    atomic.Pointer[term]
@@ -194,6 +202,9 @@ func New(cfg Config) (*JobManager, error) {
 	if m.tokens != nil {
 		m.cfg.RestrictFiles = true
 	}
+	if m.tls, err = cfg.TLS.Node(); err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
 	if err := m.setFileAccess(); err != nil {
 		return nil, err
 	}
@@ -248,6 +259,9 @@ func (m *JobManager) AuthEnabled() bool { return m.tokens != nil }
 
 // RESTAddr is the REST API's address (host:port).
 func (m *JobManager) RESTAddr() string { return m.restLis.Addr().String() }
+
+// RESTURL is the REST API's URL: https://host:port with TLS, else http.
+func (m *JobManager) RESTURL() string { return m.tls.Scheme() + "://" + m.RESTAddr() }
 
 // RPCAddr is the ResourceManager's gRPC address (host:port).
 func (m *JobManager) RPCAddr() string { return m.rpcLis.Addr().String() }
@@ -334,7 +348,7 @@ func (m *JobManager) Run(ctx context.Context) error {
 	go m.followElection(rctx)
 	m.standby = rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Cluster: m, Forward: m.forwarder(), Logger: m.log}).Handler()
 
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.Creds(m.tls.Server))
 	rpcpb.RegisterResourceManagerServer(gs, rmSwitch{m: m})
 	go func() { _ = gs.Serve(m.rpcLis) }()
 	defer gs.Stop()
@@ -343,14 +357,18 @@ func (m *JobManager) Run(ctx context.Context) error {
 		handler = m.tokens.Middleware(m)
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(m.restLis) }()
+	restLis := m.restLis
+	if m.tls.REST != nil {
+		restLis = tls.NewListener(restLis, m.tls.REST)
+	}
+	go func() { _ = hs.Serve(restLis) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
 	close(m.serving)
-	m.log.Info("JobManager serving", "rest", "http://"+m.RESTAddr(), "rpc", m.RPCAddr(), "etcd", strings.Join(m.endpoint, ","), "cluster", m.cfg.ClusterID)
+	m.log.Info("JobManager serving", "rest", m.RESTURL(), "rpc", m.RPCAddr(), "etcd", strings.Join(m.endpoint, ","), "cluster", m.cfg.ClusterID)
 
 	info := leader.Info{ID: m.cfg.ID, RPCAddress: m.RPCAddr(), RESTAddress: m.RESTAddr()}
 	for {
@@ -426,6 +444,7 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 		Checkpoints:     m.cfg.Checkpoints,
 		Store:           jobs,
 		Valid:           lead.Valid,
+		Dial:            m.tls.Dial,
 		Savepoints:      m.savepointAccess(),
 		MaxActiveJobs:   m.cfg.MaxActiveJobs,
 		MaxRetainedJobs: m.cfg.MaxRetainedJobs,

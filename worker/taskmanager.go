@@ -26,9 +26,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/weirflow/weir/internal/certs"
 	"github.com/weirflow/weir/internal/connector"
 	"github.com/weirflow/weir/internal/leader"
 	"github.com/weirflow/weir/internal/registration"
@@ -60,6 +60,10 @@ type Config struct {
 	ID string
 	// Exchange tunes channels and result partitions.
 	Exchange exchange.Options
+	// TLS are the PEM files of the TaskManager's TLS identity: with them its
+	// gRPC services and every call it makes (to the ResourceManager and to
+	// other TaskManagers) use mutual TLS; all three files are then needed.
+	TLS certs.Files
 	// BatchRows is the sources' batch size (default 1024).
 	BatchRows int
 	// GuestMemory caps the linear memory of each guest instance, in bytes
@@ -103,6 +107,8 @@ type TaskManager struct {
 	cfg Config
 	log *slog.Logger
 	lis net.Listener
+	// tls is the transport security of its gRPC server and calls.
+	tls certs.Node
 
 	rt       *wasm.Runtime
 	registry *exchange.Registry
@@ -168,12 +174,16 @@ func NewTaskManager(cfg Config) (*TaskManager, error) {
 	if err := cfg.validateLimits(); err != nil {
 		return nil, err
 	}
+	transport, err := cfg.TLS.Node()
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	lis, err := net.Listen("tcp", cfg.DataAddr)
 	if err != nil {
 		return nil, fmt.Errorf("worker: data address: %w", err)
 	}
 	return &TaskManager{
-		cfg: cfg, log: cfg.Logger.With("taskmanager", cfg.ID), lis: lis, registry: exchange.NewRegistry(),
+		cfg: cfg, tls: transport, log: cfg.Logger.With("taskmanager", cfg.ID), lis: lis, registry: exchange.NewRegistry(),
 		tasks: map[string]*running{}, modules: map[string]*wasm.Module{}, loading: map[string]*moduleLoad{}, conns: map[string]*grpc.ClientConn{},
 		prev: map[string]sample{}, finished: map[string][]exchange.PartitionKey{}, jobEpoch: map[string]int64{}, canceled: map[string]time.Time{}, alloc: memory.DefaultAllocator,
 	}, nil
@@ -220,7 +230,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 	}
 	defer cli.Close()
 
-	gs := grpc.NewServer(remote.ServerOptions()...)
+	gs := grpc.NewServer(append(remote.ServerOptions(), grpc.Creds(tm.tls.Server))...)
 	rpcpb.RegisterTaskExecutorServer(gs, executor{tm: tm})
 	rpcpb.RegisterDataExchangeServer(gs, dataExchange{Server: remote.NewServer(tm.registry, tm.log), tm: tm})
 	go func() { _ = gs.Serve(tm.lis) }()
@@ -244,7 +254,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 				if rmConn != nil {
 					rmConn.Close()
 				}
-				if rmConn, err = grpc.NewClient(info.RPCAddress, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+				if rmConn, err = grpc.NewClient(info.RPCAddress, grpc.WithTransportCredentials(tm.tls.Dial)); err != nil {
 					return nil, err
 				}
 				rmAddr = info.RPCAddress
@@ -612,7 +622,7 @@ func (tm *TaskManager) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := tm.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, append(remote.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	c, err := grpc.NewClient(addr, append(remote.DialOptions(), grpc.WithTransportCredentials(tm.tls.Dial))...)
 	if err != nil {
 		return nil, fmt.Errorf("worker: connect to TaskManager at %s: %w", addr, err)
 	}

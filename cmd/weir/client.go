@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +21,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/weirflow/weir/internal/certs"
 )
 
 // The client verbs talk to the JobManager's REST API (docs/openapi.json).
@@ -821,15 +821,9 @@ func newRESTClient(e endpoint) (*restClient, error) {
 		ca = os.Getenv(tlsCAEnv)
 	}
 	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --tls-ca: %w", errUsage, err)
+		if tr.TLSClientConfig, err = (certs.Files{CA: ca}).ClientConfig(); err != nil {
+			return nil, fmt.Errorf("%w: %w", errUsage, err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: --tls-ca %s holds no PEM certificate", errUsage, ca)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &restClient{base: base, http: &http.Client{Transport: tr}, token: token}, nil
 }

@@ -96,7 +96,7 @@ func runJobManager(ctx context.Context, args []string, w io.Writer) error {
 		out.Lock()
 		defer out.Unlock()
 		if leading {
-			fmt.Fprintf(w, "JobManager leading: REST http://%s, RPC %s, etcd %s (epoch %d)\n", jm.RESTAddr(), jm.RPCAddr(), strings.Join(jm.EtcdEndpoints(), ","), epoch)
+			fmt.Fprintf(w, "JobManager leading: REST %s, RPC %s, etcd %s (epoch %d)\n", jm.RESTURL(), jm.RPCAddr(), strings.Join(jm.EtcdEndpoints(), ","), epoch)
 		} else {
 			fmt.Fprintf(w, "JobManager standing by (epoch %d ended)\n", epoch)
 		}
@@ -109,7 +109,7 @@ func runJobManager(ctx context.Context, args []string, w io.Writer) error {
 		select {
 		case <-jm.Serving():
 			out.Lock()
-			fmt.Fprintf(w, "JobManager %s serving: REST http://%s, RPC %s, etcd %s\n", jm.ID(), jm.RESTAddr(), jm.RPCAddr(), strings.Join(jm.EtcdEndpoints(), ","))
+			fmt.Fprintf(w, "JobManager %s serving: REST %s, RPC %s, etcd %s\n", jm.ID(), jm.RESTURL(), jm.RPCAddr(), strings.Join(jm.EtcdEndpoints(), ","))
 			out.Unlock()
 		case <-ctx.Done():
 		}
@@ -134,6 +134,7 @@ func runTaskManager(ctx context.Context, args []string, w io.Writer) error {
 	fs.StringVar(&cfg.DataAddr, "data-addr", "127.0.0.1:0", "listen address of the TaskExecutor and data exchange")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for modules and the compilation cache (default: temporary)")
 	fs.StringVar(&cfg.ID, "id", "", "TaskManager id (default: random)")
+	cfg.TLS.RegisterFlags(fs)
 	logger := logFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -216,6 +217,7 @@ func runLocal(ctx context.Context, args []string, w io.Writer) error {
 		c.EtcdEndpoints = jm.EtcdEndpoints()
 		c.DataAddr = "127.0.0.1:0"
 		c.ID = fmt.Sprintf("local-taskmanager-%d", i)
+		c.TLS = jcfg.TLS
 		c.Logger = lg.With("process", c.ID)
 		tm, err := worker.NewTaskManager(c)
 		if err != nil {
@@ -229,7 +231,7 @@ func runLocal(ctx context.Context, args []string, w io.Writer) error {
 			errs <- tm.Run(ctx)
 		}()
 	}
-	fmt.Fprintf(w, "Weir local cluster: %d TaskManager(s) with %d slot(s) each.\nDashboard and REST API: http://%s\n", *tms, tcfg.Slots, jm.RESTAddr())
+	fmt.Fprintf(w, "Weir local cluster: %d TaskManager(s) with %d slot(s) each.\nDashboard and REST API: %s\n", *tms, tcfg.Slots, jm.RESTURL())
 	<-ctx.Done()
 	wg.Wait()
 	close(errs)

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/weirflow/weir/internal/guesttest"
+
+	"github.com/weirflow/weir/internal/certs"
 )
 
 var buildWeir = sync.OnceValues(func() (string, error) {
@@ -102,16 +104,39 @@ type cluster struct {
 	// cluster with auth on); client makes the requests (nil: the default).
 	token  string
 	client *http.Client
+	// ca is the CA file of a cluster with TLS (weir commands trust it);
+	// tmArgs are the TaskManagers' extra flags.
+	ca     string
+	tmArgs []string
+}
+
+// clusterOptions start a cluster with more than JobManager flags.
+type clusterOptions struct {
+	jm, tm []string // extra flags of the JobManager and the TaskManagers
+	token  string   // bearer token of every request (a cluster with --auth-file)
+	ca     string   // CA file trusted for the REST API (a cluster with TLS)
 }
 
 var leadingLine = regexp.MustCompile(`JobManager leading: REST (\S+), RPC (\S+), etcd (\S+)`)
 
 func startCluster(t testing.TB, tms, slots int, jmArgs ...string) *cluster {
 	t.Helper()
-	c := &cluster{bin: weirBinary(t)}
+	return startClusterWith(t, tms, slots, clusterOptions{jm: jmArgs})
+}
+
+func startClusterWith(t testing.TB, tms, slots int, o clusterOptions) *cluster {
+	t.Helper()
+	c := &cluster{bin: weirBinary(t), token: o.token, ca: o.ca, tmArgs: o.tm}
+	if o.ca != "" {
+		tlsConfig, err := (certs.Files{CA: o.ca}).ClientConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.client = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	}
 	args := append([]string{"jobmanager", "--rest-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0",
 		"--etcd-listen", "http://127.0.0.1:0", "--data-dir", t.TempDir(), "--heartbeat-interval", "300ms",
-		"--heartbeat-timeout", "2s"}, jmArgs...)
+		"--heartbeat-timeout", "2s"}, o.jm...)
 	c.jm = startProc(t, c.bin, args...)
 	waitFor(t, 60*time.Second, "the JobManager to lead", func() bool {
 		m := leadingLine.FindStringSubmatch(c.jm.output())
@@ -128,7 +153,7 @@ func startCluster(t testing.TB, tms, slots int, jmArgs ...string) *cluster {
 }
 
 func (c *cluster) addTaskManager(t testing.TB, slots int) *proc {
-	p := startProc(t, c.bin, "taskmanager", "--etcd-endpoints", c.etcd, "--slots", strconv.Itoa(slots), "--data-addr", "127.0.0.1:0")
+	p := startProc(t, c.bin, append([]string{"taskmanager", "--etcd-endpoints", c.etcd, "--slots", strconv.Itoa(slots), "--data-addr", "127.0.0.1:0"}, c.tmArgs...)...)
 	c.tms = append(c.tms, p)
 	return p
 }
@@ -187,9 +212,7 @@ func (c *cluster) weir(t testing.TB, args ...string) (string, string, error) {
 	t.Helper()
 	args = append([]string{args[0], "--jobmanager", c.rest}, args[1:]...)
 	cmd := exec.Command(c.bin, args...)
-	if c.token != "" {
-		cmd.Env = append(os.Environ(), tokenEnv+"="+c.token)
-	}
+	cmd.Env = append(os.Environ(), tokenEnv+"="+c.token, tlsCAEnv+"="+c.ca)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -33,6 +33,7 @@ const (
 func securityFlags(fs *flag.FlagSet, cfg *control.Config) {
 	fs.StringVar(&cfg.AuthFile, "auth-file", os.Getenv(authFileEnv), "token file turning authentication on: one \"TOKEN ROLE\" per line, roles viewer and submitter (default $"+authFileEnv+"; $"+authTokensEnv+" may hold the lines instead)")
 	cfg.AuthTokens = os.Getenv(authTokensEnv)
+	cfg.TLS.RegisterFlags(fs)
 	limitFlags(fs, cfg)
 	fs.Var((*dirList)(&cfg.AllowDirs), "allow-dir", "a directory native file sources and sinks may use (repeatable); with auth on, file connectors reach only these")
 }

@@ -1,8 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/weirflow/weir/internal/certs"
 )
 
 func TestLoopbackOnly(t *testing.T) {
@@ -29,5 +40,151 @@ func TestLoopbackOnly(t *testing.T) {
 		if err != nil && !errors.Is(err, errUsage) {
 			t.Errorf("loopbackOnly(%q): %v is not a usage error", tc.addr, err)
 		}
+	}
+}
+
+// securePair is a TLS identity's flags from a weir certs directory.
+func securePair(dir, name string) []string {
+	return []string{"--tls-ca", filepath.Join(dir, certs.CAFile), "--tls-cert", certs.CertFile(dir, name), "--tls-key", certs.KeyFile(dir, name)}
+}
+
+// TestClusterSecure runs a cluster with tokens, TLS for REST and mutual TLS
+// for gRPC: requests without the right token are refused, a job runs end
+// to end (JobManager and TaskManagers, and TaskManagers between them, over
+// mutual TLS; modules fetched over gRPC), and a TaskManager whose
+// certificate another CA signed, or that has none, never registers.
+func TestClusterSecure(t *testing.T) {
+	pki, rogue, allowed := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, dir := range []string{pki, rogue} {
+		if _, err := certs.Generate(dir, certs.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const viewer, submitter = "viewer-token-0123456789abcdef", "submitter-token-0123456789abcdef"
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("# test tokens\n"+viewer+" viewer\n"+submitter+" submitter\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startClusterWith(t, 2, 1, clusterOptions{
+		jm:    append([]string{"--auth-file", tokens, "--allow-dir", allowed}, securePair(pki, "jobmanager")...),
+		tm:    securePair(pki, "taskmanager"),
+		token: submitter, ca: filepath.Join(pki, certs.CAFile),
+	})
+	if !strings.HasPrefix(c.rest, "https://") {
+		t.Fatalf("the REST API is not served over TLS: %s", c.rest)
+	}
+
+	// Access: only /health and the dashboard's files without a token.
+	as := func(token string) *cluster { d := *c; d.token = token; return &d }
+	cases := []struct {
+		name, token, method, path string
+		want                      int
+	}{
+		{"health", "", "GET", "/health", 200},
+		{"dashboard", "", "GET", "/", 200},
+		{"jobs without a token", "", "GET", "/jobs", 401},
+		{"openapi without a token", "", "GET", "/openapi.json", 401},
+		{"a wrong token", "wrong-token-0123456789abcdef", "GET", "/jobs", 401},
+		{"viewer reads", viewer, "GET", "/jobs", 200},
+		{"viewer uploads", viewer, "POST", "/wasm/upload", 403},
+		{"viewer resigns", viewer, "POST", "/cluster/leader/resign", 403},
+		{"stream with access_token", "", "GET", "/events?watch=/overview&access_token=" + viewer, 200},
+		{"stream without", "", "GET", "/events?watch=/overview", 401},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.HasPrefix(tc.path, "/events") {
+				st := streamStatus(t, as(tc.token), tc.path)
+				if st != tc.want {
+					t.Fatalf("status %d, want %d", st, tc.want)
+				}
+				return
+			}
+			st, body := as(tc.token).request(t, tc.method, tc.path, "", nil)
+			if st != tc.want {
+				t.Fatalf("status %d, want %d: %s", st, tc.want, body)
+			}
+			if st >= 400 && (!json.Valid(body) || strings.Contains(string(body), "0123456789")) {
+				t.Fatalf("the error is not JSON or shows a token: %s", body)
+			}
+		})
+	}
+	// Plain HTTP to the TLS port gets nothing.
+	if resp, err := http.Get("http://" + strings.TrimPrefix(c.rest, "https://") + "/jobs"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(body), "jobs") {
+			t.Fatalf("plain HTTP answered %d: %s", resp.StatusCode, body)
+		}
+	}
+
+	// A job end to end, with the CLI (token and CA from the environment):
+	// two TaskManagers of one slot each, so the keyed exchange crosses them.
+	input, want := wordcountInput(t, allowed, 300)
+	out := filepath.Join(allowed, "out")
+	stdout, stderr, err := c.weir(t, "run", "-p", "2", "--wait", "--timeout", "2m", exampleModule(t, "./wordcount"), "--input", input, "--output", out)
+	if err != nil {
+		t.Fatalf("weir run: %v\n%s%s", err, stdout, stderr)
+	}
+	checkWordcount(t, out, want)
+	job := strings.TrimSpace(stdout)
+
+	// The CLI without a token is refused with the JobManager's message.
+	_, stderr, err = as("").weir(t, "list")
+	if err == nil || !strings.Contains(stderr, "401") || !strings.Contains(stderr, "no bearer token") {
+		t.Fatalf("weir list without a token: %v %s", err, stderr)
+	}
+	// A savepoint outside the allowed directories is refused.
+	st, body := c.request(t, "POST", "/jobs/"+job+"/savepoints", "application/json", strings.NewReader(`{"target-directory":"/tmp/elsewhere"}`))
+	if st != http.StatusBadRequest || !strings.Contains(string(body), "outside the allowed directories") {
+		t.Fatalf("a savepoint to /tmp/elsewhere: %d %s", st, body)
+	}
+
+	// TaskManagers with a certificate of another CA, or without TLS, are
+	// refused by the ResourceManager's TLS handshake.
+	intruders := []*proc{
+		startProc(t, c.bin, append([]string{"taskmanager", "--etcd-endpoints", c.etcd, "--data-addr", "127.0.0.1:0", "--id", "rogue"}, securePair(rogue, "taskmanager")...)...),
+		startProc(t, c.bin, "taskmanager", "--etcd-endpoints", c.etcd, "--data-addr", "127.0.0.1:0", "--id", "plain"),
+	}
+	waitFor(t, 30*time.Second, "the intruders to try to register", func() bool {
+		return strings.Contains(intruders[0].output(), "certificate signed by unknown authority") &&
+			strings.Contains(intruders[1].output(), "registration with the JobManager failed")
+	})
+	time.Sleep(2 * time.Second)
+	if n := c.registered(t); n != 2 {
+		t.Fatalf("%d TaskManagers registered, want the 2 with the cluster's certificates", n)
+	}
+}
+
+// streamStatus opens a live stream and returns its status.
+func streamStatus(t *testing.T, c *cluster, path string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.rest+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A bad token file stops the JobManager at start, naming the line.
+func TestJobManagerBadAuthFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte("short viewer\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"jobmanager", "--data-dir", t.TempDir(), "--auth-file", file, "--rest-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "line 1: a token needs at least 16 characters") {
+		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }

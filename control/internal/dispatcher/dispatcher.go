@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -82,6 +83,8 @@ type Config struct {
 	// MaxRetainedJobs bounds the ended jobs kept for GET /jobs (default
 	// 1000); the oldest are forgotten first.
 	MaxRetainedJobs int
+	// Dial are the credentials of calls to TaskManagers (nil: plain).
+	Dial credentials.TransportCredentials
 	// Valid reports whether this JobManager still leads; TaskExecutor calls
 	// are not sent once it does not (nil: always).
 	Valid  func() bool
@@ -108,6 +111,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.SlotTimeout <= 0 {
 		cfg.SlotTimeout = 5 * time.Minute
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = insecure.NewCredentials()
 	}
 	if cfg.MaxActiveJobs <= 0 {
 		cfg.MaxActiveJobs = DefaultMaxActiveJobs
@@ -487,7 +493,7 @@ func (g gateway) client(tm string) (rpcpb.TaskExecutorClient, error) {
 	c, ok := g.d.conns[addr]
 	if !ok {
 		var err error
-		if c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		if c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(g.d.cfg.Dial)); err != nil {
 			return nil, fmt.Errorf("dispatcher: TaskExecutor at %s: %w", addr, err)
 		}
 		g.d.conns[addr] = c
