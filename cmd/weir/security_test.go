@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,35 @@ func TestClusterSecure(t *testing.T) {
 	st, body := c.request(t, "POST", "/jobs/"+job+"/savepoints", "application/json", strings.NewReader(`{"target-directory":"/tmp/elsewhere"}`))
 	if st != http.StatusBadRequest || !strings.Contains(string(body), "outside the allowed directories") {
 		t.Fatalf("a savepoint to /tmp/elsewhere: %d %s", st, body)
+	}
+
+	// A standby checks tokens too and forwards to the leader over HTTPS.
+	standby := startProc(t, c.bin, append([]string{"jobmanager", "--etcd-endpoints", c.etcd, "--data-dir", t.TempDir(),
+		"--rest-addr", "127.0.0.1:0", "--rpc-addr", "127.0.0.1:0", "--auth-file", tokens}, securePair(pki, "jobmanager")...)...)
+	serving := regexp.MustCompile(`serving: REST (https://\S+),`)
+	var sb cluster
+	waitFor(t, 30*time.Second, "the standby to serve", func() bool {
+		m := serving.FindStringSubmatch(standby.output())
+		if m != nil {
+			sb = *c
+			sb.rest = m[1]
+		}
+		return m != nil
+	})
+	var health struct{ Leading bool }
+	if st := as("").get(t, "/health", nil); st != 200 {
+		t.Fatalf("the leader's health: %d", st)
+	}
+	sb.token = ""
+	if st, body := sb.request(t, "GET", "/health", "", nil); st != 200 || json.Unmarshal(body, &health) != nil || health.Leading {
+		t.Fatalf("the standby's health: %d %s", st, body)
+	}
+	if st, _ := sb.request(t, "GET", "/jobs/"+job, "", nil); st != 401 {
+		t.Fatalf("the standby answered %d without a token", st)
+	}
+	sb.token = viewer
+	if d := sb.job(t, job); d.State != "FINISHED" {
+		t.Fatalf("the job through the standby: %+v", d)
 	}
 
 	// TaskManagers with a certificate of another CA, or without TLS, are
