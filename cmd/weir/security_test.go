@@ -110,6 +110,16 @@ func TestClusterSecure(t *testing.T) {
 			}
 		})
 	}
+	// The dashboard asks which role a token has.
+	for token, want := range map[string]string{viewer: "viewer", submitter: "submitter"} {
+		var who struct {
+			Auth bool
+			Role string
+		}
+		if st := as(token).get(t, "/whoami", &who); st != 200 || !who.Auth || who.Role != want {
+			t.Fatalf("whoami as %s: %d %+v", want, st, who)
+		}
+	}
 	// Plain HTTP to the TLS port gets nothing.
 	if resp, err := http.Get("http://" + strings.TrimPrefix(c.rest, "https://") + "/jobs"); err == nil {
 		body, _ := io.ReadAll(resp.Body)

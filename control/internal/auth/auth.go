@@ -7,6 +7,7 @@ package auth
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -163,10 +164,14 @@ func Required(method, p string) Role {
 // ErrBadToken or ErrForbidden. The token comes from the Authorization
 // header; for GET /events alone also from the access_token parameter.
 func (t *Tokens) Check(r *http.Request) error {
+	_, err := t.check(r)
+	return err
+}
+
+// check is Check, also returning the token's role (None when the request
+// needs no token and was sent without one).
+func (t *Tokens) check(r *http.Request) (Role, error) {
 	need := Required(r.Method, r.URL.Path)
-	if need == None {
-		return nil
-	}
 	header := r.Header.Get("Authorization")
 	if header == "" && r.Method == http.MethodGet && r.URL.Path == "/events" {
 		if tok := r.URL.Query().Get(TokenParam); tok != "" {
@@ -174,26 +179,40 @@ func (t *Tokens) Check(r *http.Request) error {
 		}
 	}
 	role, err := t.Authenticate(header)
-	if err != nil {
-		return err
+	switch {
+	case need == None:
+		return role, nil // None when the token is missing or unknown
+	case err != nil:
+		return None, err
+	case role < need:
+		return role, fmt.Errorf("%w: %s %s needs the %s role, the token is a %s", ErrForbidden, r.Method, r.URL.Path, need, role)
 	}
-	if role < need {
-		return fmt.Errorf("%w: %s %s needs the %s role, the token is a %s", ErrForbidden, r.Method, r.URL.Path, need, role)
-	}
-	return nil
+	return role, nil
 }
 
 // Middleware answers requests that fail Check with 401 (no or unknown
 // token, with WWW-Authenticate) or 403 (role too low) and a JSON body
-// {"errors": [...]}, and passes the others to next.
+// {"errors": [...]}, and passes the others to next, with the token's role
+// in their context (RoleOf).
 func (t *Tokens) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := t.Check(r); err != nil {
+		role, err := t.check(r)
+		if err != nil {
 			refuse(w, err)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), roleKey{}, role)))
 	})
+}
+
+type roleKey struct{}
+
+// RoleOf returns the role of the token a request passed Middleware with
+// (None for the requests that need no token); ok is false when the
+// request did not go through Middleware (auth off).
+func RoleOf(r *http.Request) (role Role, ok bool) {
+	role, ok = r.Context().Value(roleKey{}).(Role)
+	return role, ok
 }
 
 func refuse(w http.ResponseWriter, err error) {

@@ -99,3 +99,36 @@ func TestMiddleware(t *testing.T) {
 		})
 	}
 }
+
+func TestRoleOf(t *testing.T) {
+	tokens, err := Parse(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Role
+	var on bool
+	h := tokens.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got, on = RoleOf(r) }))
+	for _, tc := range []struct {
+		path, header string
+		want         Role
+	}{
+		{"/whoami", "Bearer viewer-token-0123456789", Viewer},
+		{"/whoami", "Bearer submitter-token-0123456789", Submitter},
+		{"/health", "", None},
+		{"/health", "Bearer wrong-token-0123456789", None},
+		{"/health", "Bearer submitter-token-0123456789", Submitter},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		if tc.header != "" {
+			req.Header.Set("Authorization", tc.header)
+		}
+		got, on = None, false
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if !on || got != tc.want {
+			t.Errorf("%s %q: role %v (through the middleware: %v), want %v", tc.path, tc.header, got, on, tc.want)
+		}
+	}
+	if _, ok := RoleOf(httptest.NewRequest("GET", "/whoami", nil)); ok {
+		t.Error("a request that did not pass the middleware has a role")
+	}
+}

@@ -12,7 +12,7 @@ import (
 	"github.com/weirflow/weir/control/internal/jobmaster"
 )
 
-// module serves a stored module's bytes (TaskManagers download it).
+// module serves a stored module's bytes, as uploaded.
 func (s *Server) module(c echo.Context) error {
 	bin, err := s.artifacts.Bytes(c.Param("id"))
 	if err != nil {

@@ -63,6 +63,7 @@ func TestOpenAPIDocsCopy(t *testing.T) {
 // contract is every operation of the REST API, path parameters as {}.
 var contract = []string{
 	"GET /health",
+	"GET /whoami",
 	"GET /config",
 	"GET /overview",
 	"POST /wasm/upload",

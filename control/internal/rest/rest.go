@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/weirflow/weir/control/internal/artifact"
+	"github.com/weirflow/weir/control/internal/auth"
 	"github.com/weirflow/weir/control/internal/dispatcher"
 	"github.com/weirflow/weir/control/internal/jobmaster"
 	"github.com/weirflow/weir/control/internal/planread"
@@ -96,6 +97,7 @@ func New(cfg Config) *Server {
 	s.e.GET("/health", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"status": "ok", "leading": leading})
 	})
+	s.e.GET("/whoami", whoami)
 	s.e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, OpenAPI) })
 	// Every JobManager serves the dashboard itself; a standby's dashboard
 	// reaches the leader through the forwarded API.
@@ -159,6 +161,17 @@ func New(cfg Config) *Server {
 	}
 	s.e.GET("/events", s.events)
 	return s
+}
+
+// whoami is GET /whoami: whether auth is on and the role of the request's
+// token (everyone is a submitter with auth off), for the dashboard to offer
+// only what the token may do.
+func whoami(c echo.Context) error {
+	role, on := auth.RoleOf(c.Request())
+	if !on {
+		role = auth.Submitter
+	}
+	return c.JSON(http.StatusOK, map[string]any{"auth": on, "role": role.String()})
 }
 
 // Handler returns the HTTP handler.
