@@ -55,10 +55,7 @@ func (s *Server) savepoint(c echo.Context) error {
 	if err != nil {
 		return badRequest(err)
 	}
-	var req struct {
-		Target string `json:"target-directory"`
-		Cancel bool   `json:"cancel-job"`
-	}
+	var req savepointRequest
 	if err := decodeBody(c, &req, `"target-directory" and "cancel-job"`); err != nil {
 		return err
 	}
@@ -74,16 +71,25 @@ func (s *Server) savepoint(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, map[string]string{"request-id": trigger})
 }
 
+// savepointRequest is the body of POST /jobs/:id/savepoints.
+type savepointRequest struct {
+	Target string `json:"target-directory"`
+	Cancel bool   `json:"cancel-job"`
+}
+
+// stopRequest is the body of POST /jobs/:id/stop.
+type stopRequest struct {
+	Target string `json:"targetDirectory"`
+	Drain  bool   `json:"drain"`
+}
+
 // stop is POST /jobs/:id/stop: stop-with-savepoint.
 func (s *Server) stop(c echo.Context) error {
 	jm, err := s.jobs.Job(c.Param("id"))
 	if err != nil {
 		return badRequest(err)
 	}
-	var req struct {
-		Target string `json:"targetDirectory"`
-		Drain  bool   `json:"drain"`
-	}
+	var req stopRequest
 	if err := decodeBody(c, &req, `"targetDirectory" and "drain"`); err != nil {
 		return err
 	}

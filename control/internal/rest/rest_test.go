@@ -80,7 +80,7 @@ func errorsOf(body map[string]any) string {
 	return string(b)
 }
 
-func testdata(t *testing.T, name string) []byte {
+func testdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(guesttest.RepoRoot(t), "wasm", "testdata", name))
 	if err != nil {
