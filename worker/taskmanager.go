@@ -78,6 +78,10 @@ type Config struct {
 	// one guest call may produce (0: wasm.DefaultOutputBudget, 1 MiB); past
 	// it the call fails.
 	GuestOutput int
+	// GuestTables bounds the elements of each guest module's tables, which
+	// live outside linear memory (0: wasm.DefaultTableElements, 1M); a
+	// module declaring more fails to load.
+	GuestTables uint32
 	Logger      *slog.Logger
 }
 
@@ -212,11 +216,12 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 		}
 	}
 	rt, err := wasm.NewRuntime(ctx, wasm.Config{
-		CacheDir:     filepath.Join(tm.cfg.DataDir, "cache"),
-		MemoryLimit:  tm.cfg.GuestMemory,
-		CallBudget:   tm.cfg.CallBudget,
-		OutputBudget: tm.cfg.GuestOutput,
-		Logger:       tm.log,
+		CacheDir:      filepath.Join(tm.cfg.DataDir, "cache"),
+		MemoryLimit:   tm.cfg.GuestMemory,
+		CallBudget:    tm.cfg.CallBudget,
+		OutputBudget:  tm.cfg.GuestOutput,
+		TableElements: tm.cfg.GuestTables,
+		Logger:        tm.log,
 	})
 	if err != nil {
 		return fmt.Errorf("worker: wasm runtime: %w", err)

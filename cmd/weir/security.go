@@ -3,12 +3,14 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/weirflow/weir/control"
+	"github.com/weirflow/weir/wasm"
 )
 
 // dirList is a repeatable directory flag.
@@ -74,4 +76,18 @@ func limitFlags(fs *flag.FlagSet, cfg *control.Config) {
 	fs.Uint64Var(&cfg.Plan.Memory, "plan-memory-bytes", control.DefaultPlanMemory, "memory of the sandbox reading a job's plan")
 	fs.DurationVar(&cfg.Plan.Budget, "plan-call-budget", control.DefaultPlanBudget, "time the plan export may take")
 	fs.IntVar(&cfg.Plan.Output, "plan-output-bytes", control.DefaultPlanOutput, "output the plan export may print")
+	tableElementsFlag(fs, "plan-table-elements", "elements a module's tables may hold for its upload to be accepted", &cfg.Plan.Tables)
+}
+
+// tableElementsFlag registers a flag bounding guest tables' elements (0,
+// the default, stands for wasm.DefaultTableElements).
+func tableElementsFlag(fs *flag.FlagSet, name, usage string, dst *uint32) {
+	fs.Func(name, fmt.Sprintf("%s (default %d)", usage, wasm.DefaultTableElements), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a count from 1 to %d, got %q", uint32(math.MaxUint32), v)
+		}
+		*dst = uint32(n)
+		return nil
+	})
 }

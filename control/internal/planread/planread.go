@@ -30,6 +30,7 @@ type Limits struct {
 	Memory uint64        // default DefaultMemory
 	Budget time.Duration // default DefaultBudget
 	Output int           // default DefaultOutput
+	Tables uint32        // table elements; default wasm.DefaultTableElements
 	// Files is the file connectors' access policy their paths are checked
 	// against (default: unrestricted).
 	Files connector.FileAccess
@@ -52,7 +53,7 @@ func New(ctx context.Context, cacheDir string, l Limits) (*Reader, error) {
 	if l.Output <= 0 {
 		l.Output = DefaultOutput
 	}
-	rt, err := wasm.NewRuntime(ctx, wasm.Config{CacheDir: cacheDir, MemoryLimit: l.Memory, CallBudget: l.Budget, OutputBudget: l.Output})
+	rt, err := wasm.NewRuntime(ctx, wasm.Config{CacheDir: cacheDir, MemoryLimit: l.Memory, CallBudget: l.Budget, OutputBudget: l.Output, TableElements: l.Tables})
 	if err != nil {
 		return nil, err
 	}
