@@ -115,6 +115,44 @@ func TestUploadListDelete(t *testing.T) {
 	}
 }
 
+// TestUploadNames: whatever name an upload claims (traversal, encoded,
+// double-encoded, absolute, NUL), the module is stored under its sha256
+// and the name is only shown, cut to its last element.
+func TestUploadNames(t *testing.T) {
+	srv, dir := newServer(t, 0)
+	mod := testdata(t, "minimal.wasm")
+	cases := []struct {
+		name, shown string
+		status      int
+	}{
+		{"../../../../etc/cron.d/evil", "evil", 200},
+		{"..%2f..%2fetc%2fpasswd", "..%2f..%2fetc%2fpasswd", 200},
+		{"..%252f..%252fetc%252fpasswd", "..%252f..%252fetc%252fpasswd", 200},
+		{"/etc/passwd", "passwd", 200},
+		{"C:\\Windows\\evil.wasm", "evil.wasm", 200},
+		{"..", "", 200},
+		{"evil\x00.wasm", "", 400}, // a NUL in a MIME header is malformed
+	}
+	for _, tc := range cases {
+		body, ctype := multipartBody(t, "wasmfile", tc.name, mod)
+		status, out := call(t, "POST", srv.URL+"/wasm/upload", ctype, body)
+		if status != tc.status || (status == 200 && out["filename"] != tc.shown) {
+			t.Errorf("%q: %d %v, want %d and the name shown as %q", tc.name, status, out, tc.status, tc.shown)
+		}
+		if entries, _ := os.ReadDir(dir); (status == 200 && len(entries) != 2) || (status != 200 && len(entries) != 0) {
+			t.Fatalf("%q: the store holds %v", tc.name, entries) // <sha256>.wasm and .json
+		}
+		if status == 200 {
+			if status, out = call(t, "DELETE", srv.URL+"/wasm/"+out["id"].(string), "", nil); status != 200 {
+				t.Fatalf("delete: %d %v", status, out)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "..", "evil")); err == nil {
+		t.Fatal("an upload wrote outside the store")
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	srv, dir := newServer(t, 4096)
 	mp := func(field, name string, content []byte) (io.Reader, string) {
