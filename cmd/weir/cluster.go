@@ -21,13 +21,13 @@ import (
 // clusterCommands start the cluster processes: jobmanager, taskmanager, local.
 func clusterCommands() []command {
 	return []command{
-		{"jobmanager", "[--rest-addr ADDR] [--rpc-addr ADDR] --data-dir DIR [--storage-dir DIR] [--etcd-endpoints URLS | --etcd-listen URL] [--cluster-id ID] [--lease-ttl D]",
+		{"jobmanager", "[--rest-addr ADDR] [--rpc-addr ADDR] --data-dir DIR [--storage-dir DIR] [--etcd-endpoints URLS | --etcd-listen URL] [--cluster-id ID] [--lease-ttl D] [--auth-file FILE] [--allow-dir DIR]... [--tls-ca F --tls-cert F --tls-key F] [limits: -h]",
 			"run a JobManager (embeds a single-node etcd unless --etcd-endpoints is given; with it, every JobManager of the cluster campaigns for leadership)", runJobManager},
-		{"taskmanager", "--etcd-endpoints URLS [--cluster-id ID] [--slots N] [--data-addr ADDR] [--data-dir DIR]",
+		{"taskmanager", "--etcd-endpoints URLS [--cluster-id ID] [--slots N] [--data-addr ADDR] [--data-dir DIR] [--tls-ca F --tls-cert F --tls-key F] [guest limits: -h]",
 			"run a TaskManager that registers with the leading JobManager", runTaskManager},
 		{"etcd", "--data-dir DIR [--listen URL]",
 			"run a single-node etcd for a cluster's JobManagers and TaskManagers to share (tests and drills; production runs an etcd cluster)", runEtcd},
-		{"local", "[--rest-addr ADDR] [--task-managers N] [--slots N] [--data-dir DIR]",
+		{"local", "[--rest-addr ADDR] [--task-managers N] [--slots N] [--data-dir DIR] [--auth-file FILE] [JobManager and TaskManager flags]",
 			"run etcd, a JobManager and TaskManagers in one process", runLocal},
 	}
 }
