@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import type { ClusterLeader, Config } from './api';
-import { signOut, useSession } from './auth';
+import { useEffect } from 'preact/hooks';
+import { loadWho, signOut, useSession } from './auth';
 import { BrandMark } from './components/common';
 import { useLive, useMode } from './live';
 import { useRoute } from './router';
@@ -64,6 +65,22 @@ function ThemeToggle() {
   );
 }
 
+/** With auth on, the role of the token (GET /whoami); nothing with auth off or while unknown. */
+function RoleLabel() {
+  const { who } = useSession();
+  if (!who?.auth) return null;
+  return (
+    <div
+      class="side-meta side-role"
+      data-testid="role"
+      data-role={who.role}
+      title={who.role === 'viewer' ? 'A viewer token reads; uploading, running, cancelling and savepoints need a submitter token' : 'A submitter token reads, uploads, runs, cancels and takes savepoints'}
+    >
+      Signed in as {who.role}
+    </div>
+  );
+}
+
 /** Shown only with a stored token (a JobManager with auth on): forgets it and shows the login form. */
 function SignOut() {
   return (
@@ -80,6 +97,8 @@ function Shell({ active, children }: { active: string; children: ComponentChildr
   const config = useLive<Config>('/config');
   const leader = useLive<ClusterLeader>('/cluster/leader');
   const session = useSession();
+  // The token's role, asked once per token (sign-in, a stored token at start, auth off).
+  useEffect(loadWho, [session.token]);
   return (
     <div class="shell">
       <aside class="sidebar">
@@ -103,6 +122,7 @@ function Shell({ active, children }: { active: string; children: ComponentChildr
             </div>
           )}
           <div class="side-meta">{config.data ? `Weir ${config.data['weir-version']}` : ''}</div>
+          <RoleLabel />
           <div class="side-buttons">
             <ThemeToggle />
             {session.token && <SignOut />}

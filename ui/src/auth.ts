@@ -6,6 +6,12 @@
 // token that is refused later (the token file changed) is dropped and the
 // login form says why. With auth off no call answers 401 and nothing here
 // shows.
+//
+// The token's role comes from GET /whoami, asked once per token when the app
+// (not the login form) shows: a viewer's write controls are disabled with
+// why (writeBlock). Unknown role (the answer has not come, or an older
+// JobManager answers 404): everything is enabled and a refused write shows
+// the JobManager's 403 where it was tried.
 
 import { useEffect, useState } from 'preact/hooks';
 
@@ -18,6 +24,16 @@ export interface Session {
   required: boolean;
   /** Why the login form shows, when it is not the first visit. */
   notice?: { tone: 'info' | 'warn'; text: string };
+  /** GET /whoami's answer for this token; undefined while unknown (not asked yet, or it failed). */
+  who?: Who;
+}
+
+export type Role = 'viewer' | 'submitter';
+
+/** GET /whoami: whether the JobManager checks tokens, and this token's role (submitter with auth off). */
+export interface Who {
+  auth: boolean;
+  role: Role | string;
 }
 
 function load(): string | null {
@@ -29,6 +45,8 @@ function load(): string | null {
 }
 
 let session: Session = { token: load(), required: false };
+/** The GET /whoami request for the current token (in flight or answered), null when none was sent. */
+let whoFor: { token: string | null; tries: number } | null = null;
 const listeners = new Set<() => void>();
 const resetters = new Set<() => void>();
 
@@ -53,6 +71,7 @@ export function onTokenChange(fn: () => void) {
 }
 
 function store(t: string | null) {
+  whoFor = null; // a new token: its role is asked anew
   try {
     if (t) localStorage.setItem(KEY, t);
     else localStorage.removeItem(KEY);
@@ -93,6 +112,78 @@ export function authOff() {
 export function signOut() {
   store(null);
   set({ token: null, required: true, notice: { tone: 'info', text: 'Signed out.' } });
+}
+
+// --- the token's role (GET /whoami) ----------------------------------------
+
+const WHO_TRIES = 3;
+const WHO_RETRY_MS = 3000;
+
+/**
+ * Asks GET /whoami for the session's token, once per token (again only after
+ * a network error or a 5xx, a few times). A 401 ends the session like any
+ * other; any other failure (404 from an older JobManager) leaves the role
+ * unknown and every control enabled.
+ */
+export function loadWho(): void {
+  if (session.required) return;
+  if (whoFor && whoFor.token === session.token) return;
+  void askWho((whoFor = { token: session.token, tries: 1 }));
+}
+
+async function askWho(req: { token: string | null; tries: number }) {
+  let status = 0;
+  let text = '';
+  try {
+    // Relative to the page, like api.ts's apiURL: the dashboard may live behind a path prefix.
+    const res = await fetch('whoami', { headers: { Accept: 'application/json', ...authHeaders(req.token) }, cache: 'no-store' });
+    status = res.status;
+    text = await res.text();
+  } catch {
+    /* status 0: no answer */
+  }
+  if (whoFor !== req || req.token !== session.token) return; // the token changed meanwhile
+  if (status === 200) {
+    try {
+      const w = JSON.parse(text) as Partial<Who>;
+      if (typeof w.auth === 'boolean' && typeof w.role === 'string') set({ ...session, who: { auth: w.auth, role: w.role } });
+    } catch {
+      /* not JSON: role unknown */
+    }
+    return;
+  }
+  if (status === 401) {
+    whoFor = null;
+    let msgs: string[] = [];
+    try {
+      const b = JSON.parse(text);
+      if (Array.isArray(b?.errors)) msgs = b.errors.map(String);
+    } catch {
+      /* not JSON */
+    }
+    unauthorized(req.token, msgs.length ? msgs : ['HTTP 401']);
+    return;
+  }
+  if ((status === 0 || status >= 500) && req.tries < WHO_TRIES) {
+    // No answer or a failover in progress: ask again a little later.
+    setTimeout(() => {
+      if (whoFor !== req || session.required || session.token !== req.token) return;
+      void askWho((whoFor = { token: req.token, tries: req.tries + 1 }));
+    }, WHO_RETRY_MS);
+  }
+  // Otherwise (404 from a JobManager without /whoami, 5xx again): the role stays unknown.
+}
+
+/** Why write controls are disabled (a viewer token on a JobManager with auth on), or undefined. */
+export const VIEWER_BLOCK = 'Needs a submitter token: signed in as viewer';
+
+export function writeBlock(s: Session = session): string | undefined {
+  return s.who?.auth && s.who.role === 'viewer' ? VIEWER_BLOCK : undefined;
+}
+
+/** writeBlock() for a component, re-rendered when the session changes. */
+export function useWriteBlock(): string | undefined {
+  return writeBlock(useSession());
 }
 
 export function useSession(): Session {

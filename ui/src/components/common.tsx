@@ -106,8 +106,26 @@ export function TaskBar({ tasks }: { tasks: TaskCounts }) {
   );
 }
 
-/** A button that asks for a second click before acting. */
-export function ConfirmButton({ label, confirm, onConfirm, class: cls, disabled, testid }: { label: string; confirm: string; onConfirm: () => void; class?: string; disabled?: boolean; testid?: string }) {
+/**
+ * A write control's attributes when the session may not write (blocked: why,
+ * from useWriteBlock()): aria-disabled, so it stays focusable and its title
+ * (the accessible description) says why; the caller ignores its clicks.
+ */
+export function blockedProps(blocked: string | undefined, title?: string): { 'aria-disabled'?: 'true'; title?: string; 'data-blocked'?: 'true' } {
+  return blocked ? { 'aria-disabled': 'true', title: blocked, 'data-blocked': 'true' } : { title };
+}
+
+/** A button that asks for a second click before acting; blocked: disabled for a viewer, with why. */
+export function ConfirmButton({ label, confirm, onConfirm, class: cls, disabled, testid, blocked, title }: {
+  label: string;
+  confirm: string;
+  onConfirm: () => void;
+  class?: string;
+  disabled?: boolean;
+  testid?: string;
+  blocked?: string;
+  title?: string;
+}) {
   const [armed, setArmed] = useState(false);
   useEffect(() => {
     if (!armed) return;
@@ -118,9 +136,11 @@ export function ConfirmButton({ label, confirm, onConfirm, class: cls, disabled,
     <button
       class={`btn ${cls ?? ''} ${armed ? 'btn-armed' : ''}`}
       disabled={disabled}
+      {...blockedProps(blocked, title)}
       data-testid={testid}
       data-armed={armed ? 'true' : undefined}
       onClick={() => {
+        if (blocked) return;
         if (armed) {
           setArmed(false);
           onConfirm();

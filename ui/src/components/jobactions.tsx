@@ -2,13 +2,15 @@ import { useState } from 'preact/hooks';
 import { ApiError, cancelJob, TERMINAL_JOB } from '../api';
 import { refresh } from '../live';
 import { dismissSavepoint, startSavepoint, useSavepoint } from '../savepoints';
-import { ConfirmButton } from './common';
+import { useWriteBlock } from '../auth';
+import { blockedProps, ConfirmButton } from './common';
 import { fmtDuration } from '../format';
 
-/** Cancel, savepoint and stop-with-savepoint for one job. */
+/** Cancel, savepoint and stop-with-savepoint for one job; disabled, with why, for a viewer token. */
 export function JobActions({ jid, state, compact }: { jid: string; state: string; compact?: boolean }) {
   const op = useSavepoint(jid);
   const [err, setErr] = useState<string | null>(null);
+  const blocked = useWriteBlock();
   if (TERMINAL_JOB.has(state)) return null;
   const busy = op && (op.state === 'TRIGGERING' || op.state === 'IN_PROGRESS');
   const running = state === 'RUNNING';
@@ -24,11 +26,25 @@ export function JobActions({ jid, state, compact }: { jid: string; state: string
   };
   return (
     <div class={`job-actions ${compact ? 'compact' : ''}`}>
-      <button class="btn btn-sm" disabled={!running || busy} onClick={() => startSavepoint(jid, 'savepoint')} data-testid="action-savepoint" title="Trigger a savepoint; the job goes on">
+      <button
+        class="btn btn-sm"
+        disabled={!running || busy}
+        onClick={() => !blocked && startSavepoint(jid, 'savepoint')}
+        data-testid="action-savepoint"
+        {...blockedProps(blocked, 'Trigger a savepoint; the job goes on')}
+      >
         Savepoint
       </button>
-      <ConfirmButton label="Stop" confirm="Stop with savepoint?" class="btn-sm" disabled={!running || busy} onConfirm={() => startSavepoint(jid, 'stop')} testid="action-stop" />
-      <ConfirmButton label="Cancel" confirm="Really cancel?" class="btn-sm btn-danger" disabled={state === 'CANCELING'} onConfirm={cancel} testid="action-cancel" />
+      <ConfirmButton
+        label="Stop"
+        confirm="Stop with savepoint?"
+        class="btn-sm"
+        disabled={!running || busy}
+        onConfirm={() => startSavepoint(jid, 'stop')}
+        testid="action-stop"
+        blocked={blocked}
+      />
+      <ConfirmButton label="Cancel" confirm="Really cancel?" class="btn-sm btn-danger" disabled={state === 'CANCELING'} onConfirm={cancel} testid="action-cancel" blocked={blocked} />
       {err && (
         <span class="inline-error" role="alert">
           {err}

@@ -2,7 +2,8 @@ import { Fragment } from 'preact';
 import { useRef, useState } from 'preact/hooks';
 import type { Config, RunRequest, WasmFile } from '../api';
 import { ApiError, deleteModule, runModule, uploadModule } from '../api';
-import { Card, ConfirmButton, Empty, ErrorBanner, Loading } from '../components/common';
+import { useWriteBlock } from '../auth';
+import { blockedProps, Card, ConfirmButton, Empty, ErrorBanner, Loading } from '../components/common';
 import { fmtBytes, fmtTime, shortId, splitArgs } from '../format';
 import { refresh, useLive } from '../live';
 import { navigate } from '../router';
@@ -20,13 +21,14 @@ function messages(e: unknown): string[] {
   return e instanceof ApiError ? e.messages : [String(e)];
 }
 
-function DropZone({ maxBytes, onUploaded }: { maxBytes?: number; onUploaded: (f: WasmFile) => void }) {
+/** The upload drop zone; blocked (a viewer token): disabled, saying why, taking no file. */
+function DropZone({ maxBytes, onUploaded, blocked }: { maxBytes?: number; onUploaded: (f: WasmFile) => void; blocked?: string }) {
   const [over, setOver] = useState(false);
   const [up, setUp] = useState<Upload | null>(null);
   const input = useRef<HTMLInputElement>(null);
 
   const start = (file: File | undefined | null) => {
-    if (!file) return;
+    if (!file || blocked) return;
     if (maxBytes && file.size > maxBytes) {
       setUp({ name: file.name, loaded: 0, total: file.size, phase: 'failed', error: [`${file.name} is ${fmtBytes(file.size)}: the JobManager takes modules up to ${fmtBytes(maxBytes)}.`] });
       return;
@@ -53,12 +55,12 @@ function DropZone({ maxBytes, onUploaded }: { maxBytes?: number; onUploaded: (f:
         data-testid="dropzone"
         onDragEnter={(e) => {
           e.preventDefault();
-          setOver(true);
+          if (!blocked) setOver(true);
         }}
         onDragOver={(e) => {
           e.preventDefault();
-          if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
-          setOver(true);
+          if (e.dataTransfer) e.dataTransfer.dropEffect = blocked ? 'none' : 'copy';
+          if (!blocked) setOver(true);
         }}
         onDragLeave={() => setOver(false)}
         onDrop={(e) => {
@@ -66,24 +68,30 @@ function DropZone({ maxBytes, onUploaded }: { maxBytes?: number; onUploaded: (f:
           setOver(false);
           start(e.dataTransfer?.files?.[0]);
         }}
-        onClick={() => !busy && input.current?.click()}
+        onClick={() => !busy && !blocked && input.current?.click()}
         role="button"
         tabIndex={0}
-        onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && input.current?.click()}
+        onKeyDown={(e) => !blocked && (e.key === 'Enter' || e.key === ' ') && input.current?.click()}
+        {...blockedProps(blocked)}
       >
         <svg viewBox="0 0 24 24" width="36" height="36" aria-hidden="true">
           <path d="M12 16V4m0 0L7 9m5-5 5 5M4 16v3a1 1 0 0 0 1 1h14a1 1 0 0 0 1-1v-3" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" />
         </svg>
         <div class="dz-title">Drop a job module (.wasm) here</div>
-        <div class="dz-sub">
-          or <span class="link">choose a file</span>
-          {maxBytes ? ` · up to ${fmtBytes(maxBytes)}` : ''}
-        </div>
+        {blocked ? (
+          <div class="dz-sub">{blocked}</div>
+        ) : (
+          <div class="dz-sub">
+            or <span class="link">choose a file</span>
+            {maxBytes ? ` · up to ${fmtBytes(maxBytes)}` : ''}
+          </div>
+        )}
         <input
           ref={input}
           type="file"
           accept=".wasm,application/wasm"
           hidden
+          disabled={!!blocked}
           data-testid="file-input"
           onChange={(e) => {
             const f = (e.currentTarget as HTMLInputElement).files?.[0];
@@ -220,8 +228,10 @@ export function SubmitPage() {
   const [error, setError] = useState<string[] | undefined>();
   const files = (list.data?.files ?? []).slice().sort((a, b) => b.uploaded - a.uploaded);
   const enabled = config.data?.features['web-submit'] !== false;
+  const blocked = useWriteBlock();
 
   const remove = async (f: WasmFile) => {
+    if (blocked) return;
     setError(undefined);
     try {
       await deleteModule(f.id);
@@ -239,8 +249,14 @@ export function SubmitPage() {
         <span class="muted">Upload a job module, then run it with its arguments.</span>
       </header>
       {!enabled && <div class="banner banner-warn">This JobManager does not take modules through its API (web submission is disabled).</div>}
+      {blocked && (
+        <div class="banner banner-info" role="note" data-testid="viewer-note">
+          Signed in as viewer: uploading, running and deleting modules need a submitter token.
+        </div>
+      )}
       <Card title="Upload">
         <DropZone
+          blocked={blocked}
           maxBytes={config.data?.['max-upload-bytes']}
           onUploaded={(f) => {
             setOpen(f.id);
@@ -277,13 +293,13 @@ export function SubmitPage() {
                       <td class="num">{fmtBytes(f.size)}</td>
                       <td class="nowrap">{fmtTime(f.uploaded)}</td>
                       <td class="nowrap">
-                        <button class="btn btn-sm btn-primary" onClick={() => setOpen(open === f.id ? null : f.id)} data-testid="module-run">
+                        <button class="btn btn-sm btn-primary" onClick={() => !blocked && setOpen(open === f.id ? null : f.id)} data-testid="module-run" {...blockedProps(blocked)}>
                           Run…
                         </button>{' '}
-                        <ConfirmButton label="Delete" confirm="Delete?" class="btn-sm btn-danger" onConfirm={() => remove(f)} testid="module-delete" />
+                        <ConfirmButton label="Delete" confirm="Delete?" class="btn-sm btn-danger" onConfirm={() => remove(f)} testid="module-delete" blocked={blocked} />
                       </td>
                     </tr>
-                    {open === f.id && (
+                    {open === f.id && !blocked && (
                       <tr class="run-row">
                         <td colSpan={5}>
                           <RunForm file={f} onClose={() => setOpen(null)} />
