@@ -62,7 +62,14 @@ type proc = dproc
 
 func startProc(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
-	p, err := startDproc(args[0], bin, nil, args...)
+	return startProcIn(t, "", bin, args...)
+}
+
+// startProcIn is startProc with the process's working directory set to dir
+// ("": the test's).
+func startProcIn(t testing.TB, dir, bin string, args ...string) *proc {
+	t.Helper()
+	p, err := startDprocIn(args[0], dir, bin, nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

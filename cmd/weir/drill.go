@@ -165,7 +165,14 @@ type dproc struct {
 // startDproc starts bin with args; its output goes to log (if not nil)
 // and is kept for output().
 func startDproc(name, bin string, log *os.File, args ...string) (*dproc, error) {
+	return startDprocIn(name, "", bin, log, args...)
+}
+
+// startDprocIn is startDproc with the process's working directory set to
+// dir ("": this process's).
+func startDprocIn(name, dir, bin string, log *os.File, args ...string) (*dproc, error) {
 	p := &dproc{name: name, args: args, cmd: exec.Command(bin, args...), log: log, done: make(chan struct{})}
+	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)

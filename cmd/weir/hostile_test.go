@@ -14,12 +14,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,34 +31,6 @@ const (
 	hostileCallBudget  = 2 * time.Second
 	hostileGuestMemory = 64 << 20
 )
-
-// startProcIn is startProc with the process's working directory set to dir.
-func startProcIn(t testing.TB, dir, bin string, args ...string) *proc {
-	t.Helper()
-	p := &dproc{name: args[0], args: args, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", args[0], err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("output of %s in %s:\n%s", args[0], dir, tail(p.output(), 60))
-		}
-	})
-	return p
-}
 
 // hostileCluster is a cluster whose TaskManagers run with tmArgs, each in a
 // working directory of its own (the hostile modules' plans write to the

@@ -2,7 +2,6 @@ package rest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"mime/multipart"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/weirflow/weir/control/internal/artifact"
 	"github.com/weirflow/weir/control/internal/dispatcher"
-	"github.com/weirflow/weir/control/internal/planread"
 )
 
 // FuzzRequestBodies feeds the JSON request decoders (runs, savepoints,
@@ -81,17 +79,9 @@ func FuzzUpload(f *testing.F) {
 		f.Add(buf.Bytes())
 		f.Add(buf.Bytes()[:buf.Len()/2]) // truncated
 	}
-	dir := f.TempDir()
-	store, err := artifact.Open(dir, 1<<20, 0)
-	if err != nil {
-		f.Fatal(err)
-	}
-	plans, err := planread.New(context.Background(), "", planread.Limits{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { plans.Close(context.Background()) })
-	h := New(Config{Artifacts: store, Plans: plans, Cluster: fakeCluster{}, SubmitRate: -1}).Handler()
+	cfg, dir := testConfig(f, 1<<20)
+	cfg.SubmitRate = -1
+	h := New(cfg).Handler()
 	stored := regexp.MustCompile(`^[0-9a-f]{64}\.(wasm|json)$`)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/wasm/upload", bytes.NewReader(body))

@@ -24,19 +24,28 @@ import (
 
 func newServer(t *testing.T, maxSize int64) (*httptest.Server, string) {
 	t.Helper()
-	dir := t.TempDir()
+	cfg, dir := testConfig(t, maxSize)
+	srv := httptest.NewServer(New(cfg).Handler())
+	t.Cleanup(srv.Close)
+	return srv, dir
+}
+
+// testConfig is the configuration of an API without jobs: an artifact
+// store in the returned directory (with an upload limit) and a plan
+// reader.
+func testConfig(tb testing.TB, maxSize int64) (Config, string) {
+	tb.Helper()
+	dir := tb.TempDir()
 	store, err := artifact.Open(dir, maxSize, 0)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	plans, err := planread.New(context.Background(), "", planread.Limits{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { plans.Close(context.Background()) })
-	srv := httptest.NewServer(New(Config{Artifacts: store, Plans: plans, Cluster: fakeCluster{}}).Handler())
-	t.Cleanup(srv.Close)
-	return srv, dir
+	tb.Cleanup(func() { plans.Close(context.Background()) })
+	return Config{Artifacts: store, Plans: plans, Cluster: fakeCluster{}}, dir
 }
 
 func multipartBody(t *testing.T, field, filename string, content []byte) (io.Reader, string) {
@@ -215,16 +224,9 @@ func TestConfigAndOverview(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	store, err := artifact.Open(t.TempDir(), 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, err := planread.New(context.Background(), "", planread.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { plans.Close(context.Background()) })
-	srv := httptest.NewServer(New(Config{Artifacts: store, Plans: plans, Cluster: fakeCluster{}, MaxRequestBytes: 1024, SubmitRate: 0.5, SubmitBurst: 2}).Handler())
+	cfg, _ := testConfig(t, 0)
+	cfg.MaxRequestBytes, cfg.SubmitRate, cfg.SubmitBurst = 1024, 0.5, 2
+	srv := httptest.NewServer(New(cfg).Handler())
 	t.Cleanup(srv.Close)
 
 	// Bodies but uploads' are bounded by MaxRequestBytes; the upload's own
