@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
+	"golang.org/x/time/rate"
 
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/arrow/cdata32"
@@ -91,7 +92,7 @@ func (m *Module) Instantiate(ctx context.Context, opts InstanceOptions) (*Instan
 	}
 	in.lm = &linearMemory{limit: limit}
 	logger := cfg.Logger.With("module", m.label(), "job", opts.Job, "task", opts.Task)
-	in.out = newCapture(logger, cfg.OutputBudget, cfg.LogLines, in)
+	in.out = newCapture(logger, cfg.OutputBudget, cfg.LogLines, cfg.LogRate, in)
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -513,10 +514,18 @@ type capture struct {
 	in      *Instance
 	onFlood func()
 	stderr  string
+	// logs bounds the lines written to logger (nil: no bound); dropped
+	// counts those it held back since the last one written.
+	logs    *rate.Limiter
+	dropped int
 }
 
-func newCapture(logger *slog.Logger, budget, keep int, in *Instance) *capture {
-	return &capture{logger: logger, budget: budget, keep: keep, partial: map[string][]byte{}, in: in}
+func newCapture(logger *slog.Logger, budget, keep int, perSecond float64, in *Instance) *capture {
+	c := &capture{logger: logger, budget: budget, keep: keep, partial: map[string][]byte{}, in: in}
+	if perSecond > 0 {
+		c.logs = rate.NewLimiter(rate.Limit(perSecond), max(1, int(10*perSecond)))
+	}
+	return c
 }
 
 func (c *capture) reset() {
@@ -587,9 +596,18 @@ func (w streamWriter) Write(p []byte) (int, error) {
 
 func (c *capture) line(stream string, level uint32, msg string) {
 	lv := map[uint32]slog.Level{abi.LogDebug: slog.LevelDebug, abi.LogInfo: slog.LevelInfo, abi.LogWarn: slog.LevelWarn, abi.LogError: slog.LevelError}[level]
-	c.logger.Log(context.Background(), lv, msg, "stream", stream)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	switch {
+	case c.logs != nil && !c.logs.Allow():
+		c.dropped++
+	default:
+		if c.dropped > 0 {
+			c.logger.Warn("guest output lines left out of the log: past the guest's log rate", "dropped", c.dropped)
+			c.dropped = 0
+		}
+		c.logger.Log(context.Background(), lv, msg, "stream", stream)
+	}
 	if stream == "stderr" {
 		c.stderr = msg
 	}

@@ -34,6 +34,9 @@ const (
 	DefaultCallBudget   = 10 * time.Second
 	DefaultOutputBudget = 1 << 20
 	DefaultLogLines     = 100
+	// DefaultLogRate is how many guest output lines a second an instance
+	// may write to the host's log (in bursts of ten times as many).
+	DefaultLogRate = 100
 	// DefaultTableElements bounds the elements of a module's tables (8 MiB
 	// of host memory per instance); Go guests declare about 6,500.
 	DefaultTableElements = 1 << 20
@@ -57,6 +60,12 @@ type Config struct {
 	// OutputBudget is how many bytes of stdout, stderr and weir.log output one
 	// call may produce (default 1 MiB); past it the call fails.
 	OutputBudget int
+	// LogRate bounds the guest output lines an instance writes to Logger, a
+	// second on average, in bursts of ten seconds' worth (default
+	// DefaultLogRate; negative: no bound). Lines past it are counted and
+	// said in one warning when the log goes on; they still count against
+	// OutputBudget and are kept among the recent lines.
+	LogRate float64
 	// LogLines is how many recent guest output lines an instance keeps for
 	// error reports (default 100).
 	LogLines int
@@ -88,6 +97,9 @@ func (c *Config) defaults() error {
 	}
 	if c.OutputBudget <= 0 {
 		c.OutputBudget = DefaultOutputBudget
+	}
+	if c.LogRate == 0 {
+		c.LogRate = DefaultLogRate
 	}
 	if c.LogLines <= 0 {
 		c.LogLines = DefaultLogLines

@@ -82,7 +82,12 @@ type Config struct {
 	// live outside linear memory (0: wasm.DefaultTableElements, 1M); a
 	// module declaring more fails to load.
 	GuestTables uint32
-	Logger      *slog.Logger
+	// GuestLogRate bounds the output lines a second each guest instance
+	// writes to the TaskManager's log (0: wasm.DefaultLogRate, 100, in
+	// bursts of ten times as many; negative: no bound). Lines past it are
+	// counted in one warning, and still shown in the job's exceptions.
+	GuestLogRate float64
+	Logger       *slog.Logger
 }
 
 // Bounds of Config.GuestMemory (those of the wasm runtime: one page, and
@@ -221,6 +226,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 		CallBudget:    tm.cfg.CallBudget,
 		OutputBudget:  tm.cfg.GuestOutput,
 		TableElements: tm.cfg.GuestTables,
+		LogRate:       tm.cfg.GuestLogRate,
 		Logger:        tm.log,
 	})
 	if err != nil {

@@ -123,6 +123,7 @@ func taskManagerFlags(fs *flag.FlagSet, cfg *worker.Config) {
 	fs.Uint64Var(&cfg.GuestMemory, "guest-memory-bytes", wasm.DefaultMemoryLimit, "linear memory limit of each guest instance, in bytes (64 KiB..4 GiB)")
 	fs.DurationVar(&cfg.CallBudget, "call-budget", wasm.DefaultCallBudget, "wall-clock time one guest call may take before it is interrupted")
 	fs.IntVar(&cfg.GuestOutput, "guest-output-bytes", wasm.DefaultOutputBudget, "bytes of stdout, stderr and log output one guest call may produce")
+	rateFlag(fs, "guest-log-rate", "output lines a second each guest instance may write to the TaskManager's log, in bursts of ten times as many; the rest are counted", wasm.DefaultLogRate, &cfg.GuestLogRate)
 	tableElementsFlag(fs, "guest-table-elements", "elements a guest module's tables may hold, outside its linear memory", &cfg.GuestTables)
 }
 

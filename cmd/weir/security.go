@@ -62,16 +62,7 @@ func limitFlags(fs *flag.FlagSet, cfg *control.Config) {
 	fs.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", control.DefaultMaxRequestBytes, "largest request body but an upload's")
 	fs.IntVar(&cfg.MaxActiveJobs, "max-jobs", control.DefaultMaxActiveJobs, "most jobs not yet ended; submissions past it are refused")
 	fs.IntVar(&cfg.MaxRetainedJobs, "max-retained-jobs", control.DefaultMaxRetainedJobs, "most ended jobs kept for GET /jobs; the oldest are forgotten")
-	fs.Func("submit-rate", "uploads, runs, savepoints and stops a second per client, on average (0: no limit; default "+strconv.FormatFloat(control.DefaultSubmitRate, 'g', -1, 64)+")", func(v string) error {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 {
-			return fmt.Errorf("want a rate >= 0, got %q", v)
-		}
-		if cfg.SubmitRate = r; r == 0 {
-			cfg.SubmitRate = -1
-		}
-		return nil
-	})
+	rateFlag(fs, "submit-rate", "uploads, runs, savepoints and stops a second per client, on average", control.DefaultSubmitRate, &cfg.SubmitRate)
 	fs.IntVar(&cfg.SubmitBurst, "submit-burst", control.DefaultSubmitBurst, "uploads, runs, savepoints and stops per client at once")
 	fs.Uint64Var(&cfg.Plan.Memory, "plan-memory-bytes", control.DefaultPlanMemory, "memory of the sandbox reading a job's plan")
 	fs.DurationVar(&cfg.Plan.Budget, "plan-call-budget", control.DefaultPlanBudget, "time the plan export may take")
@@ -88,6 +79,21 @@ func tableElementsFlag(fs *flag.FlagSet, name, usage string, dst *uint32) {
 			return fmt.Errorf("want a count from 1 to %d, got %q", uint32(math.MaxUint32), v)
 		}
 		*dst = uint32(n)
+		return nil
+	})
+}
+
+// rateFlag registers a per-second rate flag: 0 turns the limit off (stored
+// as -1; 0 in the configs means the default).
+func rateFlag(fs *flag.FlagSet, name, usage string, def float64, dst *float64) {
+	fs.Func(name, fmt.Sprintf("%s (0: no limit; default %g)", usage, def), func(v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 {
+			return fmt.Errorf("want a rate >= 0, got %q", v)
+		}
+		if *dst = r; r == 0 {
+			*dst = -1
+		}
 		return nil
 	})
 }
