@@ -9,6 +9,7 @@ import (
 
 	"github.com/weirflow/weir/arrow/bufpool"
 	"github.com/weirflow/weir/arrow/ipcframe"
+	"github.com/weirflow/weir/internal/certs"
 	"github.com/weirflow/weir/worker/internal/exchange"
 )
 
@@ -23,7 +24,13 @@ import (
 //	                decodes into a pooled allocator; default Options
 //	remote-process-deep  the same with Queue 16 and Floating 16: more
 //	                batches in flight per channel
+//	remote-process-mtls  remote-process under mutual TLS (weir certs'
+//	                certificates), as between TaskManagers with --tls-*
 func BenchmarkExchange(b *testing.B) {
+	pki := b.TempDir()
+	if _, err := certs.Generate(pki, certs.Options{}); err != nil {
+		b.Fatal(err)
+	}
 	for _, rows := range []int{64 << 10, 4 << 10} {
 		payload := int64(rows * 2 * 8)
 		b.Run(fmt.Sprintf("rows=%d/inprocess-copy", rows), func(b *testing.B) {
@@ -42,10 +49,13 @@ func BenchmarkExchange(b *testing.B) {
 			benchLocal(b, rows, payload)
 		})
 		b.Run(fmt.Sprintf("rows=%d/remote-process", rows), func(b *testing.B) {
-			benchRemote(b, rows, payload, 0, 0)
+			benchRemote(b, rows, payload, 0, 0, "")
+		})
+		b.Run(fmt.Sprintf("rows=%d/remote-process-mtls", rows), func(b *testing.B) {
+			benchRemote(b, rows, payload, 0, 0, pki)
 		})
 		b.Run(fmt.Sprintf("rows=%d/remote-process-deep", rows), func(b *testing.B) {
-			benchRemote(b, rows, payload, 16, 16)
+			benchRemote(b, rows, payload, 16, 16, "")
 		})
 	}
 }
@@ -82,11 +92,11 @@ func benchLocal(b *testing.B, rows int, payload int64) {
 	}
 }
 
-func benchRemote(b *testing.B, rows int, payload int64, queue, floating int) {
+func benchRemote(b *testing.B, rows int, payload int64, queue, floating int, tlsDir string) {
 	const warmup = 8
 	ctx := context.Background()
-	child := startProducer(b, b.N+warmup, rows, queue)
-	conn := dial(b, child.addr)
+	child := startProducer(b, b.N+warmup, rows, queue, tlsDir)
+	conn := dial(b, child.addr, tlsDir)
 	g := exchange.NewInputGate(benchSchema, 1, exchange.Options{Alloc: bufpool.New(), Floating: floating})
 	defer g.Close()
 	Connect(ctx, g, 0, conn, childKey, 0)

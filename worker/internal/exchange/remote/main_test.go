@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weirflow/weir/arrow/ipcframe"
+	"github.com/weirflow/weir/internal/certs"
 	"github.com/weirflow/weir/worker/internal/exchange"
 )
 
@@ -93,7 +95,15 @@ func serveProducer() error {
 		return err
 	}
 	reg := exchange.NewRegistry()
-	gs := grpc.NewServer(ServerOptions()...)
+	opts := ServerOptions()
+	if dir := os.Getenv("WEIR_EXCHANGE_TLS"); dir != "" { // a weir certs directory: mutual TLS
+		node, err := tlsFiles(dir, "taskmanager").Node()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, grpc.Creds(node.Server))
+	}
+	gs := grpc.NewServer(opts...)
 	NewServer(reg, nil).Register(gs)
 	go gs.Serve(lis)
 	defer gs.Stop()
@@ -136,12 +146,18 @@ type producerProcess struct {
 	addr string
 }
 
-// startProducer re-executes the test binary as a producer TaskManager.
-func startProducer(tb testing.TB, batches, rows, queue int) *producerProcess {
+// tlsFiles are the files of name in a weir certs directory.
+func tlsFiles(dir, name string) certs.Files {
+	return certs.Files{CA: filepath.Join(dir, certs.CAFile), Cert: certs.CertFile(dir, name), Key: certs.KeyFile(dir, name)}
+}
+
+// startProducer re-executes the test binary as a producer TaskManager
+// (serving mutual TLS with tlsDir's certificates when it is not "").
+func startProducer(tb testing.TB, batches, rows, queue int, tlsDir string) *producerProcess {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "WEIR_EXCHANGE_PRODUCER=1", "WEIR_EXCHANGE_BATCHES="+strconv.Itoa(batches),
-		"WEIR_EXCHANGE_ROWS="+strconv.Itoa(rows), "WEIR_EXCHANGE_QUEUE="+strconv.Itoa(queue))
+		"WEIR_EXCHANGE_ROWS="+strconv.Itoa(rows), "WEIR_EXCHANGE_QUEUE="+strconv.Itoa(queue), "WEIR_EXCHANGE_TLS="+tlsDir)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -164,10 +180,19 @@ func startProducer(tb testing.TB, batches, rows, queue int) *producerProcess {
 	return p
 }
 
-// dial connects to a DataExchange server with the recommended options.
-func dial(tb testing.TB, addr string) *grpc.ClientConn {
+// dial connects to a DataExchange server with the recommended options
+// (under mutual TLS with tlsDir's certificates, if given and not "").
+func dial(tb testing.TB, addr string, tlsDir ...string) *grpc.ClientConn {
 	tb.Helper()
-	conn, err := grpc.NewClient(addr, append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	creds := insecure.NewCredentials()
+	if len(tlsDir) > 0 && tlsDir[0] != "" {
+		node, err := tlsFiles(tlsDir[0], "taskmanager").Node()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		creds = node.Dial
+	}
+	conn, err := grpc.NewClient(addr, append(DialOptions(), grpc.WithTransportCredentials(creds))...)
 	if err != nil {
 		tb.Fatal(err)
 	}

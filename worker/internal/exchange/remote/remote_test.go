@@ -421,7 +421,7 @@ func TestRemoteProducerKilled(t *testing.T) {
 	}
 	alloc := newAlloc(t)
 	ctx := timeout(t)
-	child := startProducer(t, -1, 1000, 0)
+	child := startProducer(t, -1, 1000, 0, "")
 	conn := dial(t, child.addr)
 	g := exchange.NewInputGate(benchSchema, 1, exchange.Options{Alloc: alloc})
 	defer g.Close()
