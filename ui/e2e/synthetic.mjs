@@ -137,9 +137,17 @@ export async function syntheticServer(cluster, jid, p, nv) {
           res.write(`event: update\ndata: ${data}\n\n`);
         }
       };
+      // The page may close the stream while the first answers are fetched:
+      // listen for that first, or the interval outlives the stream (and keeps
+      // the test process from exiting).
+      let closed = false;
+      let t;
+      res.on('close', () => {
+        closed = true;
+        clearInterval(t);
+      });
       await send();
-      const t = setInterval(send, 1000);
-      req.on('close', () => clearInterval(t));
+      if (!closed) t = setInterval(send, 1000);
       return;
     }
     if (mine(u.pathname)) {
