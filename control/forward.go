@@ -10,11 +10,14 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/weirflow/weir/control/internal/rest"
 )
 
 // forwardedHeader marks a request a standby passed on, so that two
-// JobManagers with stale views never pass one back and forth.
-const forwardedHeader = "X-Weir-Forwarded-By"
+// JobManagers with stale views never pass one back and forth (and the
+// leader's GET /cluster/leader names the standby as the client's server).
+const forwardedHeader = rest.ForwardedHeader
 
 // forwarder passes a standby's REST requests on to the leader; without a
 // leader (an election under way) it answers 503 with a JSON error.

@@ -346,7 +346,7 @@ func (m *JobManager) Run(ctx context.Context) error {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go m.followElection(rctx)
-	m.standby = rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Cluster: m, Forward: m.forwarder(), Logger: m.log}).Handler()
+	m.standby = rest.New(rest.Config{Artifacts: m.store, Plans: m.plans, Cluster: m, Forward: m.forwarder(), Scheme: m.tls.Scheme(), Logger: m.log}).Handler()
 
 	gs := grpc.NewServer(grpc.Creds(m.tls.Server))
 	rpcpb.RegisterResourceManagerServer(gs, rmSwitch{m: m})
@@ -450,7 +450,7 @@ func (m *JobManager) lead(ctx context.Context, lead *leader.Leadership, etcdErr 
 		MaxRetainedJobs: m.cfg.MaxRetainedJobs,
 	})
 	api := rest.New(rest.Config{
-		Artifacts: m.store, Plans: m.plans, Jobs: disp, Cluster: m, Done: tctx.Done(), Logger: log,
+		Artifacts: m.store, Plans: m.plans, Jobs: disp, Cluster: m, Done: tctx.Done(), Logger: log, Scheme: m.tls.Scheme(),
 		MaxRequestBytes: m.cfg.MaxRequestBytes, SubmitRate: m.cfg.SubmitRate, SubmitBurst: m.cfg.SubmitBurst,
 	}).Handler()
 	m.term.Store(&term{rm: rm, api: api})

@@ -44,8 +44,8 @@ type term struct {
 	Until int64 `json:"until,omitempty"` // ms since the epoch; absent for the newest
 }
 
-func toMember(m leader.Member) member {
-	out := member{ID: m.ID, REST: "http://" + m.RESTAddress, RPC: m.RPCAddress, Epoch: m.Epoch}
+func toMember(m leader.Member, scheme string) member {
+	out := member{ID: m.ID, REST: scheme + "://" + m.RESTAddress, RPC: m.RPCAddress, Epoch: m.Epoch}
 	if !m.Since.IsZero() {
 		out.Since = m.Since.UnixMilli()
 	}
@@ -60,13 +60,19 @@ func (s *Server) clusterLeader(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
 	}
-	body := map[string]any{"cluster": s.cluster.ClusterID(), "self": s.cluster.ID(), "leader": nil}
+	// "self" is the JobManager the client talks to: the standby that
+	// passed the request on (a dashboard's live stream), else this one.
+	self := s.cluster.ID()
+	if by := c.Request().Header.Get(ForwardedHeader); by != "" {
+		self = by
+	}
+	body := map[string]any{"cluster": s.cluster.ClusterID(), "self": self, "leader": nil}
 	if v.Leader != nil {
-		body["leader"] = toMember(*v.Leader)
+		body["leader"] = toMember(*v.Leader, s.scheme)
 	}
 	standbys := make([]member, 0, len(v.Standbys))
 	for _, m := range v.Standbys {
-		standbys = append(standbys, toMember(m))
+		standbys = append(standbys, toMember(m, s.scheme))
 	}
 	body["standbys"] = standbys
 	terms, err := s.cluster.History(ctx)
@@ -75,7 +81,7 @@ func (s *Server) clusterLeader(c echo.Context) error {
 	}
 	history := make([]term, 0, len(terms))
 	for _, t := range terms {
-		h := term{member: toMember(leader.Member{Info: t.Info, Epoch: t.Epoch})}
+		h := term{member: toMember(leader.Member{Info: t.Info, Epoch: t.Epoch}, s.scheme)}
 		if !t.Until.IsZero() {
 			h.Until = t.Until.UnixMilli()
 		}

@@ -39,6 +39,7 @@ type Server struct {
 	// done ends the live streams (GET /events) when this API's term ends.
 	done          <-chan struct{}
 	eventInterval time.Duration
+	scheme        string // of the REST URLs in GET /cluster/leader
 }
 
 // Config wires the server to the JobManager's parts.
@@ -50,6 +51,9 @@ type Config struct {
 	Jobs *dispatcher.Dispatcher
 	// Cluster serves /cluster/leader and its resign action.
 	Cluster Cluster
+	// Scheme is the REST APIs' URL scheme in GET /cluster/leader: "http"
+	// (the default) or "https".
+	Scheme string
 	// Forward, when set, makes this a standby's API: GET /cluster/leader
 	// and /openapi.json are answered here, every other request is handed to
 	// Forward (which passes it on to the leader).
@@ -74,6 +78,10 @@ type Config struct {
 // DefaultMaxRequestBytes bounds request bodies but uploads'.
 const DefaultMaxRequestBytes = 1 << 20
 
+// ForwardedHeader marks a request a standby passed on to the leader; its
+// value is the standby's id.
+const ForwardedHeader = "X-Weir-Forwarded-By"
+
 // errorBody is the JSON of every error response.
 type errorBody struct {
 	Errors []string `json:"errors"`
@@ -87,6 +95,9 @@ func New(cfg Config) *Server {
 	s := &Server{e: echo.New(), artifacts: cfg.Artifacts, plans: cfg.Plans, jobs: cfg.Jobs, cluster: cfg.Cluster, log: cfg.Logger, started: time.Now(), done: cfg.Done, eventInterval: cfg.EventInterval}
 	if s.eventInterval <= 0 {
 		s.eventInterval = time.Second
+	}
+	if s.scheme = cfg.Scheme; s.scheme == "" {
+		s.scheme = "http"
 	}
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError

@@ -304,3 +304,27 @@ func TestLimiterClients(t *testing.T) {
 		t.Fatalf("%d clients tracked, more than %d", n, maxClients)
 	}
 }
+
+// The leader answers GET /cluster/leader for a request a standby passed on
+// (a dashboard's live stream through the standby) naming the standby as
+// the client's server, with the configured scheme.
+func TestClusterLeaderThroughStandby(t *testing.T) {
+	cfg, _ := testConfig(t, 0)
+	cfg.Scheme = "https"
+	h := New(cfg).Handler()
+	for _, tc := range []struct{ by, self string }{{"", "jm-a"}, {"jm-b", "jm-b"}} {
+		req := httptest.NewRequest("GET", "/cluster/leader", nil)
+		if tc.by != "" {
+			req.Header.Set(ForwardedHeader, tc.by)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var got struct {
+			Self   string
+			Leader struct{ RestAddress string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Self != tc.self || got.Leader.RestAddress != "https://127.0.0.1:1" {
+			t.Fatalf("forwarded by %q: %d %s", tc.by, rec.Code, rec.Body)
+		}
+	}
+}
