@@ -20,7 +20,7 @@ func TestCapTables(t *testing.T) {
 		name string
 		in   []byte
 		want []byte // nil: the input unchanged
-		err  error
+		err  error  // errAny: any error
 	}{
 		{"no tables", noTables, nil, nil},
 		{"max added", module(sec(secTable, vec(table(false, 5, 0)))), module(sec(secTable, vec(table(true, 5, 5)))), nil},
@@ -40,7 +40,10 @@ func TestCapTables(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := CapTables(tc.in, 100)
 			switch {
-			case tc.err == errAny && err != nil:
+			case errors.Is(tc.err, errAny):
+				if err == nil {
+					t.Fatal("no error")
+				}
 				return
 			case tc.err != nil:
 				if !errors.Is(err, tc.err) {
