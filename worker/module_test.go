@@ -156,13 +156,16 @@ func TestModuleLoadsOnceForConcurrentTasks(t *testing.T) {
 			errs := make([]error, tasks)
 			var wg sync.WaitGroup
 			for i := range tasks {
-				wg.Go(func() { mods[i], errs[i] = tm.module(ctx, id) })
+				wg.Go(func() { mods[i], errs[i] = tm.module(ctx, id, "..\\uploads/minimal.wasm") })
 			}
 			wg.Wait()
 			for i := range tasks {
 				if errs[i] != nil || mods[i] == nil || mods[i] != mods[0] {
 					t.Fatalf("task %d: %p %v (task 0: %p)", i, mods[i], errs[i], mods[0])
 				}
+			}
+			if mods[0].Name != "minimal.wasm" {
+				t.Errorf("the module is named %q, want its upload name's last element", mods[0].Name)
 			}
 			if n := rm.fetches.Load(); n != tc.wantFetches {
 				t.Errorf("%d fetches, want %d", n, tc.wantFetches)
@@ -206,7 +209,7 @@ func TestModuleFetchErrors(t *testing.T) {
 			rm := &fakeRM{id: id, announce: tc.announce}
 			rm.serve.Store(&tc.serve)
 			tm, dir := registeredTM(t, rm)
-			_, err := tm.module(ctx, tc.id)
+			_, err := tm.module(ctx, tc.id, "")
 			if !errors.Is(err, ErrArtifact) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want ErrArtifact with %q", err, tc.want)
 			}

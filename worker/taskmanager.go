@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
@@ -499,8 +500,9 @@ var ErrArtifact = errors.New("worker: cannot get the job's module")
 const maxArtifactBytes = 1 << 30
 
 // module returns the compiled module of an artifact, fetching it from the
-// JobManager into the data dir the first time.
-func (tm *TaskManager) module(ctx context.Context, sum string) (*wasm.Module, error) {
+// JobManager into the data dir the first time; name (its upload name, may
+// be empty) names it in errors and logs.
+func (tm *TaskManager) module(ctx context.Context, sum, name string) (*wasm.Module, error) {
 	if len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "" {
 		return nil, fmt.Errorf("%w: bad artifact id %q (want 64 lower-case hex digits)", ErrArtifact, sum)
 	}
@@ -522,7 +524,7 @@ func (tm *TaskManager) module(ctx context.Context, sum string) (*wasm.Module, er
 	tm.loading[sum] = l
 	tm.mu.Unlock()
 
-	l.mod, l.err = tm.loadModule(ctx, sum)
+	l.mod, l.err = tm.loadModule(ctx, sum, name)
 	tm.mu.Lock()
 	delete(tm.loading, sum)
 	if l.err == nil {
@@ -544,7 +546,7 @@ type moduleLoad struct {
 // cluster's shared storage (where this machine can see it) or the leader's
 // ResourceManager, in that order, taking the first copy whose sha256 is
 // right, caches it and compiles it.
-func (tm *TaskManager) loadModule(ctx context.Context, sum string) (*wasm.Module, error) {
+func (tm *TaskManager) loadModule(ctx context.Context, sum, name string) (*wasm.Module, error) {
 	cache := filepath.Join(tm.cfg.DataDir, "artifacts", sum+".wasm")
 	tm.mu.Lock()
 	shared := tm.storageDir
@@ -577,7 +579,10 @@ func (tm *TaskManager) loadModule(ctx context.Context, sum string) (*wasm.Module
 			return nil, fmt.Errorf("worker: caching the artifact: %w", err)
 		}
 	}
-	return tm.rt.Load(ctx, sum[:12]+".wasm", bin)
+	if name = path.Base("/" + strings.ReplaceAll(name, "\\", "/")); name == "/" || name == "." || name == ".." {
+		name = sum[:12] + ".wasm"
+	}
+	return tm.rt.Load(ctx, name, bin)
 }
 
 // fetch streams an artifact from the ResourceManager this TaskManager is

@@ -1487,6 +1487,7 @@ type TaskDeployment struct {
 	CheckpointDir string             `protobuf:"bytes,17,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"` // where the job's checkpoints go ("" without checkpoints)
 	Restore       *RestoreState      `protobuf:"bytes,18,opt,name=restore,proto3" json:"restore,omitempty"`                                  // the state to start from, if any
 	Checkpointing bool               `protobuf:"varint,19,opt,name=checkpointing,proto3" json:"checkpointing,omitempty"`                     // the job takes periodic checkpoints
+	ArtifactName  string             `protobuf:"bytes,20,opt,name=artifact_name,json=artifactName,proto3" json:"artifact_name,omitempty"`    // the module's upload name, for errors and logs
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1653,6 +1654,13 @@ func (x *TaskDeployment) GetCheckpointing() bool {
 		return x.Checkpointing
 	}
 	return false
+}
+
+func (x *TaskDeployment) GetArtifactName() string {
+	if x != nil {
+		return x.ArtifactName
+	}
+	return ""
 }
 
 type InputGate struct {
@@ -2317,7 +2325,7 @@ const file_weir_proto_rawDesc = "" +
 	"\x06states\x18\x03 \x03(\v2\x1a.weir.rpc.v1.OperatorStateR\x06states\"n\n" +
 	"\x11DeployTaskRequest\x12(\n" +
 	"\x05fence\x18\x01 \x01(\v2\x12.weir.rpc.v1.FenceR\x05fence\x12/\n" +
-	"\x04task\x18\x02 \x01(\v2\x1b.weir.rpc.v1.TaskDeploymentR\x04task\"\x9b\x06\n" +
+	"\x04task\x18\x02 \x01(\v2\x1b.weir.rpc.v1.TaskDeploymentR\x04task\"\xc0\x06\n" +
 	"\x0eTaskDeployment\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12!\n" +
 	"\fexecution_id\x18\x02 \x01(\tR\vexecutionId\x12\x1b\n" +
@@ -2339,7 +2347,8 @@ const file_weir_proto_rawDesc = "" +
 	"\rkey_group_end\x18\x10 \x01(\x05R\vkeyGroupEnd\x12%\n" +
 	"\x0echeckpoint_dir\x18\x11 \x01(\tR\rcheckpointDir\x123\n" +
 	"\arestore\x18\x12 \x01(\v2\x19.weir.rpc.v1.RestoreStateR\arestore\x12$\n" +
-	"\rcheckpointing\x18\x13 \x01(\bR\rcheckpointing\x1a9\n" +
+	"\rcheckpointing\x18\x13 \x01(\bR\rcheckpointing\x12#\n" +
+	"\rartifact_name\x18\x14 \x01(\tR\fartifactName\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8f\x01\n" +

@@ -641,7 +641,7 @@ func (m *JobMaster) deployments(attempt int, locs []Location) (map[string]*rpcpb
 				JobId: m.cfg.JobID, ExecutionId: ExecutionID(m.cfg.JobID, task, attempt),
 				VertexId: v.ID, Subtask: int32(i), Parallelism: int32(v.Parallelism),
 				MaxParallelism: int32(m.graph.MaxParallelism), Attempt: int32(attempt),
-				Slot: int32(locs[i].Slot.Index), ArtifactSha256: m.cfg.Artifact,
+				Slot: int32(locs[i].Slot.Index), ArtifactSha256: m.cfg.Artifact, ArtifactName: m.cfg.ArtifactName,
 				ChainJson: chain, Outputs: outputs, Config: m.cfg.Plan.Config,
 				KeyGroupStart: int32(kg.Start), KeyGroupEnd: int32(kg.End),
 				CheckpointDir: m.cfg.CheckpointDir, Restore: restore(v), Checkpointing: m.cfg.Checkpoints.Enabled(),

@@ -36,7 +36,7 @@ import (
 type Env struct {
 	// Module returns the compiled module of an artifact (by its sha256),
 	// fetching it first if needed.
-	Module func(ctx context.Context, sha256 string) (*wasm.Module, error)
+	Module func(ctx context.Context, sha256, name string) (*wasm.Module, error)
 	// Files is the file connectors' access policy, as the leading
 	// JobManager gave it (the TaskManager checks paths again).
 	Files connector.FileAccess
@@ -239,7 +239,7 @@ func (t *Task) run(ctx context.Context) (err error) {
 			continue
 		}
 		if n.UsesWasm() && t.inst == nil {
-			mod, err := t.env.Module(ctx, d.GetArtifactSha256())
+			mod, err := t.env.Module(ctx, d.GetArtifactSha256(), d.GetArtifactName())
 			if err != nil {
 				return fmt.Errorf("loading the job's module: %w", err)
 			}
