@@ -319,7 +319,7 @@ func (m *JobManager) Run(ctx context.Context) error {
 	m.endpoint = m.cfg.EtcdEndpoints
 	var etcdErr <-chan error
 	if len(m.endpoint) == 0 {
-		srv, err := etcdembed.Start(ctx, m.cfg.DataDir, m.cfg.EtcdListen)
+		srv, err := etcdembed.Start(ctx, m.cfg.DataDir, m.cfg.EtcdListen, m.cfg.TLS)
 		if err != nil {
 			return err
 		}
@@ -328,7 +328,7 @@ func (m *JobManager) Run(ctx context.Context) error {
 		etcdErr = srv.Err()
 		m.log.Info("embedded etcd serving", "url", srv.ClientURL)
 	}
-	cli, err := leader.Dial(m.endpoint)
+	cli, err := leader.Dial(m.endpoint, m.tls.Client)
 	if err != nil {
 		return err
 	}

@@ -236,7 +236,7 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 	defer rt.Close(context.Background())
 	tm.rt = rt
 
-	cli, err := leader.Dial(tm.cfg.EtcdEndpoints)
+	cli, err := leader.Dial(tm.cfg.EtcdEndpoints, tm.tls.Client)
 	if err != nil {
 		return err
 	}
@@ -258,9 +258,11 @@ func (tm *TaskManager) Run(ctx context.Context) error {
 	}()
 	tm.loop = &registration.Loop{
 		Connect: func(ctx context.Context) (rpcpb.ResourceManagerClient, error) {
-			info, _, err := leader.Current(ctx, cli, tm.cfg.ClusterID)
+			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			info, _, err := leader.Current(lctx, cli, tm.cfg.ClusterID)
+			cancel()
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%w (is etcd at %s reachable, and does it take this TaskManager's TLS settings?)", err, strings.Join(tm.cfg.EtcdEndpoints, ","))
 			}
 			if info.RPCAddress != rmAddr || rmConn == nil {
 				if rmConn != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/weirflow/weir/control"
+	"github.com/weirflow/weir/internal/certs"
 	"github.com/weirflow/weir/internal/etcdembed"
 	"github.com/weirflow/weir/wasm"
 	"github.com/weirflow/weir/worker"
@@ -46,6 +47,13 @@ func logFlag(fs *flag.FlagSet) func() *slog.Logger {
 	}
 }
 
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -77,7 +85,7 @@ func runJobManager(ctx context.Context, args []string, w io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "this JobManager's own directory: caches and the embedded etcd (required)")
 	fs.StringVar(&cfg.StorageDir, "storage-dir", "", "blob storage shared by the cluster's JobManagers: artifacts, checkpoints, savepoints (default <data-dir>/storage)")
 	endpoints := fs.String("etcd-endpoints", "", "comma-separated etcd client URLs; empty embeds a single-node etcd")
-	fs.StringVar(&cfg.EtcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd")
+	fs.StringVar(&cfg.EtcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd (https://127.0.0.1:2379 with the --tls-* files: then etcd takes only clients with the cluster's certificates)")
 	fs.StringVar(&cfg.ClusterID, "cluster-id", "default", "cluster id: the etcd prefix /weir/<id> of the election and the jobs")
 	fs.StringVar(&cfg.ID, "id", "", "JobManager id (default jobmanager-<host>-<pid>)")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 2*time.Second, "leadership lease: a dead leader is replaced after about this long")
@@ -87,6 +95,9 @@ func runJobManager(ctx context.Context, args []string, w io.Writer) error {
 	}
 	if cfg.DataDir == "" {
 		return fmt.Errorf("%w: --data-dir is required", errUsage)
+	}
+	if cfg.TLS.Enabled() && !flagSet(fs, "etcd-listen") {
+		cfg.EtcdListen = "https://127.0.0.1:2379"
 	}
 	cfg.EtcdEndpoints = splitList(*endpoints)
 	cfg.Logger = logger()
@@ -178,9 +189,7 @@ func runLocal(ctx context.Context, args []string, w io.Writer) error {
 	// One JobManager and nobody to take over: the lease guards only against
 	// stalls, and on a busy machine (thousands of tasks deploying on two
 	// cores) a short one deposes the only leader, which restarts every job.
-	leaseSet := false
-	fs.Visit(func(f *flag.Flag) { leaseSet = leaseSet || f.Name == "lease-ttl" })
-	if !leaseSet {
+	if !flagSet(fs, "lease-ttl") {
 		jcfg.LeaseTTL = localLeaseTTL
 	}
 	if jcfg.DataDir == "" {
@@ -193,6 +202,9 @@ func runLocal(ctx context.Context, args []string, w io.Writer) error {
 	}
 	jcfg.RPCAddr = "127.0.0.1:0"
 	jcfg.EtcdListen = "http://127.0.0.1:0"
+	if jcfg.TLS.Enabled() {
+		jcfg.EtcdListen = "https://127.0.0.1:0"
+	}
 	jcfg.Logger = lg.With("process", "jobmanager")
 	jm, err := control.New(jcfg)
 	if err != nil {
@@ -249,7 +261,9 @@ func runLocal(ctx context.Context, args []string, w io.Writer) error {
 func runEtcd(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("etcd", flag.ContinueOnError)
 	dir := fs.String("data-dir", "", "directory for etcd's data (required)")
-	listen := fs.String("listen", "http://127.0.0.1:2379", "client URL to serve (port 0 picks one)")
+	listen := fs.String("listen", "http://127.0.0.1:2379", "client URL to serve (port 0 picks one; https with the --tls-* files: mutual TLS)")
+	var files certs.Files
+	files.RegisterFlags(fs)
 	logger := logFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -258,7 +272,7 @@ func runEtcd(ctx context.Context, args []string, w io.Writer) error {
 		return fmt.Errorf("%w: --data-dir is required", errUsage)
 	}
 	lg := logger()
-	srv, err := etcdembed.Start(ctx, *dir, *listen)
+	srv, err := etcdembed.Start(ctx, *dir, *listen, files)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weirflow/weir/internal/certs"
+	"github.com/weirflow/weir/internal/leader"
 )
 
 func TestLoopbackOnly(t *testing.T) {
@@ -44,9 +45,15 @@ func TestLoopbackOnly(t *testing.T) {
 	}
 }
 
-// securePair is a TLS identity's flags from a weir certs directory.
+// tlsPair is a TLS identity from a weir certs directory; securePair its
+// flags.
+func tlsPair(dir, name string) certs.Files {
+	return certs.Files{CA: filepath.Join(dir, certs.CAFile), Cert: certs.CertFile(dir, name), Key: certs.KeyFile(dir, name)}
+}
+
 func securePair(dir, name string) []string {
-	return []string{"--tls-ca", filepath.Join(dir, certs.CAFile), "--tls-cert", certs.CertFile(dir, name), "--tls-key", certs.KeyFile(dir, name)}
+	f := tlsPair(dir, name)
+	return []string{"--tls-ca", f.CA, "--tls-cert", f.Cert, "--tls-key", f.Key}
 }
 
 // TestClusterSecure runs a cluster with tokens, TLS for REST and mutual TLS
@@ -67,12 +74,38 @@ func TestClusterSecure(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startClusterWith(t, 2, 1, clusterOptions{
-		jm:    append([]string{"--auth-file", tokens, "--allow-dir", allowed}, securePair(pki, "jobmanager")...),
+		jm:    append([]string{"--auth-file", tokens, "--allow-dir", allowed, "--etcd-listen", "https://127.0.0.1:0"}, securePair(pki, "jobmanager")...),
 		tm:    securePair(pki, "taskmanager"),
 		token: submitter, ca: filepath.Join(pki, certs.CAFile),
 	})
-	if !strings.HasPrefix(c.rest, "https://") {
-		t.Fatalf("the REST API is not served over TLS: %s", c.rest)
+	if !strings.HasPrefix(c.rest, "https://") || !strings.HasPrefix(c.etcd, "https://") {
+		t.Fatalf("the REST API or etcd is not served over TLS: %s, %s", c.rest, c.etcd)
+	}
+	// etcd answers only clients with the cluster's certificates.
+	for _, tc := range []struct {
+		name  string
+		files certs.Files
+		ok    bool
+	}{
+		{"the cluster's certificate", tlsPair(pki, "client"), true},
+		{"another CA's certificate", tlsPair(rogue, "client"), false},
+		{"no certificate", certs.Files{CA: filepath.Join(pki, certs.CAFile)}, false},
+	} {
+		cfg, err := tc.files.ClientConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := leader.Dial([]string{c.etcd}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, _, err = leader.Current(ctx, cli, leader.DefaultCluster)
+		cancel()
+		cli.Close()
+		if (err == nil) != tc.ok {
+			t.Fatalf("etcd with %s: %v", tc.name, err)
+		}
 	}
 
 	// Access: only /health and the dashboard's files without a token.
@@ -180,19 +213,44 @@ func TestClusterSecure(t *testing.T) {
 		t.Fatalf("the job through the standby: %+v", d)
 	}
 
-	// TaskManagers with a certificate of another CA, or without TLS, are
-	// refused by the ResourceManager's TLS handshake.
+	// TaskManagers with a certificate of another CA, or without TLS, do not
+	// get past etcd.
+	refuseIntruders(t, c, rogue, 2, "does it take this TaskManager's TLS settings", "does it take this TaskManager's TLS settings")
+}
+
+// TestClusterRefusesStrangers: with etcd open (plain, as an external etcd
+// may be), TaskManagers with a certificate of another CA, or without TLS,
+// find the leader but the ResourceManager's mutual TLS refuses them.
+func TestClusterRefusesStrangers(t *testing.T) {
+	pki, rogue := t.TempDir(), t.TempDir()
+	for _, dir := range []string{pki, rogue} {
+		if _, err := certs.Generate(dir, certs.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startClusterWith(t, 1, 1, clusterOptions{
+		jm: securePair(pki, "jobmanager"), tm: securePair(pki, "taskmanager"), ca: filepath.Join(pki, certs.CAFile),
+	})
+	if !strings.HasPrefix(c.etcd, "http://") {
+		t.Fatalf("etcd is not plain: %s", c.etcd)
+	}
+	refuseIntruders(t, c, rogue, 1, "certificate signed by unknown authority", "registration with the JobManager failed")
+}
+
+// refuseIntruders starts a TaskManager with rogue's certificate and one
+// without TLS, waits for each to log its refusal, and checks that only the
+// cluster's registered TaskManagers are.
+func refuseIntruders(t *testing.T, c *cluster, rogue string, registered int, rogueSays, plainSays string) {
+	t.Helper()
 	intruders := []*proc{
 		startProc(t, c.bin, append([]string{"taskmanager", "--etcd-endpoints", c.etcd, "--data-addr", "127.0.0.1:0", "--id", "rogue"}, securePair(rogue, "taskmanager")...)...),
 		startProc(t, c.bin, "taskmanager", "--etcd-endpoints", c.etcd, "--data-addr", "127.0.0.1:0", "--id", "plain"),
 	}
-	waitFor(t, 30*time.Second, "the intruders to try to register", func() bool {
-		return strings.Contains(intruders[0].output(), "certificate signed by unknown authority") &&
-			strings.Contains(intruders[1].output(), "registration with the JobManager failed")
+	waitFor(t, 30*time.Second, "the intruders to be refused", func() bool {
+		return strings.Contains(intruders[0].output(), rogueSays) && strings.Contains(intruders[1].output(), plainSays)
 	})
-	time.Sleep(2 * time.Second)
-	if n := c.registered(t); n != 2 {
-		t.Fatalf("%d TaskManagers registered, want the 2 with the cluster's certificates", n)
+	if n := c.registered(t); n != registered {
+		t.Fatalf("%d TaskManagers registered, want the %d with the cluster's certificates", n, registered)
 	}
 }
 

@@ -12,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/weirflow/weir/internal/certs"
 )
 
 // Server is a running embedded etcd.
@@ -24,12 +27,18 @@ type Server struct {
 }
 
 // Start runs a single-node etcd keeping its data under dir/etcd and serving
-// clients at clientURL (http://host:port on a loopback or local address; port
-// 0 picks a free one). It returns once the server is ready to serve.
-func Start(ctx context.Context, dir, clientURL string) (*Server, error) {
+// clients at clientURL (http://host:port or https://host:port on a loopback
+// or local address; port 0 picks a free one). It returns once the server is
+// ready to serve. An https URL needs tlsFiles: etcd serves with the
+// certificate and accepts only clients with a certificate the CA verifies
+// (mutual TLS, like the cluster's gRPC).
+func Start(ctx context.Context, dir, clientURL string, tlsFiles certs.Files) (*Server, error) {
 	cu, err := url.Parse(clientURL)
-	if err != nil || cu.Scheme != "http" || cu.Host == "" {
-		return nil, fmt.Errorf("etcdembed: client URL %q: want http://host:port", clientURL)
+	if err != nil || (cu.Scheme != "http" && cu.Scheme != "https") || cu.Host == "" {
+		return nil, fmt.Errorf("etcdembed: client URL %q: want http://host:port or https://host:port", clientURL)
+	}
+	if cu.Scheme == "https" && (tlsFiles.CA == "" || tlsFiles.Cert == "" || tlsFiles.Key == "") {
+		return nil, fmt.Errorf("etcdembed: client URL %s: https needs --tls-ca, --tls-cert and --tls-key", clientURL)
 	}
 	if cu.Port() == "0" || cu.Port() == "" {
 		port, err := freePort(cu.Hostname())
@@ -47,6 +56,9 @@ func Start(ctx context.Context, dir, clientURL string) (*Server, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "weir"
 	cfg.Dir = filepath.Join(dir, "etcd")
+	if cu.Scheme == "https" {
+		cfg.ClientTLSInfo = transport.TLSInfo{CertFile: tlsFiles.Cert, KeyFile: tlsFiles.Key, TrustedCAFile: tlsFiles.CA, ClientCertAuth: true}
+	}
 	cfg.ListenClientUrls = []url.URL{*cu}
 	cfg.AdvertiseClientUrls = []url.URL{*cu}
 	cfg.ListenPeerUrls = []url.URL{pu}

@@ -13,18 +13,19 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/weirflow/weir/internal/certs"
 	"github.com/weirflow/weir/internal/etcdembed"
 	"github.com/weirflow/weir/internal/leader"
 )
 
 func startEtcd(t *testing.T, ctx context.Context) (*etcdembed.Server, *clientv3.Client) {
 	t.Helper()
-	srv, err := etcdembed.Start(ctx, t.TempDir(), "http://127.0.0.1:0")
+	srv, err := etcdembed.Start(ctx, t.TempDir(), "http://127.0.0.1:0", certs.Files{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cli, err := leader.Dial([]string{srv.ClientURL})
+	cli, err := leader.Dial([]string{srv.ClientURL}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestLeaderCutOffStopsBeforeLeaseEnds(t *testing.T) {
 	srv, _ := startEtcd(t, ctx)
 	// The leader reaches etcd through a proxy that can cut it off.
 	p := newProxy(t, strings.TrimPrefix(srv.ClientURL, "http://"))
-	cli, err := leader.Dial([]string{"http://" + p.addr()})
+	cli, err := leader.Dial([]string{"http://" + p.addr()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

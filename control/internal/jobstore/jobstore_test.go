@@ -8,6 +8,7 @@ import (
 
 	"github.com/weirflow/weir/abi"
 	"github.com/weirflow/weir/control/internal/jobstore"
+	"github.com/weirflow/weir/internal/certs"
 	"github.com/weirflow/weir/internal/etcdembed"
 	"github.com/weirflow/weir/internal/leader"
 )
@@ -15,12 +16,12 @@ import (
 func TestStoreRoundTripAndFencing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := etcdembed.Start(ctx, t.TempDir(), "http://127.0.0.1:0")
+	srv, err := etcdembed.Start(ctx, t.TempDir(), "http://127.0.0.1:0", certs.Files{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	cli, err := leader.Dial([]string{srv.ClientURL})
+	cli, err := leader.Dial([]string{srv.ClientURL}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
