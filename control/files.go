@@ -10,15 +10,14 @@ import (
 )
 
 // setFileAccess checks the file connectors' allow-list and settles the
-// policy: AllowDirs absolute and clean, RestrictFiles on when AllowDirs is
-// given (or auth forced it), and the plan reader checking paths with it. The
+// policy (AllowDirs absolute and clean; on when RestrictFiles or AllowDirs
+// says so) in the plan reader's limits, where fileAccess reads it. The
 // TaskManagers get the same policy when they register.
 func (m *JobManager) setFileAccess() error {
 	files, err := connector.FileAccess{Restricted: m.cfg.RestrictFiles, AllowDirs: m.cfg.AllowDirs}.Normalize()
 	if err != nil {
 		return fmt.Errorf("control: --allow-dir: %w", err)
 	}
-	m.cfg.RestrictFiles, m.cfg.AllowDirs = files.Restricted, files.AllowDirs
 	m.cfg.Plan.Files = files
 	if files.On() {
 		m.log.Info("file connectors restricted", "policy", files.String())

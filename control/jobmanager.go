@@ -17,6 +17,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -215,7 +216,7 @@ func New(cfg Config) (*JobManager, error) {
 		m.restLis.Close()
 		return nil, fmt.Errorf("control: RPC address: %w", err)
 	}
-	if m.tokens == nil && !Loopback(m.restLis.Addr()) {
+	if m.tokens == nil && !loopback(m.restLis.Addr()) {
 		m.log.Warn("the REST API listens beyond loopback WITHOUT authentication: anyone who reaches " + m.RESTAddr() + " can upload and run code and cancel jobs; give --auth-file (see docs/security.md)")
 	}
 	return m, nil
@@ -224,6 +225,7 @@ func New(cfg Config) (*JobManager, error) {
 // loadTokens reads the token file, or else the tokens given directly; nil
 // when neither is set (auth off).
 func loadTokens(file, text string) (*auth.Tokens, error) {
+	from, r := "auth tokens", io.Reader(strings.NewReader(text))
 	switch {
 	case file != "":
 		f, err := os.Open(file)
@@ -231,31 +233,24 @@ func loadTokens(file, text string) (*auth.Tokens, error) {
 			return nil, fmt.Errorf("control: auth file: %w", err)
 		}
 		defer f.Close()
-		t, err := auth.Parse(f)
-		if err != nil {
-			return nil, fmt.Errorf("control: auth file %s: %w", file, err)
-		}
-		return t, nil
-	case text != "":
-		t, err := auth.Parse(strings.NewReader(text))
-		if err != nil {
-			return nil, fmt.Errorf("control: auth tokens: %w", err)
-		}
-		return t, nil
+		from, r = "auth file "+file, f
+	case text == "":
+		return nil, nil
 	}
-	return nil, nil
+	t, err := auth.Parse(r)
+	if err != nil {
+		return nil, fmt.Errorf("control: %s: %w", from, err)
+	}
+	return t, nil
 }
 
-// Loopback reports whether a listener's address is on the loopback
+// loopback reports whether a listener's address is on the loopback
 // interface only (127.0.0.0/8 or ::1); an unspecified address (0.0.0.0,
 // ::) is not.
-func Loopback(a net.Addr) bool {
+func loopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
 }
-
-// AuthEnabled reports whether REST requests need tokens.
-func (m *JobManager) AuthEnabled() bool { return m.tokens != nil }
 
 // RESTAddr is the REST API's address (host:port).
 func (m *JobManager) RESTAddr() string { return m.restLis.Addr().String() }

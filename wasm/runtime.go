@@ -40,8 +40,11 @@ const (
 	// DefaultTableElements bounds the elements of a module's tables (8 MiB
 	// of host memory per instance); Go guests declare about 6,500.
 	DefaultTableElements = 1 << 20
-	pageSize             = 64 << 10
-	maxMemoryLimit       = 4 << 30
+	// MinMemoryLimit and MaxMemoryLimit bound Config.MemoryLimit: one page,
+	// and the 32-bit address space.
+	MinMemoryLimit = pageSize
+	MaxMemoryLimit = 4 << 30
+	pageSize       = 64 << 10
 )
 
 // Config configures a Runtime. The zero value is usable.
@@ -86,8 +89,8 @@ func (c *Config) defaults() error {
 	if c.MemoryLimit == 0 {
 		c.MemoryLimit = DefaultMemoryLimit
 	}
-	if c.MemoryLimit < pageSize || c.MemoryLimit > maxMemoryLimit {
-		return fmt.Errorf("wasm: memory limit %d is outside %d..%d bytes", c.MemoryLimit, pageSize, maxMemoryLimit)
+	if c.MemoryLimit < MinMemoryLimit || c.MemoryLimit > MaxMemoryLimit {
+		return fmt.Errorf("wasm: memory limit %d is outside %d..%d bytes", c.MemoryLimit, MinMemoryLimit, MaxMemoryLimit)
 	}
 	if c.CallBudget <= 0 {
 		c.CallBudget = DefaultCallBudget
@@ -139,7 +142,7 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfigCompiler().
 		// The per-instance allocator (linearMemory) enforces the limit, so
 		// that a refused grow is seen and reported as ErrMemoryLimit.
-		WithMemoryLimitPages(maxMemoryLimit / pageSize).
+		WithMemoryLimitPages(MaxMemoryLimit / pageSize).
 		WithCloseOnContextDone(cfg.Interrupt == "context")
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {

@@ -91,17 +91,10 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
-// Bounds of Config.GuestMemory (those of the wasm runtime: one page, and
-// the 32-bit address space).
-const (
-	minGuestMemory = 64 << 10
-	maxGuestMemory = 4 << 30
-)
-
 // validateLimits refuses guest limits the wasm runtime cannot honour.
 func (c *Config) validateLimits() error {
-	if c.GuestMemory != 0 && (c.GuestMemory < minGuestMemory || c.GuestMemory > maxGuestMemory) {
-		return fmt.Errorf("worker: guest memory limit %d bytes is outside %d..%d bytes (64 KiB..4 GiB)", c.GuestMemory, minGuestMemory, maxGuestMemory)
+	if c.GuestMemory != 0 && (c.GuestMemory < wasm.MinMemoryLimit || c.GuestMemory > wasm.MaxMemoryLimit) {
+		return fmt.Errorf("worker: guest memory limit %d bytes is outside %d..%d bytes (64 KiB..4 GiB)", c.GuestMemory, wasm.MinMemoryLimit, wasm.MaxMemoryLimit)
 	}
 	if c.CallBudget < 0 {
 		return fmt.Errorf("worker: guest call budget %s is negative", c.CallBudget)

@@ -358,11 +358,16 @@ func loadCA(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("certs: reusing the CA: %w", err)
 	}
-	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(ca.PublicKey) {
+	if !belongs(key, ca) {
 		return nil, nil, fmt.Errorf("certs: reusing the CA: the key %s does not belong to %s", keyPath, certPath)
 	}
 	return ca, key, nil
+}
+
+// belongs tells whether key is the private key of cert.
+func belongs(key crypto.Signer, cert *x509.Certificate) bool {
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(cert.PublicKey)
 }
 
 // readCerts parses the certificates of a PEM file; it fails if there are

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -143,8 +142,7 @@ func (f Files) keyPair() (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("%w: --%s: %w", ErrTLS, FlagKey, err)
 	}
-	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(chain[0].PublicKey) {
+	if !belongs(key, chain[0]) {
 		return tls.Certificate{}, fmt.Errorf("%w: --%s %s does not match the certificate in --%s %s", ErrTLS, FlagKey, f.Key, FlagCert, f.Cert)
 	}
 	pair := tls.Certificate{PrivateKey: key, Leaf: chain[0]}

@@ -101,24 +101,23 @@ func (a FileAccess) checker() fileChecker {
 
 // check is [FileAccess.Check] with the directories resolved.
 func (c fileChecker) check(param, path string) error {
-	why, err := c.refusal(path)
-	if err != nil {
-		return fmt.Errorf("%w: parameter %s=%q cannot be checked against the allowed directories: %w", ErrFileAccess, param, path, err)
-	}
-	if why != "" {
-		return fmt.Errorf("%w: parameter %s=%q %s", ErrFileAccess, param, path, why)
-	}
-	return nil
+	return c.verdict(ErrFileAccess, fmt.Sprintf("parameter %s=%q", param, path), path)
 }
 
 // checkListed checks a file found in directory path (parameter param).
 func (c fileChecker) checkListed(param, path, file string) error {
-	why, err := c.refusal(file)
+	return c.verdict(ErrFileAccess, fmt.Sprintf("parameter %s=%q: file %s", param, path, file), file)
+}
+
+// verdict checks path, which subject names in the error; the error wraps
+// sentinel.
+func (c fileChecker) verdict(sentinel error, subject, path string) error {
+	why, err := c.refusal(path)
 	if err != nil {
-		return fmt.Errorf("%w: parameter %s=%q: file %s cannot be checked against the allowed directories: %w", ErrFileAccess, param, path, file, err)
+		return fmt.Errorf("%w: %s cannot be checked against the allowed directories: %w", sentinel, subject, err)
 	}
 	if why != "" {
-		return fmt.Errorf("%w: parameter %s=%q: file %s %s", ErrFileAccess, param, path, file, why)
+		return fmt.Errorf("%w: %s %s", sentinel, subject, why)
 	}
 	return nil
 }

@@ -482,14 +482,7 @@ func decodeTxn(b []byte) (*fileTxn, error) {
 // checkTxnDir refuses a transaction whose directory the access policy does
 // not allow (a checkpoint or savepoint names it, not the job's parameters).
 func (s *FileSink) checkTxnDir(t *fileTxn) error {
-	why, err := s.access.checker().refusal(t.Dir)
-	if err != nil {
-		return fmt.Errorf("%w: file sink: directory %q cannot be checked against the allowed directories: %w", ErrTransaction, t.Dir, err)
-	}
-	if why != "" {
-		return fmt.Errorf("%w: file sink: directory %q %s", ErrTransaction, t.Dir, why)
-	}
-	return nil
+	return s.access.checker().verdict(ErrTransaction, fmt.Sprintf("file sink: directory %q", t.Dir), t.Dir)
 }
 
 // preCommitParts makes the in-progress part and the parts rolled over since

@@ -160,16 +160,11 @@ func Required(method, p string) Role {
 	return Submitter
 }
 
-// Check authorizes a request: nil, or an error wrapping ErrNoToken,
-// ErrBadToken or ErrForbidden. The token comes from the Authorization
-// header; for GET /events alone also from the access_token parameter.
-func (t *Tokens) Check(r *http.Request) error {
-	_, err := t.check(r)
-	return err
-}
-
-// check is Check, also returning the token's role (None when the request
-// needs no token and was sent without one).
+// check authorizes a request: the token's role (None when the request
+// needs no token and came without a known one), or an error wrapping
+// ErrNoToken, ErrBadToken or ErrForbidden. The token comes from the
+// Authorization header; for GET /events alone also from the access_token
+// parameter.
 func (t *Tokens) check(r *http.Request) (Role, error) {
 	need := Required(r.Method, r.URL.Path)
 	header := r.Header.Get("Authorization")
@@ -190,7 +185,7 @@ func (t *Tokens) check(r *http.Request) (Role, error) {
 	return role, nil
 }
 
-// Middleware answers requests that fail Check with 401 (no or unknown
+// Middleware answers requests that fail check with 401 (no or unknown
 // token, with WWW-Authenticate) or 403 (role too low) and a JSON body
 // {"errors": [...]}, and passes the others to next, with the token's role
 // in their context (RoleOf).

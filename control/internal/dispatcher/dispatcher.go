@@ -142,10 +142,8 @@ func (d *Dispatcher) Submit(ctx context.Context, artifactID string, req RunReque
 	if req.Parallelism < 0 || req.Parallelism > abi.MaxParallelism {
 		return "", fmt.Errorf("%w: parallelism %d is outside 1..%d", ErrBadRequest, req.Parallelism, abi.MaxParallelism)
 	}
-	if req.SavepointPath != "" {
-		if err := d.CheckSavepointPath("savepointPath", req.SavepointPath); err != nil {
-			return "", err
-		}
+	if err := d.CheckSavepointPath("savepointPath", req.SavepointPath); err != nil {
+		return "", err
 	}
 	if n := d.active(); n >= d.cfg.MaxActiveJobs {
 		return "", fmt.Errorf("%w: %d jobs are running or restarting, the limit of the cluster (--max-jobs %d); cancel one or wait for one to end", ErrTooManyJobs, n, d.cfg.MaxActiveJobs)
@@ -243,8 +241,12 @@ func (d *Dispatcher) master(rec jobstore.Record, restore *checkpoint.Metadata, r
 }
 
 // CheckSavepointPath refuses a savepoint directory outside the allowed
-// ones (ErrBadRequest, naming the field and the path).
+// ones (ErrBadRequest, naming the field and the path); "" (the default
+// directory, or no savepoint) is always allowed.
 func (d *Dispatcher) CheckSavepointPath(field, path string) error {
+	if path == "" {
+		return nil
+	}
 	if err := d.cfg.Savepoints.Check(field, path); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}

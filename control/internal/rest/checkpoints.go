@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/weirflow/weir/control/internal/jobmaster"
 )
 
 func (s *Server) checkpoints(c echo.Context) error {
@@ -59,12 +61,17 @@ func (s *Server) savepoint(c echo.Context) error {
 	if err := decodeBody(c, &req, `"target-directory" and "cancel-job"`); err != nil {
 		return err
 	}
-	if req.Target != "" {
-		if err := s.jobs.CheckSavepointPath("target-directory", req.Target); err != nil {
-			return badRequest(err)
-		}
+	return s.triggerSavepoint(c, jm, "target-directory", req.Target, false, req.Cancel)
+}
+
+// triggerSavepoint takes a savepoint (with stop, a stop-with-savepoint)
+// into target, the request's field, once the allowed directories allow it,
+// and answers with its trigger id.
+func (s *Server) triggerSavepoint(c echo.Context, jm *jobmaster.JobMaster, field, target string, stop, cancel bool) error {
+	if err := s.jobs.CheckSavepointPath(field, target); err != nil {
+		return badRequest(err)
 	}
-	trigger, err := jm.TriggerSavepoint(req.Target, false, req.Cancel)
+	trigger, err := jm.TriggerSavepoint(target, stop, cancel)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusConflict, err.Error())
 	}
@@ -93,16 +100,7 @@ func (s *Server) stop(c echo.Context) error {
 	if err := decodeBody(c, &req, `"targetDirectory" and "drain"`); err != nil {
 		return err
 	}
-	if req.Target != "" {
-		if err := s.jobs.CheckSavepointPath("targetDirectory", req.Target); err != nil {
-			return badRequest(err)
-		}
-	}
-	trigger, err := jm.TriggerSavepoint(req.Target, true, false)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusConflict, err.Error())
-	}
-	return c.JSON(http.StatusAccepted, map[string]string{"request-id": trigger})
+	return s.triggerSavepoint(c, jm, "targetDirectory", req.Target, true, false)
 }
 
 // savepointStatus is GET /jobs/:id/savepoints/:triggerid.
