@@ -13,7 +13,7 @@
 // JobManager answers 404): everything is enabled and a refused write shows
 // the JobManager's 403 where it was tried.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useListeners } from './notify';
 
 const KEY = 'weir.token';
 
@@ -187,11 +187,6 @@ export function useWriteBlock(): string | undefined {
 }
 
 export function useSession(): Session {
-  const [, force] = useState(0);
-  useEffect(() => {
-    const l = () => force((n) => n + 1);
-    listeners.add(l);
-    return () => void listeners.delete(l);
-  }, []);
+  useListeners(listeners);
   return session;
 }

@@ -11,6 +11,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { apiURL, errorMessages } from './api';
 import { authHeaders, onTokenChange, token, unauthorized } from './auth';
+import { useListeners } from './notify';
 
 export interface Entry<T> {
   /** The last good answer (kept while later requests fail). */
@@ -268,12 +269,7 @@ export function useLive<T>(path: string | null): Entry<T> {
 
 /** The connection mode, for the status indicator. */
 export function useMode(): Mode {
-  const [, force] = useState(0);
-  useEffect(() => {
-    const l = () => force((n) => n + 1);
-    modeListeners.add(l);
-    return () => void modeListeners.delete(l);
-  }, []);
+  useListeners(modeListeners);
   return mode;
 }
 

@@ -2,9 +2,9 @@
 // trigger is polled until it completes, and every page showing the job
 // shows its progress and result.
 
-import { useEffect, useState } from 'preact/hooks';
 import { ApiError, savepointStatus, stopWithSavepoint, triggerSavepoint } from './api';
 import { refresh } from './live';
+import { useListeners } from './notify';
 
 export interface SavepointOp {
   jid: string;
@@ -83,11 +83,6 @@ export function dismissSavepoint(jid: string) {
 }
 
 export function useSavepoint(jid: string): SavepointOp | undefined {
-  const [, force] = useState(0);
-  useEffect(() => {
-    const l = () => force((n) => n + 1);
-    subs.add(l);
-    return () => void subs.delete(l);
-  }, []);
+  useListeners(subs);
   return ops.get(jid);
 }
